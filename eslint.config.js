@@ -1,0 +1,23 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/", "node_modules/", "coverage/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ["**/*.js"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } },
+  },
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-console": ["error"],
+    },
+  },
+  {
+    // Only the edges print: the CLI entry, renderers, benchmarks and examples.
+    files: ["src/cli/**", "bin/**", "bench/**", "examples/**", "test/support/**", "scripts/**"],
+    rules: { "no-console": "off" },
+  },
+);

@@ -1,0 +1,121 @@
+import { Command, Option } from "commander";
+import { RerollError } from "../core/errors.js";
+import type { BumpLevel } from "../core/tag-policy.js";
+import type { CliIo } from "./io.js";
+import { OUTPUT_MODES, type OutputMode } from "./render/output-mode.js";
+import { VERSION } from "./version.js";
+
+/** Options every command accepts, before or after the command name. */
+export interface GlobalOptions {
+  readonly output?: OutputMode;
+  readonly file?: string;
+  readonly project?: string;
+  readonly timeout?: string;
+}
+
+export type TagsFromOption = { readonly kind: "local" } | { readonly kind: "registry" } | { readonly kind: "list"; readonly path: string };
+
+export interface BumpCommandOptions {
+  readonly global: GlobalOptions;
+  readonly image?: string;
+  readonly to?: string;
+  readonly level?: BumpLevel;
+  readonly dockerfile: string;
+  readonly stage?: string;
+  readonly tagsFrom?: TagsFromOption;
+  readonly dryRun: boolean;
+}
+
+/** What each command does once its flags are typed options; main() wires the real ones, tests fakes. */
+export interface CommandHandlers {
+  bump(options: BumpCommandOptions): Promise<number | void>;
+}
+
+function usage(message: string, hint: string): RerollError {
+  return new RerollError("E_USAGE", message, { hint });
+}
+
+export function parseTagsFrom(value: string | undefined): TagsFromOption | undefined {
+  if (value === undefined) return undefined;
+  if (value === "local" || value === "registry") return { kind: value };
+  if (value === "") throw usage("--tags-from needs a value.", "Use local, registry, a file path, or - for standard input.");
+  return { kind: "list", path: value };
+}
+
+function bumpLevel(flags: { patch?: boolean; minor?: boolean; major?: boolean }): BumpLevel | undefined {
+  const levels = (["patch", "minor", "major"] as const).filter((l) => flags[l] === true);
+  if (levels.length > 1) {
+    throw usage(`Choose one of --patch, --minor and --major (got ${levels.map((l) => `--${l}`).join(" ")}).`, "Pass a single level.");
+  }
+  return levels[0];
+}
+
+/** Builds the command tree. Each action turns flags into typed options and calls its handler. */
+export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (code: number | void) => void): Command {
+  const program = new Command()
+    .name("reroll")
+    .description("Immutable container deploys: bump a base image, build, roll replicas behind health checks, roll back on failure.")
+    .version(VERSION, "-V, --version", "print reroll's version")
+    .addOption(new Option("--output <mode>", "how to print: tty, plain (logs) or json (NDJSON)").choices(OUTPUT_MODES))
+    .option("-f, --file <compose>", "Compose file (default: compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml)")
+    .option("-p, --project <name>", "project name (default: the Compose file's directory name)")
+    .option("--timeout <duration>", "give up after this long (e.g. 90s, 5m)")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: () => undefined,
+    });
+
+  program
+    .command("bump")
+    .summary("change the tag of a base image in a Dockerfile")
+    .description(
+      "Change the tag of a base image in FROM lines (and the ARG defaults that feed them).\n" +
+        "Only the tag's bytes change; the write is atomic; on any error the file is untouched.",
+    )
+    .argument("[image]", "repository to bump (nginx, localhost:5000/app); IMAGE:TAG is short for IMAGE --to TAG")
+    .option("--to <tag>", "move to this tag")
+    .option("--patch", "next patch version (1.19.2 → 1.19.3)")
+    .option("--minor", "next minor version (1.19 → 1.20)")
+    .option("--major", "next major version (20-alpine → 21-alpine)")
+    .option("--dockerfile <path>", "the Dockerfile to edit", "Dockerfile")
+    .option("--stage <name>", "only the FROM line that declares this stage")
+    .option("--tags-from <source>", "candidate tags for --patch/--minor/--major: local, registry, FILE, or - (stdin)")
+    .option("--dry-run", "print the diff, write nothing")
+    .action(async (image: string | undefined, flags: Record<string, unknown>, command: Command) => {
+      const level = bumpLevel(flags as { patch?: boolean; minor?: boolean; major?: boolean });
+      const to = flags["to"] as string | undefined;
+      const tagsFrom = parseTagsFrom(flags["tagsFrom"] as string | undefined);
+      if (to !== undefined && level !== undefined) {
+        throw usage(`--to and --${level} both choose the tag; pass one.`, "Use --to TAG for an exact tag, a level to count up.");
+      }
+      if (tagsFrom !== undefined && level === undefined) {
+        throw usage("--tags-from only applies to --patch, --minor or --major.", "Drop --tags-from, or pass a level.");
+      }
+      const options: BumpCommandOptions = {
+        global: globalOptions(command),
+        dockerfile: flags["dockerfile"] as string,
+        dryRun: flags["dryRun"] === true,
+        ...(image === undefined ? {} : { image }),
+        ...(to === undefined ? {} : { to }),
+        ...(level === undefined ? {} : { level }),
+        ...(flags["stage"] === undefined ? {} : { stage: flags["stage"] as string }),
+        ...(tagsFrom === undefined ? {} : { tagsFrom }),
+      };
+      onResult(await handlers.bump(options));
+    });
+
+  return program;
+}
+
+function globalOptions(command: Command): GlobalOptions {
+  const all = command.optsWithGlobals<GlobalOptions>();
+  return {
+    ...(all.output === undefined ? {} : { output: all.output }),
+    ...(all.file === undefined ? {} : { file: all.file }),
+    ...(all.project === undefined ? {} : { project: all.project }),
+    ...(all.timeout === undefined ? {} : { timeout: all.timeout }),
+  };
+}
