@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Makes a Docker daemon available to reroll, its tests, examples and benchmarks, and
+# prepares the locally made base images they build on (nothing can be pulled here).
+#
+#   - installs Debian's docker.io when dockerd is missing (and busybox-static, for the
+#     local base images);
+#   - starts dockerd in the background when no daemon answers, and waits until it does;
+#   - imports the local stand-in base images when they are missing or out of date.
+#
+# Safe to run any number of times: each step only acts when something is missing.
+# Honours DOCKER_HOST: when it points elsewhere, this script only waits for that daemon.
+set -euo pipefail
+
+DAEMON_WAIT_SECONDS="${REROLL_DAEMON_WAIT_SECONDS:-90}"
+DOCKERD_LOG="${REROLL_DOCKERD_LOG:-/var/log/reroll-dockerd.log}"
+LOCAL_LABEL="dev.reroll.local-stand-in"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "'$*' needs root; run this script as root or install sudo"; fi
+}
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+daemon_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+ensure_daemon() {
+  if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+    apt_install docker.io
+  fi
+  if daemon_answers; then return; fi
+
+  local local_socket=1
+  case "${DOCKER_HOST:-}" in
+    ""|unix:///var/run/docker.sock) ;;
+    *) local_socket="" ;;
+  esac
+  if [ -n "$local_socket" ] && ! pgrep -x dockerd >/dev/null 2>&1; then
+    log "starting dockerd (log: $DOCKERD_LOG)"
+    as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
+    # setsid: the daemon outlives this shell, the test run and the session that started it.
+    as_root setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  fi
+
+  local waited=0
+  until daemon_answers; do
+    if [ "$waited" -ge "$DAEMON_WAIT_SECONDS" ]; then
+      [ -f "$DOCKERD_LOG" ] && tail -n 20 "$DOCKERD_LOG" >&2
+      die "no Docker daemon answered at ${DOCKER_HOST:-unix:///var/run/docker.sock} after ${DAEMON_WAIT_SECONDS}s"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  log "Docker daemon $(docker version --format '{{.Server.Version}}') answers"
+}
+
+# An image made with `docker import` from a root filesystem assembled here. Rebuilt only when
+# the recorded content hash differs, so repeated runs cost one `docker image inspect`.
+import_rootfs_image() {
+  local ref="$1" hash="$2" rootfs="$3"; shift 3
+  local have
+  have=$(docker image inspect --format "{{ index .Config.Labels \"$LOCAL_LABEL\" }}" "$ref" 2>/dev/null || true)
+  if [ "$have" = "$hash" ]; then return; fi
+  log "importing $ref (local stand-in)"
+  tar -C "$rootfs" -c . | docker import "$@" --change "LABEL $LOCAL_LABEL=$hash" - "$ref" >/dev/null
+}
+
+# reroll-local/busybox: FROM scratch plus Debian's static busybox (a shell, httpd, nc, wget).
+ensure_busybox_image() {
+  local busybox
+  busybox=$(command -v busybox || true)
+  # It must be the static build: the image has no libc. (ldd fails on a static executable.)
+  if [ -z "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+    apt_install busybox-static
+    busybox=$(command -v busybox)
+  fi
+  local hash
+  hash=$(sha256sum "$busybox" | cut -c1-16)
+  local ref="reroll-local/busybox:latest"
+  if [ "$(docker image inspect --format "{{ index .Config.Labels \"$LOCAL_LABEL\" }}" "$ref" 2>/dev/null || true)" = "$hash" ]; then
+    return
+  fi
+  local rootfs
+  rootfs=$(mktemp -d)
+  trap 'rm -rf "$rootfs"' RETURN
+  mkdir -p "$rootfs/bin" "$rootfs/tmp" "$rootfs/etc" "$rootfs/www"
+  chmod 1777 "$rootfs/tmp"
+  cp "$busybox" "$rootfs/bin/busybox"
+  for applet in $("$busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  import_rootfs_image "$ref" "$hash" "$rootfs" \
+    --change 'ENV PATH=/bin' --change 'CMD ["sh"]'
+}
+
+ensure_daemon
+ensure_busybox_image
+log "ready"
