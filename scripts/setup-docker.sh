@@ -5,7 +5,8 @@
 #   - installs Debian's docker.io when dockerd is missing (and busybox-static, for the
 #     local base images);
 #   - starts dockerd in the background when no daemon answers, and waits until it does;
-#   - imports the local stand-in base images when they are missing or out of date.
+#   - imports the local stand-in base images when they are missing or out of date;
+#   - installs Debian's docker-registry, which the registry tests start on 127.0.0.1.
 #
 # Safe to run any number of times: each step only acts when something is missing.
 # Honours DOCKER_HOST: when it points elsewhere, this script only waits for that daemon.
@@ -108,6 +109,13 @@ ensure_busybox_image() {
     --change 'ENV PATH=/bin' --change 'CMD ["sh"]'
 }
 
+# Debian's docker-registry: the real Registry HTTP API v2 the tests run on 127.0.0.1
+# (`reroll bump --tags-from registry`). Installed only; each test starts its own.
+ensure_registry_binary() {
+  command -v docker-registry >/dev/null 2>&1 || apt_install docker-registry
+}
+
 ensure_daemon
 ensure_busybox_image
+ensure_registry_binary
 log "ready"

@@ -17,6 +17,8 @@ export interface RegistryTagOptions {
   readonly credentials?: CredentialLookup;
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
+  /** tags asked for per page (`?n=`); the registry may send fewer and a Link to the next page */
+  readonly pageSize?: number;
 }
 
 type Fetch = typeof fetch;
@@ -78,7 +80,7 @@ export async function listRegistryTags(
   // Docker talks plain HTTP to a loopback registry when HTTPS is not offered there.
   let base = `https://${host}`;
   let first: Response;
-  const firstPath = `/v2/${repo.path}/tags/list?n=${REGISTRY_PAGE_SIZE}`;
+  const firstPath = `/v2/${repo.path}/tags/list?n=${options.pageSize ?? REGISTRY_PAGE_SIZE}`;
   try {
     first = await request(base + firstPath, undefined);
   } catch (error) {
