@@ -38,7 +38,8 @@ export function unifiedDiff(path: string, before: string, after: string): string
 }
 
 function linesOf(text: string): string[] {
-  return splitLines(text).lines.map((l) => text.slice(l.start, l.end));
+  const lines = splitLines(text);
+  return Array.from({ length: lines.count }, (_, i) => text.slice(lines.contentStarts[i], lines.contentEnds[i]));
 }
 
 function show(binary: string): string {

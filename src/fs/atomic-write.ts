@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, chown, open, realpath, rename, stat, unlink } from "node:fs/promises";
+import { chmodSync, chownSync, closeSync, fsyncSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 /**
@@ -8,24 +8,37 @@ import { basename, dirname, join } from "node:path";
  * A reader sees the old file or the new one, never a half-written one; on any error the
  * temporary file is removed and the original is untouched. A symlink is written through:
  * the file it points to is replaced and the link stays a link.
+ *
+ * Synchronous calls on purpose: the files are small (Dockerfiles), and on a cold start the
+ * promise-based FileHandle path costs more CPU than the whole edit (bench/).
  */
 export async function writeFileAtomic(linkOrPath: string, data: Uint8Array): Promise<void> {
-  const path = await realpath(linkOrPath);
-  const original = await stat(path);
+  const path = realpathSync(linkOrPath);
+  const original = statSync(path);
+  const mode = original.mode & 0o7777;
   const temp = join(dirname(path), `.${basename(path)}.reroll-${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
-  const handle = await open(temp, "wx", original.mode & 0o7777);
+  const fd = openSync(temp, "wx", mode);
   try {
     try {
-      await handle.writeFile(data);
-      await handle.sync();
+      let written = 0;
+      while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+      fsyncSync(fd);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-    await chmod(temp, original.mode & 0o7777);
-    await chown(temp, original.uid, original.gid).catch(() => undefined);
-    await rename(temp, path);
+    chmodSync(temp, mode);
+    try {
+      chownSync(temp, original.uid, original.gid);
+    } catch {
+      // not permitted for a non-root user on someone else's file: the mode is what matters
+    }
+    renameSync(temp, path);
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
+    try {
+      unlinkSync(temp);
+    } catch {
+      // already gone
+    }
     throw error;
   }
 }

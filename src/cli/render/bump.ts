@@ -22,7 +22,7 @@ export function renderBump(result: BumpResult, mode: OutputMode, dryRun: boolean
     io.stdout.write(`${result.file}: ${result.image} unchanged${result.reason === undefined ? "" : ` (${result.reason})`}\n`);
     return;
   }
-  if (dryRun) io.stdout.write(result.diff);
+  if (dryRun) io.stdout.write(result.diff ?? "");
   for (const change of result.changes) {
     const via = change.arg === undefined ? "" : paint(mode, "2", ` (ARG ${change.arg})`);
     const verb = dryRun ? "would change" : "changed";

@@ -53,7 +53,19 @@ function unsourced(text: string): Sourced {
   return { text, sources: Array.from(text, () => undefined) };
 }
 
+const analyses = new WeakMap<ParsedDockerfile, BaseImages>();
+
+/** The base images of a parsed Dockerfile (computed once per parse). */
 export function analyzeBaseImages(parsed: ParsedDockerfile): BaseImages {
+  let analysis = analyses.get(parsed);
+  if (analysis === undefined) {
+    analysis = analyze(parsed);
+    analyses.set(parsed, analysis);
+  }
+  return analysis;
+}
+
+function analyze(parsed: ParsedDockerfile): BaseImages {
   const scope = new Map<string, Sourced | undefined>();
   for (const [name, value] of PLATFORM_ARGS) scope.set(name, unsourced(value));
   const metaArgs: MetaArg[] = [];

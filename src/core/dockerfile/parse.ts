@@ -8,6 +8,9 @@ import { RerollError } from "../errors.js";
  * The source is held as a "binary" (latin1) string: one character per byte, so string
  * indices are byte offsets and writing it back with the same encoding is byte-identical,
  * whatever the file's encoding, line endings or BOM.
+ *
+ * Cost matters on large files (bench/): an instruction's joined text and per-character
+ * offsets are built only when asked for. Most instructions are only asked for their keyword.
  */
 
 /** Text assembled from the file, with the byte offset of each character. */
@@ -40,7 +43,7 @@ export interface ParsedDockerfile {
   readonly directives: readonly Directive[];
   readonly instructions: readonly Instruction[];
   /** byte offset where each line starts; index 0 is line 1 */
-  readonly lineStarts: readonly number[];
+  readonly lineStarts: ArrayLike<number>;
 }
 
 const UTF8_BOM = "\xEF\xBB\xBF";
@@ -48,34 +51,93 @@ const DIRECTIVE_RE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/;
 const KNOWN_DIRECTIVES = new Set(["syntax", "escape", "check"]);
 const HEREDOC_KEYWORDS = new Set(["RUN", "COPY", "ADD"]);
 const HEREDOC_WORD_RE = /^(\d*)<<(-?)([^<]*)$/;
-const LEADING_SPACE_RE = /^[ \t\v\f\r]*/;
+const HASH = 35;
 
-interface RawLine {
-  /** offset of the first content byte (after a BOM on line 1) */
-  readonly start: number;
-  /** offset just past the content (before "\r\n" or "\n") */
-  readonly end: number;
+/**
+ * A logical instruction stored as the byte runs it is made of: entries [runFrom, runTo) of
+ * the file-wide `runs` list, flat as [fileOffset, length, …]; the first run starts at the keyword.
+ */
+class LazyInstruction implements Instruction {
+  // `declare`: no per-instance field initializer (thousands of instructions on large files)
+  declare private cachedArgs: Located | undefined;
+
+  constructor(
+    private readonly source: string,
+    private readonly allRuns: readonly number[],
+    private readonly runFrom: number,
+    private readonly runTo: number,
+    readonly keyword: string,
+    /** characters of the joined text before the arguments (keyword and blanks) */
+    private readonly argsAt: number,
+    readonly line: number,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  get args(): Located {
+    if (this.cachedArgs === undefined) {
+      const runs = this.allRuns.slice(this.runFrom, this.runTo);
+      let text = "";
+      for (let r = 0; r < runs.length; r += 2) text += this.source.slice(runs[r]!, runs[r]! + runs[r + 1]!);
+      const argsAt = this.argsAt;
+      let offsets: number[] | undefined;
+      this.cachedArgs = {
+        text: text.slice(argsAt),
+        get offsets(): readonly number[] {
+          if (offsets === undefined) {
+            const all: number[] = [];
+            for (let r = 0; r < runs.length; r += 2) {
+              for (let k = 0; k < runs[r + 1]!; k += 1) all.push(runs[r]! + k);
+            }
+            offsets = all.slice(argsAt);
+          }
+          return offsets;
+        },
+      };
+    }
+    return this.cachedArgs;
+  }
+
+  /** whether the instruction's text contains `needle` (without building the text) */
+  contains(needle: string): boolean {
+    for (let r = this.runFrom; r < this.runTo; r += 2) {
+      const at = this.source.indexOf(needle, this.allRuns[r]!);
+      if (at !== -1 && at + needle.length <= this.allRuns[r]! + this.allRuns[r + 1]!) return true;
+    }
+    return false;
+  }
 }
 
-export function splitLines(source: string): { lines: RawLine[]; lineStarts: number[] } {
-  const lines: RawLine[] = [];
-  const lineStarts: number[] = [];
+/** Line bounds: where each line starts, and where its content starts and ends (no BOM, no "\r\n"). */
+export interface Lines {
+  readonly count: number;
+  readonly lineStarts: Int32Array;
+  readonly contentStarts: Int32Array;
+  readonly contentEnds: Int32Array;
+}
+
+export function splitLines(source: string): Lines {
+  let count = 0;
+  for (let at = source.indexOf("\n"); at !== -1; at = source.indexOf("\n", at + 1)) count += 1;
+  if (source.length > 0 && !source.endsWith("\n")) count += 1;
+  const lineStarts = new Int32Array(count);
+  const contentStarts = new Int32Array(count);
+  const contentEnds = new Int32Array(count);
   let pos = 0;
-  while (pos < source.length) {
+  for (let i = 0; i < count; i += 1) {
     const nl = source.indexOf("\n", pos);
-    const next = nl === -1 ? source.length : nl + 1;
     let end = nl === -1 ? source.length : nl;
     if (end > pos && source.charCodeAt(end - 1) === 13) end -= 1;
-    const start = pos === 0 && source.startsWith(UTF8_BOM) ? UTF8_BOM.length : pos;
-    lineStarts.push(pos);
-    lines.push({ start, end });
-    pos = next;
+    lineStarts[i] = pos;
+    contentStarts[i] = pos === 0 && source.startsWith(UTF8_BOM) ? UTF8_BOM.length : pos;
+    contentEnds[i] = end;
+    pos = nl === -1 ? source.length : nl + 1;
   }
-  return { lines, lineStarts };
+  return { count, lineStarts, contentStarts, contentEnds };
 }
 
 /** 1-based line number of a byte offset. */
-export function lineOfOffset(lineStarts: readonly number[], offset: number): number {
+export function lineOfOffset(lineStarts: ArrayLike<number>, offset: number): number {
   let lo = 0;
   let hi = lineStarts.length - 1;
   while (lo < hi) {
@@ -86,8 +148,28 @@ export function lineOfOffset(lineStarts: readonly number[], offset: number): num
   return lo + 1;
 }
 
-function isCommentLine(content: string): boolean {
-  return content.replace(LEADING_SPACE_RE, "").startsWith("#");
+function isSpace(code: number): boolean {
+  // ' ', \t, \v, \f, \r
+  return code === 32 || (code >= 9 && code <= 13 && code !== 10);
+}
+
+/** Index of the first non-space character of source[start, end), or end. */
+function skipSpace(source: string, start: number, end: number): number {
+  let i = start;
+  while (i < end && isSpace(source.charCodeAt(i))) i += 1;
+  return i;
+}
+
+/**
+ * Where a line's text ends when it continues on the next line (BuildKit's `([^\\])\\[ \t]*$`:
+ * the escape character, then only blanks, preceded by a character that is not the escape
+ * character), or -1 when it does not continue.
+ */
+function continuationCut(source: string, start: number, end: number, escape: number): number {
+  let i = end - 1;
+  while (i >= start && (source.charCodeAt(i) === 32 || source.charCodeAt(i) === 9)) i -= 1;
+  if (i - 1 < start || source.charCodeAt(i) !== escape || source.charCodeAt(i - 1) === escape) return -1;
+  return i;
 }
 
 class DirectiveReader {
@@ -98,7 +180,7 @@ class DirectiveReader {
 
   read(content: string, line: number): void {
     if (this.done) return;
-    const match = DIRECTIVE_RE.exec(content.replace(LEADING_SPACE_RE, ""));
+    const match = DIRECTIVE_RE.exec(content.replace(/^[ \t\v\f\r]*/, ""));
     const name = match?.[1]?.toLowerCase();
     if (match === null || name === undefined || !KNOWN_DIRECTIVES.has(name)) {
       this.done = true;
@@ -126,56 +208,62 @@ function syntaxError(message: string, line: number): RerollError {
 }
 
 export function parseDockerfile(source: string): ParsedDockerfile {
-  const { lines, lineStarts } = splitLines(source);
+  const { count, lineStarts, contentStarts: starts, contentEnds: ends } = splitLines(source);
   const directives = new DirectiveReader();
   const instructions: Instruction[] = [];
-  let continuationRe = continuationRegex(directives.escape);
+  const runs: number[] = [];
 
   let i = 0;
-  while (i < lines.length) {
-    const first = lines[i]!;
+  while (i < count) {
     const firstLineNo = i + 1;
-    let content = source.slice(first.start, first.end);
-    directives.read(content, firstLineNo);
-    continuationRe = continuationRegex(directives.escape);
+    if (!directives.done) directives.read(source.slice(starts[i]!, ends[i]!), firstLineNo);
+    const escape = directives.escape.charCodeAt(0);
+    const contentStart = skipSpace(source, starts[i]!, ends[i]!);
+    const firstEnd = ends[i]!;
     i += 1;
-    if (isCommentLine(content)) continue;
-    const lead = LEADING_SPACE_RE.exec(content)?.[0].length ?? 0;
-    content = content.slice(lead);
-    if (content.length === 0) continue;
+    if (contentStart === firstEnd || source.charCodeAt(contentStart) === HASH) continue;
 
-    let text = "";
-    const offsets: number[] = [];
-    let ended = appendLine(content, first.start + lead);
-    while (!ended && i < lines.length) {
-      const line = lines[i]!;
-      const raw = source.slice(line.start, line.end);
-      directives.read(raw, i + 1);
+    const runFrom = runs.length;
+    let cut = continuationCut(source, contentStart, firstEnd, escape);
+    runs.push(contentStart, (cut === -1 ? firstEnd : cut) - contentStart);
+    while (cut !== -1 && i < count) {
+      const lineStart = starts[i]!;
+      const lineEnd = ends[i]!;
+      if (!directives.done) directives.read(source.slice(lineStart, lineEnd), i + 1);
       i += 1;
-      if (isCommentLine(raw)) continue;
-      if (raw.replace(LEADING_SPACE_RE, "").length === 0) continue;
-      ended = appendLine(raw, line.start);
+      const nonSpace = skipSpace(source, lineStart, lineEnd);
+      if (nonSpace === lineEnd || source.charCodeAt(nonSpace) === HASH) continue;
+      cut = continuationCut(source, lineStart, lineEnd, escape);
+      runs.push(lineStart, (cut === -1 ? lineEnd : cut) - lineStart);
     }
 
-    const keywordMatch = /^(\S+)[ \t\v\f\r]*/.exec(text);
-    const keyword = keywordMatch?.[1] ?? "";
-    const argsStart = keywordMatch?.[0].length ?? 0;
-    const instruction: Instruction = {
-      keyword: keyword.toUpperCase(),
-      args: { text: text.slice(argsStart), offsets: offsets.slice(argsStart) },
-      line: firstLineNo,
-      start: first.start + lead,
-      end: lines[i - 1]!.end,
-    };
+    // The keyword and the blanks after it lie in the first run unless a line break splits them.
+    let keyword: string;
+    let argsAt: number;
+    const firstRunEnd = runs[runFrom]! + runs[runFrom + 1]!;
+    let k = contentStart;
+    while (k < firstRunEnd && !isSpace(source.charCodeAt(k))) k += 1;
+    let a = k;
+    while (a < firstRunEnd && isSpace(source.charCodeAt(a))) a += 1;
+    if (a < firstRunEnd || runs.length === runFrom + 2) {
+      keyword = source.slice(contentStart, k).toUpperCase();
+      argsAt = a - contentStart;
+    } else {
+      let joined = "";
+      for (let r = runFrom; r < runs.length; r += 2) joined += source.slice(runs[r]!, runs[r]! + runs[r + 1]!);
+      const match = /^(\S*)[ \t\v\f\r]*/.exec(joined)!;
+      keyword = match[1]!.toUpperCase();
+      argsAt = match[0].length;
+    }
+    const instruction = new LazyInstruction(source, runs, runFrom, runs.length, keyword, argsAt, firstLineNo, contentStart, ends[i - 1]!);
     instructions.push(instruction);
 
-    if (HEREDOC_KEYWORDS.has(instruction.keyword) && text.includes("<<")) {
+    if (HEREDOC_KEYWORDS.has(keyword) && instruction.contains("<<")) {
       for (const heredoc of heredocsOf(instruction.args.text)) {
         let terminated = false;
-        while (i < lines.length) {
-          const line = lines[i]!;
+        while (i < count) {
+          let candidate = source.slice(starts[i]!, ends[i]!);
           i += 1;
-          let candidate = source.slice(line.start, line.end);
           if (heredoc.chomp) candidate = candidate.replace(/^\t+/, "");
           if (candidate === heredoc.name) {
             terminated = true;
@@ -187,30 +275,9 @@ export function parseDockerfile(source: string): ParsedDockerfile {
         }
       }
     }
-
-    // Appends one physical line; returns true when the logical instruction ends with it.
-    function appendLine(lineText: string, at: number): boolean {
-      const match = continuationRe.exec(lineText);
-      const keep = match === null ? lineText.length : match.index + 1;
-      text += lineText.slice(0, keep);
-      for (let k = 0; k < keep; k += 1) offsets.push(at + k);
-      return match === null;
-    }
   }
 
-  return {
-    source,
-    escape: directives.escape,
-    directives: directives.directives,
-    instructions,
-    lineStarts,
-  };
-}
-
-function continuationRegex(escape: string): RegExp {
-  const e = escape === "\\" ? "\\\\" : escape;
-  // BuildKit: `([^\\])\\[ \t]*$` — the escape character ends a line unless it is itself escaped.
-  return new RegExp(`([^${e}])${e}[ \\t]*$`);
+  return { source, escape: directives.escape, directives: directives.directives, instructions, lineStarts };
 }
 
 interface Heredoc {
@@ -236,14 +303,15 @@ function rawWords(text: string): string[] {
   const words: string[] = [];
   let word = "";
   let quote = "";
-  for (const ch of text) {
+  for (let i = 0; i < text.length; i += 1) {
+    const ch = text[i]!;
     if (quote !== "") {
       word += ch;
       if (ch === quote) quote = "";
     } else if (ch === '"' || ch === "'") {
       word += ch;
       quote = ch;
-    } else if (/\s/.test(ch)) {
+    } else if (isSpace(text.charCodeAt(i)) || ch === "\n") {
       if (word.length > 0) words.push(word);
       word = "";
     } else {

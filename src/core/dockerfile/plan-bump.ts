@@ -297,10 +297,31 @@ export function applyEdits(source: string, edits: readonly TextEdit[]): string {
   return out + source.slice(pos);
 }
 
+/**
+ * The edited file reduced to what decides its base images: the escape directive, the ARGs
+ * before the first FROM, and the FROM lines, each as its own bytes after the edits. A tag
+ * edit writes only tag characters ([A-Za-z0-9_.:-]) inside FROM or ARG arguments, so it
+ * cannot move an instruction's bounds; parsing this projection resolves every FROM exactly
+ * as parsing the whole edited file would, at a fraction of the cost on a large file.
+ */
+function projectBaseImageInstructions(parsed: ParsedDockerfile, edits: readonly TextEdit[]): string {
+  const parts: string[] = parsed.escape === "`" ? ["# escape=`\n"] : [];
+  let seenFrom = false;
+  for (const instruction of parsed.instructions) {
+    const isFrom = instruction.keyword === "FROM";
+    if (!isFrom && (instruction.keyword !== "ARG" || seenFrom)) continue;
+    seenFrom ||= isFrom;
+    const inside = edits.filter((e) => e.start >= instruction.start && e.end <= instruction.end);
+    const shifted = inside.map((e) => ({ ...e, start: e.start - instruction.start, end: e.end - instruction.start }));
+    parts.push(`${applyEdits(parsed.source.slice(instruction.start, instruction.end), shifted)}\n`);
+  }
+  return parts.join("");
+}
+
 /** Replace, verify, then swap: the edited text must resolve exactly as intended, and nothing else may move. */
 function verifyEdits(parsed: ParsedDockerfile, edits: readonly TextEdit[], wanted: ReadonlyMap<FromLine, string>): void {
   const before = analyzeBaseImages(parsed).froms;
-  const after = analyzeBaseImages(parseDockerfile(applyEdits(parsed.source, edits))).froms;
+  const after = analyzeBaseImages(parseDockerfile(projectBaseImageInstructions(parsed, edits))).froms;
   const wantedByIndex = new Map([...wanted].map(([from, tag]) => [from.stageIndex, `${from.ref!.name}:${tag}`]));
   for (let i = 0; i < before.length; i += 1) {
     const old = before[i]!;

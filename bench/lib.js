@@ -1,0 +1,52 @@
+// Shared helpers for the benchmarks: timing child processes, medians, the result table.
+import { spawnSync } from "node:child_process";
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Wall time of one run of a command, in milliseconds; throws when it fails. */
+export function timeCommand(command, args, options = {}) {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(command, args, { stdio: ["ignore", "ignore", "pipe"], ...options });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(" ")} exited ${result.status}: ${result.stderr?.toString() ?? ""}`);
+  }
+  return ms;
+}
+
+/**
+ * Runs each measurement `rounds` times, interleaved (a, b, a, b …) so that machine noise
+ * falls on both sides alike, after `warmup` unrecorded rounds. Returns medians.
+ */
+export function interleaved(measurements, { rounds = 21, warmup = 3 } = {}) {
+  const samples = measurements.map(() => []);
+  for (let round = 0; round < warmup + rounds; round += 1) {
+    measurements.forEach((measure, i) => {
+      const value = measure();
+      if (round >= warmup) samples[i].push(value);
+    });
+  }
+  return samples.map(median);
+}
+
+export const fmt = {
+  ms: (v) => `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`,
+  mb: (v) => `${v.toFixed(1)} MB`,
+  count: (v) => String(v),
+  ratio: (v) => `${v.toFixed(2)}×`,
+};
+
+/** Prints rows of {benchmark, value, baselineName, baseline, ratio, target, ok} as a table. */
+export function printTable(rows) {
+  const header = ["benchmark", "reroll", "compared with", "baseline", "ratio", "target", "met"];
+  const lines = rows.map((r) => [r.benchmark, r.value, r.baselineName ?? "—", r.baseline ?? "—", r.ratio ?? "—", r.target, r.ok ? "yes" : "NO"]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => String(l[i]).length)));
+  const row = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(" | ")} |`;
+  console.log(row(header));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const l of lines) console.log(row(l));
+}
