@@ -1,6 +1,6 @@
 import { CommanderError } from "commander";
 import { isRerollError, RerollError } from "../core/errors.js";
-import { EXIT_CODE_BY_KIND, EXIT_FAILED, EXIT_INPUT, EXIT_OK } from "./exit-codes.js";
+import { EXIT_CODE_BY_KIND, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK } from "./exit-codes.js";
 import { readAll, type CliIo } from "./io.js";
 import { createProgram, type CommandHandlers } from "./program.js";
 import { renderError, resolveOutputMode, type OutputMode } from "./render/output-mode.js";
@@ -11,6 +11,10 @@ function realHandlers(io: CliIo): CommandHandlers {
     async bump(options) {
       const { runBump } = await import("./commands/bump.js");
       await runBump(options, io);
+    },
+    async build(options) {
+      const { runBuild } = await import("./commands/build.js");
+      await runBuild(options, io);
     },
   };
 }
@@ -71,8 +75,21 @@ export async function main(io: CliIo, handlers: CommandHandlers = realHandlers(i
 
 /** Entry point of the `reroll` binary. */
 export async function run(): Promise<void> {
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupt.signal.aborted) {
+      process.stderr.write(`\nreroll: ${signal} again: exiting now; run the command again to converge.\n`);
+      process.exit(EXIT_INTERRUPTED);
+    }
+    process.stderr.write(`\nreroll: ${signal}: stopping; starting nothing new and bringing things back to a consistent state…\n`);
+    interrupt.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const io: CliIo = {
     argv: process.argv.slice(2),
+    cwd: process.cwd(),
+    signal: interrupt.signal,
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,

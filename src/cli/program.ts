@@ -26,9 +26,26 @@ export interface BumpCommandOptions {
   readonly dryRun: boolean;
 }
 
+export interface BuildCommandOptions {
+  readonly global: GlobalOptions;
+  readonly services: readonly string[];
+  readonly parallel?: number;
+  readonly noCache: boolean;
+  readonly pull: boolean;
+}
+
 /** What each command does once its flags are typed options; main() wires the real ones, tests fakes. */
 export interface CommandHandlers {
   bump(options: BumpCommandOptions): Promise<number | void>;
+  build(options: BuildCommandOptions): Promise<number | void>;
+}
+
+function positiveInteger(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1) throw usage(`${flag} takes a whole number ≥ 1, got "${value}".`, `For example: ${flag} 4.`);
+    return n;
+  };
 }
 
 function usage(message: string, hint: string): RerollError {
@@ -105,6 +122,29 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
         ...(tagsFrom === undefined ? {} : { tagsFrom }),
       };
       onResult(await handlers.bump(options));
+    });
+
+  program
+    .command("build")
+    .summary("build the services' images through the Docker daemon")
+    .description(
+      "Build the images of the named services (default: every service with build:), in parallel where\n" +
+        "independent. Each new image gets the service's next revision; old revisions beyond x-reroll.history\n" +
+        "are removed unless a container uses them.",
+    )
+    .argument("[service...]", "services to build")
+    .option("--parallel <n>", "builds at once (default 2)", positiveInteger("--parallel"))
+    .option("--no-cache", "do not use the build cache")
+    .option("--pull", "always try to pull newer base images")
+    .action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
+      const options: BuildCommandOptions = {
+        global: globalOptions(command),
+        services,
+        ...(flags["parallel"] === undefined ? {} : { parallel: flags["parallel"] as number }),
+        noCache: flags["cache"] === false,
+        pull: flags["pull"] === true,
+      };
+      onResult(await handlers.build(options));
     });
 
   return program;

@@ -1,12 +1,12 @@
 import type Dockerode from "dockerode";
 import { RerollError } from "../core/errors.js";
-import type { DockerConnection, Engine, ImageSummary } from "./port.js";
+import type { BuildStreamMessage, ContainerSummary, DockerConnection, Engine, ImageDetails, ImageSummary } from "./port.js";
 
 const UNREACHABLE_CODES = new Set(["ENOENT", "ECONNREFUSED", "EACCES", "ECONNRESET", "EHOSTUNREACH", "ETIMEDOUT"]);
 
 export function dockerUnavailable(connection: DockerConnection, cause: unknown): RerollError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  const what = code === "EACCES" ? "permission was denied on" : "no Docker daemon answers at";
+  const what = code === "EACCES" ? "Permission was denied on" : "No Docker daemon answers at";
   return new RerollError("E_DOCKER_UNAVAILABLE", `${what} ${connection.describe}.`, {
     kind: "input",
     hint:
@@ -15,6 +15,34 @@ export function dockerUnavailable(connection: DockerConnection, cause: unknown):
         : "Start Docker: `npm run setup` (installs and starts dockerd when missing), or set DOCKER_HOST.",
     cause,
   });
+}
+
+function statusCode(error: unknown): number | undefined {
+  return (error as { statusCode?: number } | undefined)?.statusCode;
+}
+
+/** Splits a byte stream of concatenated JSON objects (the Engine's build stream) into messages. */
+export async function* jsonMessages(stream: AsyncIterable<Buffer | string>): AsyncIterable<BuildStreamMessage> {
+  let buffer = "";
+  for await (const chunk of stream) {
+    buffer += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    let newline = buffer.indexOf("\n");
+    while (newline !== -1) {
+      const line = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (line !== "") yield parseMessage(line);
+      newline = buffer.indexOf("\n");
+    }
+  }
+  if (buffer.trim() !== "") yield parseMessage(buffer.trim());
+}
+
+function parseMessage(line: string): BuildStreamMessage {
+  try {
+    return JSON.parse(line) as BuildStreamMessage;
+  } catch {
+    return { stream: `${line}\n` };
+  }
 }
 
 /** The dockerode adapter of the Engine port. dockerode is imported only when a command needs Docker. */
@@ -32,13 +60,15 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       throw error;
     }
   };
+  const labelFilter = (labels?: readonly string[]) =>
+    labels === undefined || labels.length === 0 ? {} : { filters: JSON.stringify({ label: labels }) };
 
   return {
     async ping() {
       await call(() => docker.ping());
     },
-    async listImages() {
-      const images = await call(() => docker.listImages());
+    async listImages(labels) {
+      const images = await call(() => docker.listImages(labelFilter(labels) as Dockerode.ListImagesOptions));
       return images.map(
         (image): ImageSummary => ({
           id: image.Id,
@@ -47,6 +77,96 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
           created: image.Created,
         }),
       );
+    },
+    async inspectImage(ref) {
+      try {
+        const info = await call(() => docker.getImage(ref).inspect());
+        return {
+          id: info.Id,
+          repoTags: info.RepoTags ?? [],
+          labels: info.Config?.Labels ?? {},
+          created: Math.floor(Date.parse(info.Created) / 1000),
+          parent: info.Parent ?? "",
+        } satisfies ImageDetails;
+      } catch (error) {
+        if (statusCode(error) === 404) return undefined;
+        throw error;
+      }
+    },
+    async tagImage(id, repository, tag) {
+      await call(() => docker.getImage(id).tag({ repo: repository, tag }));
+    },
+    async removeImage(ref) {
+      await call(() => docker.getImage(ref).remove({ force: false, noprune: false }));
+    },
+    async listContainers(labels) {
+      const containers = await call(() => docker.listContainers({ all: true, ...labelFilter(labels) }));
+      return containers.map(
+        (c): ContainerSummary => ({
+          id: c.Id,
+          names: (c.Names ?? []).map((n) => n.replace(/^\//, "")),
+          imageId: c.ImageID,
+          labels: c.Labels ?? {},
+          state: c.State,
+        }),
+      );
+    },
+    async createContainer(request) {
+      try {
+        const container = await call(() =>
+          docker.createContainer({
+            name: request.name,
+            Image: request.image,
+            ...(request.cmd === undefined ? {} : { Cmd: [...request.cmd] }),
+            Labels: { ...request.labels },
+          }),
+        );
+        return { id: container.id };
+      } catch (error) {
+        if (statusCode(error) === 409) return { conflict: true };
+        throw error;
+      }
+    },
+    async removeContainer(ref, options = {}) {
+      try {
+        await call(() => docker.getContainer(ref).remove({ force: options.force ?? false, v: options.volumes ?? false }));
+      } catch (error) {
+        if (statusCode(error) === 404) return;
+        throw error;
+      }
+    },
+    async inspectContainer(ref) {
+      try {
+        const info = await call(() => docker.getContainer(ref).inspect());
+        return {
+          id: info.Id,
+          names: [info.Name.replace(/^\//, "")],
+          imageId: info.Image,
+          labels: info.Config?.Labels ?? {},
+          state: info.State?.Status ?? "unknown",
+        } satisfies ContainerSummary;
+      } catch (error) {
+        if (statusCode(error) === 404) return undefined;
+        throw error;
+      }
+    },
+    async *build(request) {
+      const stream = (await call(() =>
+        docker.buildImage(request.context as unknown as NodeJS.ReadableStream, {
+          dockerfile: request.dockerfile,
+          t: [...request.tags],
+          buildargs: { ...request.buildArgs },
+          labels: { ...request.labels },
+          ...(request.target === undefined ? {} : { target: request.target }),
+          nocache: request.noCache,
+          pull: request.pull,
+          rm: true,
+          forcerm: true,
+          ...(request.signal === undefined ? {} : { abortSignal: request.signal }),
+          // dockerode sends an array as repeated `t=` parameters: one tag each
+        } as unknown as Dockerode.ImageBuildOptions),
+      )) as NodeJS.ReadableStream & AsyncIterable<Buffer>;
+      yield* jsonMessages(stream);
     },
   };
 }

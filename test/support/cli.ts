@@ -13,12 +13,20 @@ export interface CliRun {
 /** Runs the CLI in this process (fast), with captured streams and no TTY. */
 export async function runCliInProcess(
   argv: readonly string[],
-  options: { stdin?: string; env?: Record<string, string | undefined>; handlers?: CommandHandlers } = {},
+  options: {
+    stdin?: string;
+    env?: Record<string, string | undefined>;
+    handlers?: CommandHandlers;
+    cwd?: string;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
   const io: CliIo = {
     argv,
+    cwd: options.cwd ?? process.cwd(),
+    signal: options.signal ?? new AbortController().signal,
     env: options.env ?? { PATH: process.env["PATH"], HOME: process.env["HOME"] },
     stdout: { write: (t: string) => (stdout += t), isTTY: false },
     stderr: { write: (t: string) => (stderr += t), isTTY: false },

@@ -34,3 +34,63 @@ export async function removeRepositoryTags(repository: string): Promise<void> {
     }
   }
 }
+
+/** Runs `cmd` in a throwaway container of `image` and returns its output. */
+export async function runInImage(image: string, cmd: string[]): Promise<string> {
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: cmd,
+    Labels: { "dev.reroll.test": testName("run") },
+  });
+  try {
+    await container.start();
+    await container.wait();
+    const logs = await container.logs({ stdout: true, stderr: true });
+    return demux(logs);
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/** Docker's multiplexed log stream (8-byte frame headers) to text. */
+function demux(buffer: Buffer): string {
+  let out = "";
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    out += buffer.subarray(offset + 8, offset + 8 + size).toString("utf8");
+    offset += 8 + size;
+  }
+  return out;
+}
+
+/** Removes everything of one test project: containers (with volumes), then images. */
+export async function removeProject(project: string): Promise<void> {
+  const filters = JSON.stringify({ label: [`dev.reroll.project=${project}`] });
+  for (const c of await docker.listContainers({ all: true, filters })) {
+    await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  }
+  for (let pass = 0; pass < 3; pass += 1) {
+    const images = await docker.listImages({ all: true, filters });
+    if (images.length === 0) break;
+    for (const image of images) {
+      for (const tag of image.RepoTags ?? []) if (tag !== "<none>:<none>") await docker.getImage(tag).remove().catch(() => undefined);
+      await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+    }
+  }
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+}
+
+/** Removes what test runs that ended over an hour ago left behind (their project names carry the time). */
+export async function removeStaleTestProjects(): Promise<void> {
+  const now = Date.now() / 1000;
+  const projects = new Set<string>();
+  const filters = JSON.stringify({ label: ["dev.reroll.project"] });
+  for (const c of await docker.listContainers({ all: true, filters })) projects.add(c.Labels["dev.reroll.project"] ?? "");
+  for (const i of await docker.listImages({ filters })) projects.add(i.Labels?.["dev.reroll.project"] ?? "");
+  for (const project of projects) {
+    const started = /^reroll-test-(\d+)-/.exec(project)?.[1];
+    if (started !== undefined && now - Number(started) > 3600) await removeProject(project);
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { BumpCommandOptions, CommandHandlers } from "../../src/cli/program.js";
+import type { BuildCommandOptions, BumpCommandOptions, CommandHandlers } from "../../src/cli/program.js";
 import { runCliInProcess } from "../support/cli.js";
 
 /** argv → typed options, without running anything. */
@@ -8,6 +8,9 @@ async function bumpOptions(argv: string[]): Promise<{ code: number; options?: Bu
   const handlers: CommandHandlers = {
     async bump(o) {
       options = o;
+    },
+    async build() {
+      throw new Error("not expected");
     },
   };
   const run = await runCliInProcess(argv, { handlers });
@@ -61,5 +64,39 @@ describe("reroll bump: argv → options", () => {
     const help = await bumpOptions(["bump", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--tags-from <source>/);
+  });
+});
+
+async function buildOptions(argv: string[]): Promise<{ code: number; options?: BuildCommandOptions; stderr: string }> {
+  let options: BuildCommandOptions | undefined;
+  const handlers: CommandHandlers = {
+    async bump() {
+      throw new Error("not expected");
+    },
+    async build(o) {
+      options = o;
+    },
+  };
+  const run = await runCliInProcess(argv, { handlers });
+  return { code: run.code, stderr: run.stderr, ...(options === undefined ? {} : { options }) };
+}
+
+describe("reroll build: argv → options", () => {
+  it.each<[string[], Partial<BuildCommandOptions>]>([
+    [["build"], { services: [], noCache: false, pull: false, global: {} }],
+    [["build", "web", "api", "--parallel", "4"], { services: ["web", "api"], parallel: 4 }],
+    [["build", "--no-cache", "--pull"], { noCache: true, pull: true }],
+    [["-f", "deploy/compose.yaml", "-p", "shop", "build", "web"], { services: ["web"], global: { file: "deploy/compose.yaml", project: "shop" } }],
+    [["build", "web", "-f", "deploy/compose.yaml", "--project", "shop", "--output", "json"], { global: { file: "deploy/compose.yaml", project: "shop", output: "json" } }],
+  ])("%j", async (argv, expected) => {
+    const run = await buildOptions(argv);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.options).toMatchObject(expected);
+  });
+
+  it.each([[["build", "--parallel", "0"]], [["build", "--parallel", "two"]]])("%j is a usage error", async (argv) => {
+    const run = await buildOptions(argv);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--parallel takes a whole number/);
   });
 });

@@ -55,17 +55,22 @@ function unsourced(text: string): Sourced {
 
 const analyses = new WeakMap<ParsedDockerfile, BaseImages>();
 
-/** The base images of a parsed Dockerfile (computed once per parse). */
-export function analyzeBaseImages(parsed: ParsedDockerfile): BaseImages {
+/**
+ * The base images of a parsed Dockerfile (computed once per parse). `buildArgs` are the
+ * values a build passes (`--build-arg`): they replace the defaults of the ARGs they name,
+ * as BuildKit does, and are never editable.
+ */
+export function analyzeBaseImages(parsed: ParsedDockerfile, buildArgs?: Readonly<Record<string, string>>): BaseImages {
+  if (buildArgs !== undefined && Object.keys(buildArgs).length > 0) return analyze(parsed, buildArgs);
   let analysis = analyses.get(parsed);
   if (analysis === undefined) {
-    analysis = analyze(parsed);
+    analysis = analyze(parsed, {});
     analyses.set(parsed, analysis);
   }
   return analysis;
 }
 
-function analyze(parsed: ParsedDockerfile): BaseImages {
+function analyze(parsed: ParsedDockerfile, buildArgs: Readonly<Record<string, string>>): BaseImages {
   const scope = new Map<string, Sourced | undefined>();
   for (const [name, value] of PLATFORM_ARGS) scope.set(name, unsourced(value));
   const metaArgs: MetaArg[] = [];
@@ -81,7 +86,10 @@ function analyze(parsed: ParsedDockerfile): BaseImages {
           throw syntaxError(instruction.line, `"${word.text}" is not a valid ARG declaration`);
         }
         let value: Sourced | undefined;
-        if (eq !== -1) {
+        const given = buildArgs[name];
+        if (given !== undefined) {
+          value = unsourced(given);
+        } else if (eq !== -1) {
           const raw: Located = { text: word.text.slice(eq + 1), offsets: word.offsets.slice(eq + 1) };
           value = expandWord(raw, scope as ArgScope, parsed.escape, instruction.line, name);
         } else if (PLATFORM_ARGS.has(name)) {

@@ -1,0 +1,434 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { Readable } from "node:stream";
+import { promisify } from "node:util";
+import pLimit from "p-limit";
+import { pack as tarPack } from "tar-stream";
+import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
+import { parseDockerfile } from "../core/dockerfile/parse.js";
+import { isRerollError, RerollError } from "../core/errors.js";
+import type { EventSink } from "../core/events.js";
+import { parseImageRef, repositoryKey } from "../core/image-ref.js";
+import {
+  LABEL_BASE_IMAGES,
+  LABEL_BUILD_ID,
+  LABEL_GIT_COMMIT,
+  LABEL_PROJECT,
+  LABEL_REVISION,
+  LABEL_SERVICE,
+  serviceFilters,
+} from "../core/labels.js";
+import type { ServiceSpec, Spec } from "../core/spec/types.js";
+import type { BuildStreamMessage, Engine } from "../engine/port.js";
+import { acquireLock } from "../rollout/lock.js";
+import { createBuildContext } from "./context.js";
+
+export const DEFAULT_BUILD_PARALLELISM = 2;
+export const BUILD_LAST_LINES = 20;
+/** how long a second build of the same service waits to number its revision */
+export const REVISION_LOCK_WAIT_MS = 120_000;
+export const REVISION_LOCK_STALE_MS = 300_000;
+
+export interface BuildOptions {
+  /** services to build; default: every service with `build:` */
+  readonly services?: readonly string[];
+  readonly parallel?: number;
+  readonly noCache?: boolean;
+  readonly pull?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: EventSink;
+  readonly now?: () => number;
+}
+
+export interface BuiltImage {
+  readonly service: string;
+  /** the image to pin: never a tag that can move */
+  readonly imageId: string;
+  readonly revision: number;
+  /** true when the build produced an image reroll already knew, so its revision stands */
+  readonly reused: boolean;
+  readonly tags: readonly string[];
+}
+
+export interface BuildResult {
+  readonly images: readonly BuiltImage[];
+}
+
+/** The revision labels of a service's images and containers: where revision numbers come from. */
+export async function knownRevisions(engine: Engine, project: string, service: string) {
+  const filters = serviceFilters(project, service);
+  const images = (await engine.listImages([...filters, LABEL_REVISION])).flatMap((image) => {
+    const revision = Number(image.labels[LABEL_REVISION]);
+    return Number.isInteger(revision) ? [{ revision, image }] : [];
+  });
+  const containerRevisions = (await engine.listContainers(filters))
+    .map((c) => Number(c.labels[LABEL_REVISION]))
+    .filter((n) => Number.isInteger(n));
+  return { images, highest: Math.max(0, ...images.map((i) => i.revision), ...containerRevisions) };
+}
+
+function tagsFor(service: ServiceSpec, revision: number): { repository: string; tag: string }[] {
+  const ref = parseImageRef(service.image, `image of service ${service.name}`);
+  return [
+    { repository: ref.name, tag: ref.tag ?? "latest" },
+    { repository: ref.name, tag: `r${revision}` },
+  ];
+}
+
+function selectServices(spec: Spec, names: readonly string[] | undefined): ServiceSpec[] {
+  if (names === undefined || names.length === 0) {
+    const buildable = spec.services.filter((s) => s.build !== undefined);
+    if (buildable.length === 0) {
+      throw new RerollError("E_NOTHING_TO_BUILD", `No service in ${spec.file} has a build: section.`, {
+        hint: "Add build: (a context directory) to the services reroll should build.",
+      });
+    }
+    return buildable;
+  }
+  const problems: string[] = [];
+  const chosen: ServiceSpec[] = [];
+  for (const name of names) {
+    const service = spec.services.find((s) => s.name === name);
+    if (service === undefined) problems.push(`${name}: no such service (services: ${spec.services.map((s) => s.name).join(", ")})`);
+    else if (service.build === undefined) problems.push(`${name}: has no build: section (it runs the image ${service.image} as is)`);
+    else if (!chosen.includes(service)) chosen.push(service);
+  }
+  if (problems.length > 0) {
+    throw new RerollError("E_SERVICE_UNKNOWN", "Some services cannot be built; nothing was built.", {
+      problems,
+      hint: "Name services that have a build: section in the Compose file.",
+    });
+  }
+  return chosen;
+}
+
+/** Base-image references a service's Dockerfile resolves to with its build args (best effort). */
+function baseImageRefs(service: ServiceSpec): string[] {
+  try {
+    const parsed = parseDockerfile(readFileSync(service.build!.dockerfile).toString("latin1"));
+    const refs = analyzeBaseImages(parsed, service.build!.args).froms.flatMap((f) => (f.kind === "image" ? [f.expanded.text] : []));
+    return [...new Set(refs)];
+  } catch {
+    return [];
+  }
+}
+
+/** Services whose Dockerfile builds FROM another service's image wait for that build. */
+function dependencies(services: readonly ServiceSpec[]): Map<string, string[]> {
+  const byRepository = new Map(services.map((s) => [repositoryKey(parseImageRef(s.image)), s.name]));
+  const deps = new Map<string, string[]>();
+  for (const service of services) {
+    const mine = new Set<string>();
+    for (const ref of baseImageRefs(service)) {
+      try {
+        const other = byRepository.get(repositoryKey(parseImageRef(ref)));
+        if (other !== undefined && other !== service.name) mine.add(other);
+      } catch {
+        // not a reference reroll can read; Docker will say what is wrong with it
+      }
+    }
+    deps.set(service.name, [...mine]);
+  }
+  const visiting = new Set<string>();
+  const visited = new Set<string>();
+  const visit = (name: string, path: string[]): void => {
+    if (visited.has(name)) return;
+    if (visiting.has(name)) {
+      throw new RerollError("E_BUILD_CYCLE", `Services build FROM each other in a cycle: ${[...path, name].join(" → ")}.`, {
+        hint: "A service's Dockerfile can build on another service's image, but not in a circle.",
+      });
+    }
+    visiting.add(name);
+    for (const dep of deps.get(name) ?? []) visit(dep, [...path, name]);
+    visiting.delete(name);
+    visited.add(name);
+  };
+  for (const name of deps.keys()) visit(name, []);
+  return deps;
+}
+
+async function gitCommit(dir: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)("git", ["-C", dir, "rev-parse", "HEAD"], { timeout: 5_000 });
+    const commit = stdout.trim();
+    return /^[0-9a-f]{40,64}$/.test(commit) ? commit : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface StreamOutcome {
+  imageId: string | undefined;
+  error: string | undefined;
+  step: string | undefined;
+  lastLines: string[];
+}
+
+/** Reads the build stream as data: steps, output, progress, the image id, and any error line. */
+async function followBuild(service: string, messages: AsyncIterable<BuildStreamMessage>, emit: EventSink): Promise<StreamOutcome> {
+  const outcome: StreamOutcome = { imageId: undefined, error: undefined, step: undefined, lastLines: [] };
+  let partial = "";
+  const remember = (line: string) => {
+    outcome.lastLines.push(line);
+    if (outcome.lastLines.length > BUILD_LAST_LINES) outcome.lastLines.shift();
+  };
+  for await (const message of messages) {
+    if (message.error !== undefined || message.errorDetail !== undefined) {
+      // The daemon reports a failed step as a line in a 200 response: the status code says nothing.
+      outcome.error = message.errorDetail?.message ?? message.error ?? "unknown build error";
+      continue;
+    }
+    if (message.aux?.ID !== undefined) outcome.imageId = message.aux.ID;
+    if (message.stream !== undefined) {
+      partial += message.stream;
+      const lines = partial.split("\n");
+      partial = lines.pop() ?? "";
+      for (const raw of lines) {
+        const line = raw.replace(/\r$/, "");
+        const step = /^Step (\d+)\/(\d+) : (.*)$/.exec(line);
+        if (step !== null) {
+          outcome.step = `step ${step[1]}/${step[2]}: ${step[3]}`;
+          emit({ type: "build-step", service, step: Number(step[1]), total: Number(step[2]), instruction: step[3]! });
+          continue;
+        }
+        const built = /^Successfully built ([0-9a-f]{12,64})$/.exec(line);
+        if (built !== null && outcome.imageId === undefined) outcome.imageId = built[1];
+        remember(line);
+        emit({ type: "build-output", service, text: line });
+      }
+    } else if (message.status !== undefined) {
+      emit({
+        type: "build-progress",
+        service,
+        status: message.status,
+        ...(message.id === undefined ? {} : { id: message.id }),
+        ...(message.progress === undefined ? {} : { progress: message.progress }),
+      });
+    }
+  }
+  if (partial !== "") remember(partial);
+  return outcome;
+}
+
+/** A one-line build context: `FROM <id>`, so the labelled image adds no layer. */
+function labelContext(imageId: string): Readable {
+  const tar = tarPack();
+  tar.entry({ name: "Dockerfile", mode: 0o644 }, `FROM ${imageId}\n`);
+  tar.finalize();
+  return tar as unknown as Readable;
+}
+
+/**
+ * Builds services' images through the daemon, in parallel where independent. Each new image
+ * gets the service's next revision (numbered under a lock in Docker, so concurrent builds
+ * sharing a daemon agree); an image reroll already knows keeps its revision. Old revisions
+ * beyond `x-reroll.history` are removed unless a container uses them.
+ */
+export async function build(spec: Spec, engine: Engine, options: BuildOptions = {}): Promise<BuildResult> {
+  const services = selectServices(spec, options.services);
+  const emit: EventSink = options.onEvent ?? (() => undefined);
+  const now = options.now ?? Date.now;
+  const deps = dependencies(services);
+  const limit = pLimit(Math.max(1, options.parallel ?? DEFAULT_BUILD_PARALLELISM));
+  const failures: string[] = [];
+  const aborted = (): boolean => options.signal?.aborted === true;
+  const tasks = new Map<string, Promise<BuiltImage | undefined>>();
+
+  const buildOne = async (service: ServiceSpec): Promise<BuiltImage> => {
+    const started = now();
+    const b = service.build!;
+    emit({ type: "build-start", service: service.name, context: b.context, dockerfile: b.dockerfile });
+    const context = await createBuildContext({ context: b.context, dockerfile: b.dockerfile });
+    let outcome: StreamOutcome;
+    try {
+      outcome = await followBuild(
+        service.name,
+        engine.build({
+          context: context.stream,
+          dockerfile: context.dockerfile,
+          tags: [],
+          buildArgs: b.args,
+          labels: { ...b.labels, [LABEL_PROJECT]: spec.project, [LABEL_SERVICE]: service.name },
+          ...(b.target === undefined ? {} : { target: b.target }),
+          noCache: options.noCache === true,
+          pull: options.pull === true,
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+        }),
+        emit,
+      );
+    } catch (error) {
+      // A context that could not be read explains a failed request better than the request does.
+      context.stream.destroy();
+      const contextFailure = await Promise.race([
+        context.done.then(
+          () => undefined,
+          (failure: unknown) => failure,
+        ),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000).unref()),
+      ]);
+      throw contextFailure ?? error;
+    }
+    await context.done;
+    emit({ type: "build-context-sent", service: service.name, files: context.stats.files, bytes: context.stats.bytes });
+    if (outcome.error !== undefined || outcome.imageId === undefined) {
+      const message = outcome.error ?? "the daemon ended the build without reporting an image";
+      emit({
+        type: "build-failed",
+        service: service.name,
+        message,
+        ...(outcome.step === undefined ? {} : { step: outcome.step }),
+        lastLines: outcome.lastLines,
+      });
+      throw new RerollError(
+        "E_BUILD_FAILED",
+        `Building ${service.name} failed${outcome.step === undefined ? "" : ` at ${outcome.step}`}: ${message}`,
+        {
+          kind: "failed",
+          problems: outcome.lastLines.length === 0 ? [] : [`last lines of ${service.name}'s build:`, ...outcome.lastLines.map((l) => `  ${l}`)],
+          hint: "Fix the Dockerfile or the context; the previous images and containers are untouched.",
+        },
+      );
+    }
+    const built = await engine.inspectImage(outcome.imageId);
+    if (built === undefined) throw new RerollError("E_BUILD_FAILED", `The image ${outcome.imageId} built for ${service.name} is gone.`, { kind: "failed" });
+
+    const lock = await acquireLock(engine, {
+      name: `${spec.project}-${service.name}-revision-lock`,
+      project: spec.project,
+      image: built.id,
+      command: `reroll build ${service.name}`,
+      waitMs: REVISION_LOCK_WAIT_MS,
+      staleAfterMs: REVISION_LOCK_STALE_MS,
+      now,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onEvent: emit,
+    });
+    try {
+      const { images, highest } = await knownRevisions(engine, spec.project, service.name);
+      const known = images.find((i) => i.image.labels[LABEL_BUILD_ID] === built.id);
+      let imageId: string;
+      let revision: number;
+      if (known !== undefined) {
+        imageId = known.image.id;
+        revision = known.revision;
+      } else {
+        revision = highest + 1;
+        const bases = await Promise.all(
+          baseImageRefs(service).map(async (ref) => ({ ref, id: (await engine.inspectImage(ref))?.id ?? null })),
+        );
+        const commit = await gitCommit(b.context);
+        const labelled = await followBuild(
+          service.name,
+          engine.build({
+            context: labelContext(built.id),
+            dockerfile: "Dockerfile",
+            tags: [],
+            buildArgs: {},
+            labels: {
+              ...b.labels,
+              [LABEL_PROJECT]: spec.project,
+              [LABEL_SERVICE]: service.name,
+              [LABEL_REVISION]: String(revision),
+              [LABEL_BUILD_ID]: built.id,
+              [LABEL_BASE_IMAGES]: JSON.stringify(bases),
+              ...(commit === undefined ? {} : { [LABEL_GIT_COMMIT]: commit }),
+            },
+            noCache: false,
+            pull: false,
+          }),
+          () => undefined,
+        );
+        if (labelled.error !== undefined || labelled.imageId === undefined) {
+          throw new RerollError("E_BUILD_FAILED", `Labelling ${service.name}'s image failed: ${labelled.error ?? "no image id"}`, { kind: "failed" });
+        }
+        imageId = (await engine.inspectImage(labelled.imageId))?.id ?? labelled.imageId;
+      }
+      const tags = tagsFor(service, revision);
+      for (const { repository, tag } of tags) await engine.tagImage(imageId, repository, tag);
+      const result: BuiltImage = {
+        service: service.name,
+        imageId,
+        revision,
+        reused: known !== undefined,
+        tags: tags.map((t) => `${t.repository}:${t.tag}`),
+      };
+      emit({ type: "build-done", ...result, durationMs: now() - started });
+      return result;
+    } finally {
+      await lock.release();
+    }
+  };
+
+  const schedule = (service: ServiceSpec): Promise<BuiltImage | undefined> => {
+    const existing = tasks.get(service.name);
+    if (existing !== undefined) return existing;
+    const after = deps.get(service.name) ?? [];
+    if (after.length > 0) emit({ type: "build-queued", service: service.name, after });
+    const task = (async () => {
+      const prerequisites = await Promise.all(after.map((name) => schedule(services.find((s) => s.name === name)!)));
+      if (prerequisites.some((p) => p === undefined)) {
+        emit({ type: "build-skipped", service: service.name, reason: `${after.join(", ")} did not build` });
+        return undefined;
+      }
+      return limit(async () => {
+        if (aborted() || failures.length > 0) {
+          emit({ type: "build-skipped", service: service.name, reason: aborted() ? "interrupted" : "another build failed" });
+          return undefined;
+        }
+        try {
+          return await buildOne(service);
+        } catch (error) {
+          if (aborted()) return undefined;
+          failures.push(isRerollError(error) ? error.message : `${service.name}: ${(error as Error).message}`);
+          throw error;
+        }
+      });
+    })();
+    tasks.set(service.name, task);
+    return task;
+  };
+
+  const settled = await Promise.allSettled(services.map(schedule));
+  if (aborted()) {
+    throw new RerollError("E_INTERRUPTED", "The build was interrupted; builds in flight were cancelled.", {
+      kind: "interrupted",
+      hint: "Nothing else was changed. Run reroll build again to finish.",
+    });
+  }
+  const errors = settled.flatMap((s) => (s.status === "rejected" ? [s.reason as unknown] : []));
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) {
+    throw new RerollError("E_BUILD_FAILED", `${errors.length} builds failed.`, {
+      kind: "failed",
+      problems: errors.flatMap((e) => (isRerollError(e) ? [e.message, ...e.problems] : [String(e)])),
+      hint: "Fix the Dockerfiles or contexts; the previous images and containers are untouched.",
+    });
+  }
+  const images = settled.flatMap((s) => (s.status === "fulfilled" && s.value !== undefined ? [s.value] : []));
+  for (const image of images) await pruneRevisions(spec, engine, image.service, emit);
+  return { images };
+}
+
+/**
+ * Keeps the newest `x-reroll.history` revision images of a service and removes older ones,
+ * never one that a container (reroll's or anyone's, in any state) still uses.
+ */
+export async function pruneRevisions(spec: Spec, engine: Engine, service: string, emit: EventSink): Promise<void> {
+  const { images } = await knownRevisions(engine, spec.project, service);
+  const old = images.sort((a, b) => b.revision - a.revision).slice(spec.reroll.history);
+  if (old.length === 0) return;
+  const inUse = new Set((await engine.listContainers()).map((c) => c.imageId));
+  for (const { revision, image } of old) {
+    if (inUse.has(image.id)) {
+      emit({ type: "image-kept", service, revision, imageId: image.id, reason: "a container uses it" });
+      continue;
+    }
+    try {
+      for (const tag of image.repoTags) await engine.removeImage(tag);
+      if (image.repoTags.length === 0 || (await engine.inspectImage(image.id)) !== undefined) await engine.removeImage(image.id);
+      emit({ type: "image-removed", service, revision, imageId: image.id });
+    } catch (error) {
+      emit({ type: "image-kept", service, revision, imageId: image.id, reason: (error as Error).message });
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { build } from "../../build/build.js";
+import { loadSpec } from "../../spec/load.js";
+import { connectEngine } from "../engine.js";
+import type { CliIo } from "../io.js";
+import type { BuildCommandOptions } from "../program.js";
+import { createEventRenderer } from "../render/events.js";
+import { resolveOutputMode } from "../render/output-mode.js";
+
+/** Flags → library call → rendered result: events while building, then one line per image. */
+export async function runBuild(options: BuildCommandOptions, io: CliIo): Promise<void> {
+  const mode = resolveOutputMode(options.global.output, io);
+  const spec = await loadSpec({
+    cwd: io.cwd,
+    env: io.env,
+    ...(options.global.file === undefined ? {} : { file: options.global.file }),
+    ...(options.global.project === undefined ? {} : { project: options.global.project }),
+  });
+  const engine = await connectEngine(io);
+  const renderer = createEventRenderer(mode, io);
+  try {
+    const result = await build(spec, engine, {
+      services: options.services,
+      ...(options.parallel === undefined ? {} : { parallel: options.parallel }),
+      noCache: options.noCache,
+      pull: options.pull,
+      signal: io.signal,
+      onEvent: renderer.sink,
+    });
+    renderer.close();
+    if (mode === "json") {
+      io.stdout.write(`${JSON.stringify({ type: "result", project: spec.project, images: result.images })}\n`);
+    } else {
+      for (const image of result.images) {
+        io.stdout.write(`${image.service} r${image.revision} ${image.imageId} ${image.tags.join(" ")}\n`);
+      }
+    }
+  } finally {
+    renderer.close();
+  }
+}

@@ -1,0 +1,115 @@
+import { EVENT_SCHEMA_VERSION, type EventSink, type RerollEvent } from "../../core/events.js";
+import type { CliIo } from "../io.js";
+import { paint, type OutputMode } from "./output-mode.js";
+
+/**
+ * Renders the event stream. json: NDJSON on stdout (the machine stream). plain: one line
+ * per event on stderr, for CI logs. tty: one live line per service on stderr, redrawn.
+ */
+export interface EventRenderer {
+  readonly sink: EventSink;
+  /** stops redrawing and leaves the final lines on screen */
+  close(): void;
+}
+
+function shortId(id: string): string {
+  return id.replace(/^sha256:/, "").slice(0, 12);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+export function describeEvent(event: RerollEvent): string | undefined {
+  switch (event.type) {
+    case "build-queued":
+      return `waits for ${event.after.join(", ")} (its Dockerfile builds FROM them)`;
+    case "build-start":
+      return `building ${event.context}`;
+    case "build-context-sent":
+      return `context: ${event.files} files, ${(event.bytes / 1e6).toFixed(1)} MB`;
+    case "build-step":
+      return `step ${event.step}/${event.total}: ${event.instruction}`;
+    case "build-output":
+      return `  ${event.text}`;
+    case "build-progress":
+      return `${event.id === undefined ? "" : `${event.id}: `}${event.status}${event.progress === undefined ? "" : ` ${event.progress}`}`;
+    case "build-done":
+      return `built r${event.revision} ${shortId(event.imageId)}${event.reused ? " (same image as before: revision kept)" : ""} in ${seconds(event.durationMs)}`;
+    case "build-failed":
+      return `FAILED${event.step === undefined ? "" : ` at ${event.step}`}: ${event.message}`;
+    case "build-skipped":
+      return `skipped: ${event.reason}`;
+    case "image-removed":
+      return `removed old revision r${event.revision} (${shortId(event.imageId)})`;
+    case "image-kept":
+      return `kept old revision r${event.revision}: ${event.reason}`;
+    case "lock-wait":
+      return `waiting for ${event.name}, held by ${event.holder}`;
+  }
+}
+
+function subject(event: RerollEvent): string {
+  return "service" in event ? event.service : "reroll";
+}
+
+export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => number = Date.now): EventRenderer {
+  if (mode === "json") {
+    return {
+      sink: (event) => io.stdout.write(`${JSON.stringify({ schema: EVENT_SCHEMA_VERSION, time: new Date(now()).toISOString(), ...event })}\n`),
+      close: () => undefined,
+    };
+  }
+  if (mode === "plain") {
+    return {
+      sink: (event) => {
+        const text = describeEvent(event);
+        if (text !== undefined && event.type !== "build-progress") io.stderr.write(`${subject(event)} | ${text}\n`);
+      },
+      close: () => undefined,
+    };
+  }
+
+  // tty: a live line per subject, redrawn in place; failures' last lines printed at the end.
+  const order: string[] = [];
+  const lines = new Map<string, string>();
+  const started = new Map<string, number>();
+  const failures: string[] = [];
+  let drawn = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const width = (): number => (io.stderr as { columns?: number }).columns ?? 100;
+  const draw = (): void => {
+    let out = drawn > 0 ? `\x1b[${drawn}A` : "";
+    const pad = Math.max(...order.map((s) => s.length), 4);
+    for (const name of order) {
+      const since = started.get(name);
+      const elapsed = since === undefined ? "" : paint("tty", "2", ` ${seconds(now() - since)}`);
+      const line = `${paint("tty", "1", name.padEnd(pad))}  ${lines.get(name) ?? ""}`.slice(0, width() - 8);
+      out += `\x1b[2K${line}${elapsed}\n`;
+    }
+    drawn = order.length;
+    io.stderr.write(out);
+  };
+  return {
+    sink: (event) => {
+      const name = subject(event);
+      if (!lines.has(name)) order.push(name);
+      if (event.type === "build-start") started.set(name, now());
+      if (event.type === "build-done" || event.type === "build-failed" || event.type === "build-skipped") started.delete(name);
+      if (event.type === "build-failed") failures.push(`${name}: ${event.message}`, ...event.lastLines.map((l) => `  ${l}`));
+      const text = describeEvent(event);
+      if (text === undefined) return;
+      const colour = event.type === "build-failed" ? "31" : event.type === "build-done" ? "32" : "0";
+      if (event.type !== "build-output" || !lines.has(name)) lines.set(name, paint("tty", colour, text.trim()));
+      else lines.set(name, paint("tty", "2", text.trim()));
+      draw();
+      timer ??= setInterval(draw, 500);
+      timer.unref();
+    },
+    close: () => {
+      if (timer !== undefined) clearInterval(timer);
+      if (drawn > 0) draw();
+      if (failures.length > 0) io.stderr.write(`${failures.join("\n")}\n`);
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import { hostname } from "node:os";
+import { RerollError } from "../core/errors.js";
+import { LABEL_LOCK_HOLDER, LABEL_PROJECT } from "../core/labels.js";
+import type { EventSink } from "../core/events.js";
+import type { Engine } from "../engine/port.js";
+
+/**
+ * A lock kept in Docker: a container created and never started, with a fixed name. Docker's
+ * unique names make taking it atomic across processes and machines sharing the daemon; its
+ * label says who holds it and since when, so a dead holder's lock can be taken over.
+ */
+
+export const LOCK_POLL_MS = 100;
+
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly command: string;
+  /** milliseconds since the epoch */
+  readonly since: number;
+}
+
+export interface LockOptions {
+  readonly name: string;
+  readonly project: string;
+  /** an image present on the daemon to create the (never started) container from */
+  readonly image: string;
+  readonly command: string;
+  /** how long to wait for a live holder; 0 = not at all */
+  readonly waitMs: number;
+  /** a holder older than this is presumed dead, whatever host it is on */
+  readonly staleAfterMs: number;
+  readonly now: () => number;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: EventSink;
+}
+
+export interface HeldLock {
+  readonly name: string;
+  release(): Promise<void>;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export function describeHolder(holder: LockHolder | undefined): string {
+  if (holder === undefined) return "an unknown holder";
+  return `${holder.command} (pid ${holder.pid} on ${holder.host}, since ${new Date(holder.since).toISOString()})`;
+}
+
+function parseHolder(label: string | undefined): LockHolder | undefined {
+  if (label === undefined) return undefined;
+  try {
+    return JSON.parse(label) as LockHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function acquireLock(engine: Engine, options: LockOptions): Promise<HeldLock> {
+  const me: LockHolder = { pid: process.pid, host: hostname(), command: options.command, since: options.now() };
+  const deadline = options.now() + options.waitMs;
+  let announced = false;
+  for (;;) {
+    if (options.signal?.aborted === true) {
+      throw new RerollError("E_INTERRUPTED", `Interrupted while waiting for the lock ${options.name}.`, { kind: "interrupted" });
+    }
+    const created = await engine.createContainer({
+      name: options.name,
+      image: options.image,
+      cmd: ["reroll-lock"],
+      labels: { [LABEL_PROJECT]: options.project, [LABEL_LOCK_HOLDER]: JSON.stringify({ ...me, since: options.now() }) },
+    });
+    if ("id" in created) {
+      const id = created.id;
+      return { name: options.name, release: () => engine.removeContainer(id, { force: true }) };
+    }
+    const existing = await engine.inspectContainer(options.name);
+    if (existing === undefined) continue; // released between our attempt and the look
+    const holder = parseHolder(existing.labels[LABEL_LOCK_HOLDER]);
+    const dead =
+      holder === undefined ||
+      (holder.host === me.host && !processAlive(holder.pid)) ||
+      options.now() - holder.since > options.staleAfterMs;
+    if (dead) {
+      // Remove exactly the container we judged; a newer holder has another id and stays.
+      await engine.removeContainer(existing.id, { force: true });
+      continue;
+    }
+    if (options.now() >= deadline) {
+      throw new RerollError("E_LOCKED", `${options.name} is held by ${describeHolder(holder)}.`, {
+        kind: "locked",
+        hint: "Wait for it to finish, or pass --lock-wait DURATION to wait for it.",
+      });
+    }
+    if (!announced) {
+      options.onEvent?.({ type: "lock-wait", name: options.name, holder: describeHolder(holder) });
+      announced = true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
+}

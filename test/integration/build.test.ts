@@ -1,0 +1,307 @@
+import { spawn } from "node:child_process";
+import { chmod, mkdir, symlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { REROLL_BIN, runReroll } from "../support/cli.js";
+import { docker, removeProject, runInImage, testName } from "../support/docker.js";
+import { eventually } from "../support/net.js";
+import { tempDir } from "../support/tmp.js";
+
+/** Real builds through the daemon; base images are made locally by the setup script. */
+const BASE = "reroll-local/busybox:latest";
+
+async function writeTree(root: string, files: Record<string, string>): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+}
+
+interface Events {
+  events: Record<string, unknown>[];
+  result: { images: { service: string; imageId: string; revision: number; reused: boolean; tags: string[] }[] } | undefined;
+}
+
+function parseJsonLines(stdout: string): Events {
+  const lines = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return {
+    events: lines.filter((l) => l["type"] !== "result"),
+    result: lines.find((l) => l["type"] === "result") as Events["result"],
+  };
+}
+
+describe("reroll build against the real daemon", async () => {
+  const root = await tempDir();
+  const projects: string[] = [];
+  const newProject = async (label: string, files: Record<string, string>): Promise<{ dir: string; project: string }> => {
+    const project = testName(label);
+    projects.push(project);
+    const dir = join(root, project);
+    await writeTree(dir, files);
+    return { dir, project };
+  };
+  afterAll(async () => {
+    for (const project of projects) await removeProject(project);
+  });
+
+  it(".dockerignore is honoured as Docker does: secrets and node_modules absent, exceptions present", async () => {
+    const { dir, project } = await newProject("ignore", {
+      "compose.yaml": "services:\n  app:\n    build: .\n",
+      Dockerfile: `FROM ${BASE}\nCOPY . /ctx\nCMD ["true"]\n`,
+      ".dockerignore": [
+        "# secrets and dependencies stay out",
+        ".env",
+        "node_modules",
+        "!node_modules/keep",
+        "**/*.log",
+        "!important.log",
+        "docs/**",
+        "!docs/README.md",
+        "Dockerfile",
+        "",
+      ].join("\n"),
+      ".env": "API_TOKEN=s3cret\n",
+      "src/app.js": "console.log('app')\n",
+      "src/debug.log": "noise\n",
+      "important.log": "keep me\n",
+      "node_modules/left-pad/index.js": "module.exports = 1\n",
+      "node_modules/keep/keep.js": "kept\n",
+      "docs/guide/intro.md": "# intro\n",
+      "docs/README.md": "# readme\n",
+    });
+    await chmod(join(dir, "src/app.js"), 0o750);
+    await symlink("src/app.js", join(dir, "app-link.js"));
+
+    const run = await runReroll(["build", "-p", project, "--output", "plain"], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    const imageId = run.stdout.split(" ")[2]!;
+    const listing = await runInImage(imageId, ["sh", "-c", "cd /ctx && find . | sort && stat -c '%a %n' src/app.js && readlink app-link.js"]);
+    const files = listing.trim().split("\n");
+    expect(files).toEqual([
+      ".",
+      "./.dockerignore",
+      "./app-link.js",
+      "./compose.yaml",
+      "./docs",
+      "./docs/README.md",
+      "./important.log",
+      "./node_modules",
+      "./node_modules/keep",
+      "./node_modules/keep/keep.js",
+      "./src",
+      "./src/app.js",
+      "750 src/app.js",
+      "src/app.js",
+    ]);
+    expect(listing).not.toContain(".env");
+    expect(listing).not.toContain("left-pad");
+    expect(listing).not.toContain("debug.log");
+  });
+
+  it("sends the same context as `docker build` (same files in the image)", async () => {
+    const { dir, project } = await newProject("parity", {
+      "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      dockerfile: build/app.Dockerfile\n",
+      "build/app.Dockerfile": `FROM ${BASE}\nCOPY . /ctx\n`,
+      ".dockerignore": "*.tmp\n**/cache\n!keep/cache\ntmp*\n/abs\n",
+      "a.tmp": "x",
+      "keep/cache/x": "x",
+      "other/cache/y": "y",
+      "tmpdir/z": "z",
+      "abs/q": "q",
+      "sub/abs/q": "q",
+      "sub/b.tmp": "b",
+    });
+    const run = await runReroll(["build", "-p", project, "--output", "plain"], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    const ours = await runInImage(run.stdout.split(" ")[2]!, ["sh", "-c", "cd /ctx && find . | sort"]);
+
+    const cliTag = `${project}-cli:parity`;
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn("docker", ["build", "-q", "-f", "build/app.Dockerfile", "-t", cliTag, "--label", `dev.reroll.project=${project}`, "."], {
+        cwd: dir,
+        env: { ...process.env, DOCKER_BUILDKIT: "0" },
+        stdio: "ignore",
+      });
+      child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`docker build exited ${code}`))));
+    });
+    const theirs = await runInImage(cliTag, ["sh", "-c", "cd /ctx && find . | sort"]);
+    expect(ours).toBe(theirs);
+    expect(ours).toContain("./keep/cache/x");
+    expect(ours).not.toContain("./other/cache");
+  });
+
+  it("a failing RUN: exit 1 naming the service, the step and its last output; nothing tagged", async () => {
+    const { dir, project } = await newProject("fail", {
+      "compose.yaml": "services:\n  broken:\n    build: .\n",
+      Dockerfile: `FROM ${BASE}\nRUN echo preparing-the-thing && echo it-went-wrong-marker >&2 && exit 3\n`,
+    });
+    const run = await runReroll(["build", "-p", project, "--output", "plain"], { cwd: dir });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/E_BUILD_FAILED/);
+    expect(run.stderr).toMatch(/Building broken failed at step 2\/\d+: RUN echo preparing/);
+    expect(run.stderr).toMatch(/returned a non-zero code: 3/);
+    expect(run.stderr).toContain("it-went-wrong-marker");
+    const tagged = await docker.listImages({ filters: JSON.stringify({ reference: [`${project}-broken`] }) });
+    expect(tagged).toEqual([]);
+  });
+
+  it("build args come from Compose interpolation, .env and the shell, shell first", async () => {
+    const { dir, project } = await newProject("args", {
+      "compose.yaml": [
+        "services:",
+        "  worker:",
+        "    build:",
+        "      context: ./worker",
+        "      args:",
+        "        GREETING: ${GREETING:-hello}",
+        "        TARGET_NAME: $${literal}",
+        "",
+      ].join("\n"),
+      ".env": "GREETING=from-dotenv\n",
+      "worker/Dockerfile": `FROM ${BASE}\nARG GREETING\nARG TARGET_NAME\nRUN echo "$GREETING $TARGET_NAME" > /greeting\n`,
+    });
+    const fromDotEnv = await runReroll(["build", "-p", project, "--output", "plain"], { cwd: dir });
+    expect(fromDotEnv.code, fromDotEnv.stderr).toBe(0);
+    expect(await runInImage(fromDotEnv.stdout.split(" ")[2]!, ["cat", "/greeting"])).toBe("from-dotenv ${literal}\n");
+
+    const fromShell = await runReroll(["build", "-p", project, "--output", "plain"], { cwd: dir, env: { GREETING: "from-shell" } });
+    expect(fromShell.code, fromShell.stderr).toBe(0);
+    expect(await runInImage(fromShell.stdout.split(" ")[2]!, ["cat", "/greeting"])).toBe("from-shell ${literal}\n");
+  });
+
+  it("a multi-stage target builds that stage only, and a Dockerfile outside the context works", async () => {
+    const { dir, project } = await newProject("target", {
+      "compose.yaml": "services:\n  api:\n    build:\n      context: ./app\n      dockerfile: ../docker/api.Dockerfile\n      target: runtime\n",
+      "app/main.txt": "main\n",
+      "docker/api.Dockerfile": `FROM ${BASE} AS runtime\nCOPY main.txt /main.txt\nRUN ls -a / > /listing\n\nFROM runtime AS broken\nRUN exit 7\n`,
+    });
+    const run = await runReroll(["build", "-p", project, "--output", "plain"], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    const image = run.stdout.split(" ")[2]!;
+    expect(await runInImage(image, ["cat", "/main.txt"])).toBe("main\n");
+    // the random name the outside Dockerfile travels under is dropped from the context by the daemon
+    expect(await runInImage(image, ["sh", "-c", "ls -a / | grep -c dockerfile || true"])).toBe("0\n");
+  });
+
+  it("builds two services in parallel, and numbers revisions: +1 on change, kept on a cache hit", async () => {
+    const { dir, project } = await newProject("revs", {
+      "compose.yaml": "services:\n  one:\n    build: ./one\n  two:\n    build: ./two\n",
+      "one/Dockerfile": `FROM ${BASE}\nCOPY v.txt /v.txt\nRUN sleep 1\n`,
+      "one/v.txt": "1\n",
+      "two/Dockerfile": `FROM ${BASE}\nRUN sleep 1\n`,
+    });
+    const first = await runReroll(["build", "-p", project, "--output", "json"], { cwd: dir });
+    expect(first.code, first.stderr).toBe(0);
+    const { events, result } = parseJsonLines(first.stdout);
+    const starts = events.filter((e) => e["type"] === "build-start").map((e) => events.indexOf(e));
+    const firstDone = events.findIndex((e) => e["type"] === "build-done");
+    expect(starts).toHaveLength(2);
+    expect(Math.max(...starts), "both builds started before either finished").toBeLessThan(firstDone);
+    expect(events.every((e) => e["schema"] === 1 && typeof e["time"] === "string")).toBe(true);
+    expect(result!.images.map((i) => [i.service, i.revision, i.reused])).toEqual([
+      ["one", 1, false],
+      ["two", 1, false],
+    ]);
+
+    const again = parseJsonLines((await runReroll(["build", "one", "-p", project, "--output", "json"], { cwd: dir })).stdout).result!;
+    expect(again.images[0]).toMatchObject({ service: "one", revision: 1, reused: true, imageId: result!.images[0]!.imageId });
+
+    await writeFile(join(dir, "one/v.txt"), "2\n");
+    const changed = parseJsonLines((await runReroll(["build", "one", "-p", project, "--output", "json"], { cwd: dir })).stdout).result!;
+    expect(changed.images[0]).toMatchObject({ service: "one", revision: 2, reused: false });
+    expect(changed.images[0]!.tags).toEqual([`${project}-one:latest`, `${project}-one:r2`]);
+    const labels = (await docker.getImage(changed.images[0]!.imageId).inspect()).Config.Labels;
+    expect(labels).toMatchObject({ "dev.reroll.project": project, "dev.reroll.service": "one", "dev.reroll.revision": "2" });
+    expect(JSON.parse(labels["dev.reroll.base-images"]!)).toEqual([{ ref: BASE, id: (await docker.getImage(BASE).inspect()).Id }]);
+  });
+
+  it("retention keeps x-reroll.history revisions and never removes one a container uses", async () => {
+    const { dir, project } = await newProject("keep", {
+      "compose.yaml": "x-reroll:\n  history: 2\nservices:\n  svc:\n    build: .\n",
+      Dockerfile: `FROM ${BASE}\nCOPY v.txt /v.txt\n`,
+      "v.txt": "1\n",
+    });
+    const buildRevision = async (content: string) => {
+      await writeFile(join(dir, "v.txt"), content);
+      const run = await runReroll(["build", "-p", project, "--output", "json"], { cwd: dir });
+      expect(run.code, run.stderr).toBe(0);
+      return parseJsonLines(run.stdout);
+    };
+    const r1 = (await buildRevision("1\n")).result!.images[0]!;
+    const user = await docker.createContainer({ Image: r1.imageId, Cmd: ["true"], Labels: { "dev.reroll.project": project } });
+    await buildRevision("2\n");
+    const third = await buildRevision("3\n");
+    expect(third.events).toContainEqual(expect.objectContaining({ type: "image-kept", revision: 1, reason: "a container uses it" }));
+    expect(await docker.getImage(r1.imageId).inspect()).toBeTruthy();
+
+    await user.remove({ force: true });
+    const fourth = await buildRevision("4\n");
+    expect(fourth.events.filter((e) => e["type"] === "image-removed").map((e) => e["revision"]).sort()).toEqual([1, 2]);
+    const revisions = (await docker.listImages({ filters: JSON.stringify({ label: [`dev.reroll.project=${project}`, "dev.reroll.revision"] }) }))
+      .map((i) => Number(i.Labels["dev.reroll.revision"]))
+      .sort();
+    expect(revisions).toEqual([3, 4]);
+  });
+
+  it("an invalid Compose file: exit 2 listing every problem with its path, nothing built", async () => {
+    const { dir, project } = await newProject("invalid", {
+      "compose.yaml": [
+        "services:",
+        "  web:",
+        "    build: .",
+        "    privileged: true",
+        "    deploy:",
+        "      replicas: three",
+        "      update_config:",
+        "        order: sideways",
+        "    ports: ['80-90:80']",
+        "  api:",
+        "    image: ${API_IMAGE?set API_IMAGE to the image to run}",
+        "",
+      ].join("\n"),
+      Dockerfile: `FROM ${BASE}\n`,
+    });
+    const run = await runReroll(["build", "-p", project], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/E_SPEC_INVALID/);
+    for (const path of [
+      "services.web.privileged",
+      "services.web.deploy.replicas",
+      "services.web.deploy.update_config.order",
+      "services.web.ports[0]",
+      "services.api.image: required variable API_IMAGE is missing a value: set API_IMAGE",
+    ]) {
+      expect(run.stderr).toContain(path);
+    }
+    expect(await docker.listImages({ filters: JSON.stringify({ label: [`dev.reroll.project=${project}`] }) })).toEqual([]);
+  });
+
+  it("no Compose file: exit 2 saying where it looked", async () => {
+    const run = await runReroll(["build"], { cwd: root });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`No Compose file in ${root}`);
+    expect(run.stderr).toContain("compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml");
+  });
+
+  it("Ctrl-C cancels the build in flight and exits 130, leaving no build container", async () => {
+    const { dir, project } = await newProject("interrupt", {
+      "compose.yaml": "services:\n  slow:\n    build: .\n",
+      Dockerfile: `FROM ${BASE}\nRUN echo started-slow-step && sleep 60\n`,
+    });
+    const child = spawn(process.execPath, [REROLL_BIN, "build", "-p", project, "--output", "plain"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    await eventually(async () => stderr.includes("started-slow-step"), "the slow step to start", 30_000);
+    const started = Date.now();
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(code).toBe(130);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(stderr).toMatch(/interrupted/i);
+    await eventually(
+      async () => (await docker.listContainers({ all: true })).every((c) => !(c.Command ?? "").includes("started-slow-step")),
+      "the build's intermediate container to go",
+      20_000,
+    );
+  });
+});
