@@ -1,7 +1,10 @@
 // `npm run bench`: runs every benchmark and prints one table. See bench/README.md.
 import { printTable } from "./lib.js";
 
-const suites = [["bump", () => import("./bump.bench.js")]];
+const suites = [
+  ["bump", () => import("./bump.bench.js")],
+  ["build", () => import("./build.bench.js")],
+];
 const only = process.argv.slice(2);
 const rows = [];
 const started = Date.now();

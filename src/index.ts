@@ -39,3 +39,23 @@ export { createDockerEngine } from "./engine/docker-engine.js";
 export { dockerConnectionFromEnv } from "./engine/connection.js";
 export type { Engine, ImageSummary, DockerConnection } from "./engine/port.js";
 export { writeFileAtomic } from "./fs/atomic-write.js";
+export { loadSpec, findComposeFile, COMPOSE_FILE_NAMES, type LoadSpecOptions } from "./spec/load.js";
+export { validateSpec, type ValidateContext } from "./core/spec/validate.js";
+export type {
+  Spec,
+  ServiceSpec,
+  BuildSpec,
+  PortSpec,
+  VolumeMount,
+  HealthcheckSpec,
+  DeploySpec,
+  UpdateConfig,
+  ProxySettings,
+  VolumeSpec,
+  RerollSettings,
+} from "./core/spec/types.js";
+export { DEFAULT_UPDATE_CONFIG, DEFAULT_ROLLBACK_CONFIG, DEFAULT_HISTORY } from "./core/spec/types.js";
+export { build, pruneRevisions, DEFAULT_BUILD_PARALLELISM, type BuildOptions, type BuildResult, type BuiltImage } from "./build/build.js";
+export { createBuildContext, parseDockerignore, type BuildContext, type BuildContextOptions } from "./build/context.js";
+export { EVENT_SCHEMA_VERSION, type RerollEvent, type BuildEvent, type EventSink } from "./core/events.js";
+export * as labels from "./core/labels.js";

@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import pLimit from "p-limit";
-import { pack as tarPack } from "tar-stream";
 import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";
 import { isRerollError, RerollError } from "../core/errors.js";
@@ -22,6 +21,7 @@ import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { BuildStreamMessage, Engine } from "../engine/port.js";
 import { acquireLock } from "../rollout/lock.js";
 import { createBuildContext } from "./context.js";
+import { TarWriter } from "./tar.js";
 
 export const DEFAULT_BUILD_PARALLELISM = 2;
 export const BUILD_LAST_LINES = 20;
@@ -210,12 +210,21 @@ async function followBuild(service: string, messages: AsyncIterable<BuildStreamM
   return outcome;
 }
 
-/** A one-line build context: `FROM <id>`, so the labelled image adds no layer. */
-function labelContext(imageId: string): Readable {
-  const tar = tarPack();
-  tar.entry({ name: "Dockerfile", mode: 0o644 }, `FROM ${imageId}\n`);
-  tar.finalize();
-  return tar as unknown as Readable;
+/** A double-quoted Dockerfile word: `\`, `"` and `$` escaped, line breaks flattened. */
+export function dockerfileQuote(text: string): string {
+  return `"${text.replace(/[\\"$]/g, "\\$&").replace(/\r?\n/g, " ")}"`;
+}
+
+/**
+ * The context that labels a built image: `FROM <id>` and one LABEL instruction, so the
+ * labelled image adds no layer and costs a single builder step.
+ */
+function labelContext(imageId: string, labels: Readonly<Record<string, string>>): Readable {
+  const pairs = Object.entries(labels).map(([k, v]) => `${dockerfileQuote(k)}=${dockerfileQuote(v)}`);
+  const tar = new TarWriter();
+  const dockerfile = `FROM ${imageId}\nLABEL ${pairs.join(" \\\n      ")}\n`;
+  void tar.add({ name: "Dockerfile", type: "file", mode: 0o644, mtime: new Date() }, dockerfile).then(() => tar.finish());
+  return tar.stream;
 }
 
 /**
@@ -239,6 +248,10 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     const b = service.build!;
     emit({ type: "build-start", service: service.name, context: b.context, dockerfile: b.dockerfile });
     const context = await createBuildContext({ context: b.context, dockerfile: b.dockerfile });
+    // What labelling needs but the build does not: looked up while the daemon builds.
+    const bases = Promise.all(baseImageRefs(service).map(async (ref) => ({ ref, id: (await engine.inspectImage(ref))?.id ?? null })));
+    const commit = gitCommit(b.context);
+    bases.catch(() => undefined);
     let outcome: StreamOutcome;
     try {
       outcome = await followBuild(
@@ -248,7 +261,9 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
           dockerfile: context.dockerfile,
           tags: [],
           buildArgs: b.args,
-          labels: { ...b.labels, [LABEL_PROJECT]: spec.project, [LABEL_SERVICE]: service.name },
+          // No labels here: the classic builder turns each one into a step with its own
+          // container and commit (~85 ms each). They go on in one LABEL step below.
+          labels: {},
           ...(b.target === undefined ? {} : { target: b.target }),
           noCache: options.noCache === true,
           pull: options.pull === true,
@@ -313,26 +328,27 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         revision = known.revision;
       } else {
         revision = highest + 1;
-        const bases = await Promise.all(
-          baseImageRefs(service).map(async (ref) => ({ ref, id: (await engine.inspectImage(ref))?.id ?? null })),
+        // A base the build itself pulled did not exist when it was first looked up.
+        const baseImages = await Promise.all(
+          (await bases).map(async (b) => (b.id !== null ? b : { ref: b.ref, id: (await engine.inspectImage(b.ref))?.id ?? null })),
         );
-        const commit = await gitCommit(b.context);
+        const gitHead = await commit;
         const labelled = await followBuild(
           service.name,
           engine.build({
-            context: labelContext(built.id),
-            dockerfile: "Dockerfile",
-            tags: [],
-            buildArgs: {},
-            labels: {
+            context: labelContext(built.id, {
               ...b.labels,
               [LABEL_PROJECT]: spec.project,
               [LABEL_SERVICE]: service.name,
               [LABEL_REVISION]: String(revision),
               [LABEL_BUILD_ID]: built.id,
-              [LABEL_BASE_IMAGES]: JSON.stringify(bases),
-              ...(commit === undefined ? {} : { [LABEL_GIT_COMMIT]: commit }),
-            },
+              [LABEL_BASE_IMAGES]: JSON.stringify(baseImages),
+              ...(gitHead === undefined ? {} : { [LABEL_GIT_COMMIT]: gitHead }),
+            }),
+            dockerfile: "Dockerfile",
+            tags: [],
+            buildArgs: {},
+            labels: {},
             noCache: false,
             pull: false,
           }),

@@ -1,3 +1,4 @@
+import Module, { createRequire } from "node:module";
 import type Dockerode from "dockerode";
 import { RerollError } from "../core/errors.js";
 import type { BuildStreamMessage, ContainerSummary, DockerConnection, Engine, ImageDetails, ImageSummary } from "./port.js";
@@ -45,8 +46,58 @@ function parseMessage(line: string): BuildStreamMessage {
   }
 }
 
+type Loader = () => Record<string, unknown>;
+
+/**
+ * dockerode requires ssh2 (for ssh:// daemons) and gRPC (for BuildKit sessions) as soon as it
+ * is loaded: 200 of its 250 ms of start-up, paid by every command even though reroll uses
+ * neither yet. Each is registered in the CommonJS cache as a stand-in that loads the real
+ * module on first use, so a user who does need them still gets them (bench/).
+ */
+function deferOptionalDockerodeModules(): void {
+  const require = createRequire(import.meta.url);
+  const fromDockerode = createRequire(require.resolve("dockerode"));
+  const fromModem = createRequire(fromDockerode.resolve("docker-modem"));
+  const defer = (from: NodeJS.Require, id: string, make: (load: Loader) => object): void => {
+    let resolved: string;
+    try {
+      resolved = from.resolve(id);
+    } catch {
+      return;
+    }
+    if (from.cache[resolved] !== undefined) return;
+    let real: Record<string, unknown> | undefined;
+    const load: Loader = () => {
+      if (real === undefined) {
+        delete from.cache[resolved];
+        real = from(id) as Record<string, unknown>;
+      }
+      return real;
+    };
+    const stub = new Module(resolved);
+    stub.filename = resolved;
+    stub.loaded = true;
+    stub.exports = make(load);
+    from.cache[resolved] = stub;
+  };
+  const forward = (load: Loader, own: Record<string, unknown> = {}): object =>
+    new Proxy(own, { get: (target, key) => (key in target ? target[key as string] : load()[key as string]) });
+  defer(fromModem, "ssh2", (load) =>
+    forward(load, {
+      // docker-modem reads `.Client` when it loads; the real class is needed only for `new Client()`.
+      Client: function Client(...args: unknown[]) {
+        const Real = load()["Client"] as new (...a: unknown[]) => object;
+        return new Real(...args);
+      },
+    }),
+  );
+  defer(fromDockerode, "@grpc/grpc-js", (load) => forward(load));
+  defer(fromDockerode, "@grpc/proto-loader", (load) => forward(load));
+}
+
 /** The dockerode adapter of the Engine port. dockerode is imported only when a command needs Docker. */
 export async function createDockerEngine(connection: DockerConnection): Promise<Engine> {
+  deferOptionalDockerodeModules();
   const { default: Docker } = await import("dockerode");
   const { describe: _describe, ...options } = connection;
   const docker: Dockerode = new Docker(options);

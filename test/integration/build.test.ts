@@ -215,6 +215,27 @@ describe("reroll build against the real daemon", async () => {
     expect(JSON.parse(labels["dev.reroll.base-images"]!)).toEqual([{ ref: BASE, id: (await docker.getImage(BASE).inspect()).Id }]);
   });
 
+  it("a service whose Dockerfile builds FROM another service's image waits for it", async () => {
+    const { dir, project } = await newProject("deps", {
+      "base/Dockerfile": `FROM ${BASE}\nRUN sleep 1 && echo base > /base.txt\n`,
+      "app/Dockerfile": "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN cat /base.txt > /app.txt\n",
+    });
+    // The app's FROM names the base service's image through a build arg; app is listed first.
+    await writeFile(
+      join(dir, "compose.yaml"),
+      `services:\n  app:\n    build:\n      context: ./app\n      args: { BASE_IMAGE: "${project}-base:latest" }\n  base:\n    build: ./base\n`,
+    );
+    const run = await runReroll(["build", "-p", project, "--output", "json"], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    const { events, result } = parseJsonLines(run.stdout);
+    expect(events).toContainEqual(expect.objectContaining({ type: "build-queued", service: "app", after: ["base"] }));
+    const baseDone = events.findIndex((e) => e["type"] === "build-done" && e["service"] === "base");
+    const appStart = events.findIndex((e) => e["type"] === "build-start" && e["service"] === "app");
+    expect(baseDone).toBeLessThan(appStart);
+    const app = result!.images.find((i) => i.service === "app")!;
+    expect(await runInImage(app.imageId, ["cat", "/app.txt"])).toBe("base\n");
+  });
+
   it("retention keeps x-reroll.history revisions and never removes one a container uses", async () => {
     const { dir, project } = await newProject("keep", {
       "compose.yaml": "x-reroll:\n  history: 2\nservices:\n  svc:\n    build: .\n",
