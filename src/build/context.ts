@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { lstat, readFile } from "node:fs/promises";
 import { join, posix, relative, sep } from "node:path";
-import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import dockerignore from "@balena/dockerignore";
 import { RerollError } from "../core/errors.js";
