@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fmt, median } from "./lib.js";
+import { fmt, limitRow, median, ratioRow } from "./lib.js";
 
 const LAUNCHER = fileURLToPath(new URL("./rss-launcher.js", import.meta.url));
 const BASE = "reroll-local/busybox:latest";
@@ -81,30 +81,9 @@ export async function run_() {
     const big = compare(large, largeProject, 3);
 
     return [
-      {
-        benchmark: "build: 2,000-file context, uncached (median wall)",
-        value: fmt.ms(small.reroll),
-        baselineName: "docker build (same builder)",
-        baseline: fmt.ms(small.docker),
-        ratio: fmt.ratio(small.reroll / small.docker),
-        target: `≤ ${WALL_RATIO_TARGET}×`,
-        ok: small.reroll / small.docker <= WALL_RATIO_TARGET,
-      },
-      {
-        benchmark: "build: 500 MB context, 95% in .dockerignore (median wall)",
-        value: fmt.ms(big.reroll),
-        baselineName: "docker build (same builder)",
-        baseline: fmt.ms(big.docker),
-        ratio: fmt.ratio(big.reroll / big.docker),
-        target: `≤ ${LARGE_TIME_RATIO_TARGET}×`,
-        ok: big.reroll / big.docker <= LARGE_TIME_RATIO_TARGET,
-      },
-      {
-        benchmark: "build: 500 MB context, reroll's peak memory (max RSS)",
-        value: fmt.mb(big.rss),
-        target: `< ${LARGE_RSS_TARGET_MB} MB`,
-        ok: big.rss < LARGE_RSS_TARGET_MB,
-      },
+      ratioRow("build: 2,000-file context, uncached (median wall)", small.reroll, "docker build (same builder)", small.docker, WALL_RATIO_TARGET),
+      ratioRow("build: 500 MB context, 95% in .dockerignore (median wall)", big.reroll, "docker build (same builder)", big.docker, LARGE_TIME_RATIO_TARGET),
+      limitRow("build: 500 MB context, reroll's peak memory (max RSS)", big.rss, LARGE_RSS_TARGET_MB, fmt.mb),
     ];
   } finally {
     cleanup(ordinaryProject);

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fmt, interleaved, median } from "./lib.js";
+import { interleaved, limitRow, median, ratioRow } from "./lib.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const START_TIME_TARGET_RATIO = 3;
@@ -100,42 +100,11 @@ export async function run() {
     const whole = measure("whole");
 
     return [
-      {
-        benchmark: "start: reroll --version (median wall)",
-        value: fmt.ms(version),
-        baselineName: "node -e 0",
-        baseline: fmt.ms(node),
-        ratio: fmt.ratio(version / node),
-        target: `≤ ${START_TIME_TARGET_RATIO}×`,
-        ok: version / node <= START_TIME_TARGET_RATIO,
-      },
-      {
-        benchmark: "start: reroll bump node --patch, 18-line file (median wall)",
-        value: fmt.ms(bump),
-        baselineName: "node -e 0",
-        baseline: fmt.ms(node),
-        ratio: fmt.ratio(bump / node),
-        target: `≤ ${START_TIME_TARGET_RATIO}×`,
-        ok: bump / node <= START_TIME_TARGET_RATIO,
-      },
-      {
-        benchmark: `edit a ${lineCount}-line Dockerfile, cold as in the CLI (median CPU)`,
-        value: fmt.ms(edit.cold),
-        target: `< ${LARGE_EDIT_CPU_TARGET_MS} ms`,
-        ok: edit.cold < LARGE_EDIT_CPU_TARGET_MS,
-      },
-      {
-        benchmark: `edit a ${lineCount}-line Dockerfile, warm (median CPU)`,
-        value: fmt.ms(edit.warm),
-        target: `< ${LARGE_EDIT_CPU_TARGET_MS} ms`,
-        ok: edit.warm < LARGE_EDIT_CPU_TARGET_MS,
-      },
-      {
-        benchmark: `bump() incl. read and fsynced atomic write, cold (median CPU)`,
-        value: fmt.ms(whole.cold),
-        target: `< ${LARGE_EDIT_CPU_TARGET_MS} ms`,
-        ok: whole.cold < LARGE_EDIT_CPU_TARGET_MS,
-      },
+      ratioRow("start: reroll --version (median wall)", version, "node -e 0", node, START_TIME_TARGET_RATIO),
+      ratioRow("start: reroll bump node --patch, 18-line file (median wall)", bump, "node -e 0", node, START_TIME_TARGET_RATIO),
+      limitRow(`edit a ${lineCount}-line Dockerfile, cold as in the CLI (median CPU)`, edit.cold, LARGE_EDIT_CPU_TARGET_MS),
+      limitRow(`edit a ${lineCount}-line Dockerfile, warm (median CPU)`, edit.warm, LARGE_EDIT_CPU_TARGET_MS),
+      limitRow("bump() incl. read and fsynced atomic write, cold (median CPU)", whole.cold, LARGE_EDIT_CPU_TARGET_MS),
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });

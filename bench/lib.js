@@ -50,3 +50,21 @@ export function printTable(rows) {
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const l of lines) console.log(row(l));
 }
+
+/** A row comparing reroll with a baseline measured in the same run; met when the ratio is within `maxRatio`. */
+export function ratioRow(benchmark, value, baselineName, baseline, maxRatio, format = fmt.ms) {
+  return {
+    benchmark,
+    value: format(value),
+    baselineName,
+    baseline: format(baseline),
+    ratio: fmt.ratio(value / baseline),
+    target: `≤ ${maxRatio}×`,
+    ok: value / baseline <= maxRatio,
+  };
+}
+
+/** A row with an absolute target: met when the value is below `max`. */
+export function limitRow(benchmark, value, max, format = fmt.ms) {
+  return { benchmark, value: format(value), target: `< ${format(max)}`, ok: value < max };
+}

@@ -26,6 +26,7 @@ export async function runBuild(options: BuildCommandOptions, io: CliIo): Promise
       signal: io.signal,
       onEvent: renderer.sink,
     });
+    // Progress is finished before results go to stdout, so the two never interleave on a terminal.
     renderer.close();
     if (mode === "json") {
       io.stdout.write(`${JSON.stringify({ type: "result", project: spec.project, images: result.images })}\n`);

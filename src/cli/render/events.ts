@@ -76,6 +76,7 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
   const started = new Map<string, number>();
   const failures: string[] = [];
   let drawn = 0;
+  let closed = false;
   let timer: NodeJS.Timeout | undefined;
   const width = (): number => (io.stderr as { columns?: number }).columns ?? 100;
   const draw = (): void => {
@@ -92,6 +93,7 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
   };
   return {
     sink: (event) => {
+      if (closed) return;
       const name = subject(event);
       if (!lines.has(name)) order.push(name);
       if (event.type === "build-start") started.set(name, now());
@@ -99,6 +101,12 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
       if (event.type === "build-failed") failures.push(`${name}: ${event.message}`, ...event.lastLines.map((l) => `  ${l}`));
       const text = describeEvent(event);
       if (text === undefined) return;
+      if (event.type === "image-removed" || event.type === "image-kept") {
+        // a note on the service's line; its build status stays
+        lines.set(name, `${lines.get(name) ?? ""}${paint("tty", "2", ` · ${event.type === "image-removed" ? `removed r${event.revision}` : `kept r${event.revision}`}`)}`);
+        draw();
+        return;
+      }
       const colour = event.type === "build-failed" ? "31" : event.type === "build-done" ? "32" : "0";
       if (event.type !== "build-output" || !lines.has(name)) lines.set(name, paint("tty", colour, text.trim()));
       else lines.set(name, paint("tty", "2", text.trim()));
@@ -107,6 +115,8 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
       timer.unref();
     },
     close: () => {
+      if (closed) return;
+      closed = true;
       if (timer !== undefined) clearInterval(timer);
       if (drawn > 0) draw();
       if (failures.length > 0) io.stderr.write(`${failures.join("\n")}\n`);
