@@ -1,7 +1,81 @@
 import Module, { createRequire } from "node:module";
 import type Dockerode from "dockerode";
 import { RerollError } from "../core/errors.js";
-import type { BuildStreamMessage, ContainerSummary, DockerConnection, Engine, ImageDetails, ImageSummary } from "./port.js";
+import type {
+  BuildStreamMessage,
+  ContainerCreateRequest,
+  ContainerDetails,
+  ContainerSummary,
+  DockerConnection,
+  Engine,
+  EngineEvent,
+  ImageDetails,
+  ImageSummary,
+} from "./port.js";
+
+const NS_PER_MS = 1_000_000;
+
+/** reroll's container request in the Engine API's shape. */
+function toEngineCreate(request: ContainerCreateRequest): Dockerode.ContainerCreateOptions {
+  const h = request.healthcheck;
+  return {
+    name: request.name,
+    Image: request.image,
+    ...(request.cmd === undefined ? {} : { Cmd: [...request.cmd] }),
+    ...(request.entrypoint === undefined ? {} : { Entrypoint: [...request.entrypoint] }),
+    Env: Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    Labels: { ...request.labels },
+    ...(request.user === undefined ? {} : { User: request.user }),
+    ...(request.workingDir === undefined ? {} : { WorkingDir: request.workingDir }),
+    ...(request.stopSignal === undefined ? {} : { StopSignal: request.stopSignal }),
+    ...(request.stopTimeoutSeconds === undefined ? {} : { StopTimeout: request.stopTimeoutSeconds }),
+    ...(h === undefined
+      ? {}
+      : {
+          Healthcheck: {
+            Test: [...h.test],
+            ...(h.intervalMs === undefined ? {} : { Interval: h.intervalMs * NS_PER_MS }),
+            ...(h.timeoutMs === undefined ? {} : { Timeout: h.timeoutMs * NS_PER_MS }),
+            ...(h.retries === undefined ? {} : { Retries: h.retries }),
+            ...(h.startPeriodMs === undefined ? {} : { StartPeriod: h.startPeriodMs * NS_PER_MS }),
+          },
+        }),
+    ...(request.exposedPorts === undefined ? {} : { ExposedPorts: Object.fromEntries(request.exposedPorts.map((p) => [p, {}])) }),
+    HostConfig: {
+      Mounts: (request.mounts ?? []).map((m) => ({
+        Type: m.type,
+        Target: m.target,
+        ReadOnly: m.readOnly,
+        ...(m.source === undefined ? {} : { Source: m.source }),
+        ...(m.type === "volume" && m.noCopy === true ? { VolumeOptions: { NoCopy: true } } : {}),
+      })),
+      ...(request.tmpfs === undefined ? {} : { Tmpfs: { ...request.tmpfs } }),
+      ReadonlyRootfs: request.readOnly ?? false,
+      ...(request.restart === undefined
+        ? {}
+        : { RestartPolicy: { Name: request.restart.name, MaximumRetryCount: request.restart.maximumRetryCount ?? 0 } }),
+      ...(request.network === undefined ? {} : { NetworkMode: request.network.name }),
+      ...(request.nanoCpus === undefined ? {} : { NanoCpus: request.nanoCpus }),
+      ...(request.memoryBytes === undefined ? {} : { Memory: request.memoryBytes }),
+    },
+    ...(request.network === undefined
+      ? {}
+      : { NetworkingConfig: { EndpointsConfig: { [request.network.name]: { Aliases: [...request.network.aliases] } } } }),
+  } as Dockerode.ContainerCreateOptions;
+}
+
+/** Docker's multiplexed log stream (8-byte frame headers) as text; plain text passes through. */
+export function demuxLogs(buffer: Buffer): string {
+  if (buffer.length < 8 || buffer[1] !== 0 || buffer[2] !== 0 || buffer[3] !== 0 || buffer[0]! > 2) return buffer.toString("utf8");
+  let out = "";
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    out += buffer.subarray(offset + 8, offset + 8 + size).toString("utf8");
+    offset += 8 + size;
+  }
+  return out;
+}
 
 const UNREACHABLE_CODES = new Set(["ENOENT", "ECONNREFUSED", "EACCES", "ECONNRESET", "EHOSTUNREACH", "ETIMEDOUT"]);
 
@@ -164,14 +238,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async createContainer(request) {
       try {
-        const container = await call(() =>
-          docker.createContainer({
-            name: request.name,
-            Image: request.image,
-            ...(request.cmd === undefined ? {} : { Cmd: [...request.cmd] }),
-            Labels: { ...request.labels },
-          }),
-        );
+        const container = await call(() => docker.createContainer(toEngineCreate(request)));
         return { id: container.id };
       } catch (error) {
         if (statusCode(error) === 409) return { conflict: true };
@@ -195,11 +262,121 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
           imageId: info.Image,
           labels: info.Config?.Labels ?? {},
           state: info.State?.Status ?? "unknown",
-        } satisfies ContainerSummary;
+          running: info.State?.Running === true,
+          exitCode: info.State?.ExitCode ?? 0,
+          health: info.State?.Health?.Status,
+          startedAt: info.State?.StartedAt ?? "",
+          restartCount: info.RestartCount ?? 0,
+          hasHealthcheck: info.Config?.Healthcheck?.Test !== undefined && info.Config.Healthcheck.Test[0] !== "NONE",
+        } satisfies ContainerDetails;
       } catch (error) {
         if (statusCode(error) === 404) return undefined;
         throw error;
       }
+    },
+    async startContainer(ref) {
+      try {
+        await call(() => docker.getContainer(ref).start());
+      } catch (error) {
+        if (statusCode(error) === 304) return; // already running
+        throw error;
+      }
+    },
+    async stopContainer(ref, timeoutSeconds) {
+      try {
+        await call(() => docker.getContainer(ref).stop({ t: timeoutSeconds }));
+      } catch (error) {
+        if (statusCode(error) === 304 || statusCode(error) === 404) return; // already stopped, or gone
+        throw error;
+      }
+    },
+    async renameContainer(ref, name) {
+      await call(() => docker.getContainer(ref).rename({ name }));
+    },
+    async containerLogs(ref, lines) {
+      try {
+        const logs = (await call(() => docker.getContainer(ref).logs({ stdout: true, stderr: true, tail: lines, follow: false }))) as unknown as Buffer;
+        return demuxLogs(Buffer.isBuffer(logs) ? logs : Buffer.from(String(logs)));
+      } catch (error) {
+        if (statusCode(error) === 404) return "";
+        throw error;
+      }
+    },
+    async *events(filters, signal) {
+      const stream = (await call(() =>
+        docker.getEvents({ filters: JSON.stringify(filters) } as Dockerode.GetEventsOptions),
+      )) as NodeJS.ReadableStream & AsyncIterable<Buffer> & { destroy(): void };
+      const stop = () => stream.destroy();
+      if (signal.aborted) stop();
+      signal.addEventListener("abort", stop, { once: true });
+      try {
+        let buffer = "";
+        for await (const chunk of stream) {
+          buffer += chunk.toString("utf8");
+          let nl = buffer.indexOf("\n");
+          while (nl !== -1) {
+            const line = buffer.slice(0, nl).trim();
+            buffer = buffer.slice(nl + 1);
+            nl = buffer.indexOf("\n");
+            if (line === "") continue;
+            const raw = JSON.parse(line) as { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> }; timeNano?: number };
+            yield {
+              type: raw.Type ?? "",
+              action: raw.Action ?? "",
+              id: raw.Actor?.ID ?? "",
+              attributes: raw.Actor?.Attributes ?? {},
+              timeNano: raw.timeNano ?? 0,
+            } satisfies EngineEvent;
+          }
+        }
+      } catch (error) {
+        if (!signal.aborted) throw error;
+      } finally {
+        signal.removeEventListener("abort", stop);
+        stop();
+      }
+    },
+    async ensureNetwork(name, labels) {
+      const existing = await call(() => docker.listNetworks({ filters: JSON.stringify({ name: [name] }) }));
+      if (existing.some((n) => n.Name === name)) return;
+      try {
+        await call(() => docker.createNetwork({ Name: name, Labels: { ...labels }, CheckDuplicate: true }));
+      } catch (error) {
+        if (statusCode(error) !== 409) throw error;
+      }
+    },
+    async removeNetwork(name) {
+      try {
+        await call(() => docker.getNetwork(name).remove());
+      } catch (error) {
+        if (statusCode(error) !== 404) throw error;
+      }
+    },
+    async ensureVolume(name, labels, driver, driverOpts) {
+      try {
+        await call(() => docker.getVolume(name).inspect());
+        return;
+      } catch (error) {
+        if (statusCode(error) !== 404) throw error;
+      }
+      await call(() =>
+        docker.createVolume({ Name: name, Labels: { ...labels }, ...(driver === undefined ? {} : { Driver: driver }), DriverOpts: { ...(driverOpts ?? {}) } }),
+      );
+    },
+    async listVolumes(labels) {
+      const result = await call(() => docker.listVolumes({ filters: JSON.stringify({ label: labels }) }));
+      return (result.Volumes ?? []).map((v) => v.Name);
+    },
+    async removeVolume(name) {
+      try {
+        await call(() => docker.getVolume(name).remove());
+      } catch (error) {
+        if (statusCode(error) !== 404) throw error;
+      }
+    },
+    async listNetworks(labels) {
+      const networks = await call(() => docker.listNetworks({ filters: JSON.stringify({ label: labels }) }));
+      return networks.map((n) => n.Name);
     },
     async *build(request) {
       const stream = (await call(() =>

@@ -51,12 +51,62 @@ export interface BuildRequest {
   readonly signal?: AbortSignal;
 }
 
-/** A container to create. Grows with the rollout; only what reroll sets is here. */
+export interface MountRequest {
+  readonly type: "volume" | "bind" | "tmpfs";
+  readonly source?: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+  readonly noCopy?: boolean;
+}
+
+export interface HealthcheckRequest {
+  readonly test: readonly string[];
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+  readonly startPeriodMs?: number;
+}
+
+/** A container to create, in reroll's terms; the adapter maps it to the Engine API. */
 export interface ContainerCreateRequest {
   readonly name: string;
   readonly image: string;
   readonly cmd?: readonly string[];
+  readonly entrypoint?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
+  readonly user?: string;
+  readonly workingDir?: string;
+  readonly stopSignal?: string;
+  readonly stopTimeoutSeconds?: number;
+  readonly healthcheck?: HealthcheckRequest;
+  readonly exposedPorts?: readonly string[];
+  readonly mounts?: readonly MountRequest[];
+  readonly tmpfs?: Readonly<Record<string, string>>;
+  readonly readOnly?: boolean;
+  readonly restart?: { readonly name: string; readonly maximumRetryCount?: number };
+  readonly network?: { readonly name: string; readonly aliases: readonly string[] };
+  readonly nanoCpus?: number;
+  readonly memoryBytes?: number;
+}
+
+export interface ContainerDetails extends ContainerSummary {
+  readonly running: boolean;
+  readonly exitCode: number;
+  /** "healthy", "unhealthy", "starting", or undefined without a healthcheck */
+  readonly health: string | undefined;
+  readonly startedAt: string;
+  readonly restartCount: number;
+  readonly hasHealthcheck: boolean;
+}
+
+/** One event of the daemon's event stream, as far as reroll reads it. */
+export interface EngineEvent {
+  readonly type: string;
+  readonly action: string;
+  readonly id: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly timeNano: number;
 }
 
 export type CreateResult = { readonly id: string } | { readonly conflict: true };
@@ -76,7 +126,21 @@ export interface Engine {
   createContainer(request: ContainerCreateRequest): Promise<CreateResult>;
   /** removes a container by id or name; a missing one is not an error */
   removeContainer(ref: string, options?: { readonly force?: boolean; readonly volumes?: boolean }): Promise<void>;
-  inspectContainer(ref: string): Promise<ContainerSummary | undefined>;
+  inspectContainer(ref: string): Promise<ContainerDetails | undefined>;
+  startContainer(ref: string): Promise<void>;
+  /** stops with the container's own stop signal, then SIGKILL after `timeoutSeconds` */
+  stopContainer(ref: string, timeoutSeconds: number): Promise<void>;
+  renameContainer(ref: string, name: string): Promise<void>;
+  /** the last `lines` lines of the container's output */
+  containerLogs(ref: string, lines: number): Promise<string>;
+  /** the daemon's events from now on, until `signal` aborts; filters as the Engine API takes them */
+  events(filters: Readonly<Record<string, readonly string[]>>, signal: AbortSignal): AsyncIterable<EngineEvent>;
+  ensureNetwork(name: string, labels: Readonly<Record<string, string>>): Promise<void>;
+  removeNetwork(name: string): Promise<void>;
+  ensureVolume(name: string, labels: Readonly<Record<string, string>>, driver?: string, driverOpts?: Readonly<Record<string, string>>): Promise<void>;
+  listVolumes(labels: readonly string[]): Promise<readonly string[]>;
+  removeVolume(name: string): Promise<void>;
+  listNetworks(labels: readonly string[]): Promise<readonly string[]>;
   /** sends a build; yields the daemon's messages as they arrive */
   build(request: BuildRequest): AsyncIterable<BuildStreamMessage>;
 }

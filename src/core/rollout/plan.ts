@@ -1,0 +1,179 @@
+import type { UpdateConfig } from "../spec/types.js";
+
+/**
+ * Observe, then plan, then execute: the plan is data. Given what runs now (containers that
+ * carry reroll's labels) and what should run (a revision image and a spec hash, N replicas),
+ * it lists batches of steps, each with its cause. `--dry-run` prints it; the executor runs it.
+ * It is a pure function, so a half-done rollout observed after a crash plans its own finish.
+ */
+
+export interface ObservedContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly revision: number;
+  readonly slot: number;
+  readonly specHash: string;
+  readonly imageId: string;
+  /** running, created, exited, … */
+  readonly state: string;
+  /** "healthy", "unhealthy", "starting", or undefined without a healthcheck */
+  readonly health: string | undefined;
+}
+
+export interface RolloutTarget {
+  readonly service: string;
+  readonly revision: number;
+  readonly imageId: string;
+  readonly specHash: string;
+  readonly replicas: number;
+  readonly update: UpdateConfig;
+}
+
+export type Step =
+  | { readonly kind: "start"; readonly slot: number; readonly cause: string }
+  | { readonly kind: "stop"; readonly container: ObservedContainer; readonly cause: string }
+  | { readonly kind: "remove"; readonly container: ObservedContainer; readonly cause: string };
+
+export interface Batch {
+  /** slots whose new replica this batch starts */
+  readonly slots: readonly number[];
+  /** old replicas that give way to them, per slot */
+  readonly replaces: readonly ObservedContainer[];
+  readonly steps: readonly Step[];
+}
+
+export interface RolloutPlan {
+  readonly target: RolloutTarget;
+  /** replicas already on the target and running: kept as they are */
+  readonly kept: readonly ObservedContainer[];
+  /** leftovers removed before any batch: stopped or failed target replicas, duplicates */
+  readonly cleanup: readonly Step[];
+  readonly batches: readonly Batch[];
+  /** surplus replicas (scale down) and stopped old replicas, removed once every batch is ready */
+  readonly finish: readonly Step[];
+  readonly warnings: readonly string[];
+}
+
+function isCurrent(c: ObservedContainer, target: RolloutTarget): boolean {
+  return c.revision === target.revision && c.specHash === target.specHash && c.imageId === target.imageId;
+}
+
+function describe(c: ObservedContainer): string {
+  return `${c.name} (r${c.revision}, ${c.state}${c.health === undefined ? "" : `, ${c.health}`})`;
+}
+
+function whyReplaced(c: ObservedContainer, target: RolloutTarget): string {
+  if (c.revision !== target.revision) return `r${c.revision} → r${target.revision}`;
+  if (c.imageId !== target.imageId) return "its image changed";
+  return "its configuration changed";
+}
+
+export function planRollout(target: RolloutTarget, observed: readonly ObservedContainer[]): RolloutPlan {
+  const warnings: string[] = [];
+  const cleanup: Step[] = [];
+  const kept: ObservedContainer[] = [];
+  const finish: Step[] = [];
+
+  // A target replica that is running (and not unhealthy) is kept; a stopped, failed or
+  // duplicate one is a leftover of an interrupted or failed rollout, and is removed.
+  const keptBySlot = new Map<number, ObservedContainer>();
+  for (const c of [...observed].sort((a, b) => a.slot - b.slot || a.name.localeCompare(b.name))) {
+    if (!isCurrent(c, target)) continue;
+    const usable = c.state === "running" && c.health !== "unhealthy" && c.slot >= 1 && c.slot <= target.replicas;
+    if (usable && !keptBySlot.has(c.slot)) {
+      keptBySlot.set(c.slot, c);
+      kept.push(c);
+    } else {
+      cleanup.push({
+        kind: "remove",
+        container: c,
+        cause: c.slot > target.replicas ? `surplus replica ${describe(c)}` : `leftover of an interrupted rollout: ${describe(c)}`,
+      });
+    }
+  }
+
+  // Old replicas: running ones give way slot by slot; stopped ones are removed at the end
+  // (they are kept until then, so a rollback can start them again).
+  const oldRunning = new Map<number, ObservedContainer[]>();
+  for (const c of observed) {
+    if (isCurrent(c, target)) continue;
+    if (c.state === "running") oldRunning.set(c.slot, [...(oldRunning.get(c.slot) ?? []), c]);
+    else finish.push({ kind: "remove", container: c, cause: `stopped replica of an earlier rollout: ${describe(c)}` });
+  }
+
+  const missing: number[] = [];
+  for (let slot = 1; slot <= target.replicas; slot += 1) if (!keptBySlot.has(slot)) missing.push(slot);
+
+  // Old replicas in slots beyond the new count, or in slots already kept, are surplus.
+  for (const [slot, containers] of oldRunning) {
+    if (slot >= 1 && slot <= target.replicas && !keptBySlot.has(slot)) continue;
+    for (const c of containers) {
+      finish.push({ kind: "stop", container: c, cause: `surplus replica ${describe(c)}` }, { kind: "remove", container: c, cause: "surplus replica" });
+    }
+    oldRunning.delete(slot);
+  }
+
+  const { parallelism, order } = target.update;
+  const size = parallelism === 0 ? Math.max(1, missing.length) : parallelism;
+  if (order === "stop-first" && target.replicas <= size && [...oldRunning.values()].flat().length > 0) {
+    warnings.push(
+      `order: stop-first with ${target.replicas} replica${target.replicas === 1 ? "" : "s"} and parallelism ${parallelism} means downtime: every running replica stops before its replacement is ready`,
+    );
+  }
+
+  const batches: Batch[] = [];
+  for (let i = 0; i < missing.length; i += size) {
+    const slots = missing.slice(i, i + size);
+    const replaces = slots.flatMap((slot) => oldRunning.get(slot) ?? []);
+    const starts: Step[] = slots.map((slot) => {
+      const old = oldRunning.get(slot) ?? [];
+      return {
+        kind: "start",
+        slot,
+        cause: old.length === 0 ? `slot ${slot} has no replica on r${target.revision}` : `replaces ${old.map((c) => `${c.name}: ${whyReplaced(c, target)}`).join(", ")}`,
+      };
+    });
+    const stops: Step[] = replaces.map((c) => ({ kind: "stop", container: c, cause: `replaced in slot ${c.slot}` }));
+    batches.push({ slots, replaces, steps: order === "stop-first" ? [...stops, ...starts] : [...starts, ...stops] });
+  }
+  for (const batch of batches) {
+    for (const c of batch.replaces) finish.push({ kind: "remove", container: c, cause: `replaced by r${target.revision}` });
+  }
+  return { target, kept, cleanup, batches, finish, warnings };
+}
+
+/** The plan as text: one line per step with its cause. Golden-tested; printed by --dry-run. */
+export function renderPlan(plan: RolloutPlan, name: (slot: number) => string): string {
+  const t = plan.target;
+  const lines = [
+    `${t.service}: ${t.replicas} replica${t.replicas === 1 ? "" : "s"} of r${t.revision} (${t.imageId.replace(/^sha256:/, "").slice(0, 12)}), ` +
+      `${t.update.order}, parallelism ${t.update.parallelism === 0 ? "all" : t.update.parallelism}, monitor ${t.update.monitorMs / 1000}s, on failure ${t.update.failureAction}`,
+  ];
+  for (const w of plan.warnings) lines.push(`  warning: ${w}`);
+  for (const c of plan.kept) lines.push(`  keep    ${c.name}: already r${t.revision} and running`);
+  for (const step of plan.cleanup) lines.push(`  ${stepText(step, name)}`);
+  plan.batches.forEach((batch, i) => {
+    lines.push(`  batch ${i + 1}/${plan.batches.length}`);
+    for (const step of batch.steps) lines.push(`    ${stepText(step, name)}`);
+  });
+  if (plan.finish.length > 0) lines.push("  when every batch is ready");
+  for (const step of plan.finish) lines.push(`    ${stepText(step, name)}`);
+  if (plan.cleanup.length === 0 && plan.batches.length === 0 && plan.finish.length === 0) lines.push("  nothing to do: every replica runs the target");
+  return lines.join("\n");
+}
+
+function stepText(step: Step, name: (slot: number) => string): string {
+  switch (step.kind) {
+    case "start":
+      return `start   ${name(step.slot)} and wait until ready: ${step.cause}`;
+    case "stop":
+      return `stop    ${step.container.name}: ${step.cause}`;
+    case "remove":
+      return `remove  ${step.container.name}: ${step.cause}`;
+  }
+}
+
+/** True when nothing needs to change. */
+export function isConverged(plan: RolloutPlan): boolean {
+  return plan.cleanup.length === 0 && plan.batches.length === 0 && plan.finish.length === 0;
+}

@@ -1,0 +1,135 @@
+import { describe, expect, it } from "vitest";
+import { isConverged, planRollout, renderPlan, type ObservedContainer, type RolloutTarget } from "../../src/core/rollout/plan.js";
+import { DEFAULT_UPDATE_CONFIG } from "../../src/core/spec/types.js";
+
+/** Golden plans: the text --dry-run prints, for the situations a rollout meets. */
+const IMAGE_R1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const IMAGE_R2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+const target = (over: Partial<RolloutTarget> = {}): RolloutTarget => ({
+  service: "web",
+  revision: 2,
+  imageId: IMAGE_R2,
+  specHash: "h2",
+  replicas: 3,
+  update: DEFAULT_UPDATE_CONFIG,
+  ...over,
+});
+
+const c = (revision: number, slot: number, state = "running", health: string = "healthy", specHash = `h${revision}`): ObservedContainer => ({
+  id: `id-r${revision}-${slot}-${state}`,
+  name: `shop-web-r${revision}-${slot}`,
+  revision,
+  slot,
+  specHash,
+  imageId: revision === 1 ? IMAGE_R1 : IMAGE_R2,
+  state,
+  health: health === "none" ? undefined : health,
+});
+
+const name = (slot: number) => `shop-web-r2-${slot}`;
+const golden = (t: RolloutTarget, observed: ObservedContainer[]) => renderPlan(planRollout(t, observed), name);
+
+describe("rollout plans", () => {
+  it("a first rollout starts every replica, one batch at a time", () => {
+    expect(golden(target(), [])).toBe(
+      [
+        "web: 3 replicas of r2 (222222222222), start-first, parallelism 1, monitor 5s, on failure rollback",
+        "  batch 1/3",
+        "    start   shop-web-r2-1 and wait until ready: slot 1 has no replica on r2",
+        "  batch 2/3",
+        "    start   shop-web-r2-2 and wait until ready: slot 2 has no replica on r2",
+        "  batch 3/3",
+        "    start   shop-web-r2-3 and wait until ready: slot 3 has no replica on r2",
+      ].join("\n"),
+    );
+  });
+
+  it("r1 → r2, start-first: each new replica is ready before its old one stops; old ones are removed at the end", () => {
+    expect(golden(target(), [c(1, 1), c(1, 2), c(1, 3)])).toBe(
+      [
+        "web: 3 replicas of r2 (222222222222), start-first, parallelism 1, monitor 5s, on failure rollback",
+        "  batch 1/3",
+        "    start   shop-web-r2-1 and wait until ready: replaces shop-web-r1-1: r1 → r2",
+        "    stop    shop-web-r1-1: replaced in slot 1",
+        "  batch 2/3",
+        "    start   shop-web-r2-2 and wait until ready: replaces shop-web-r1-2: r1 → r2",
+        "    stop    shop-web-r1-2: replaced in slot 2",
+        "  batch 3/3",
+        "    start   shop-web-r2-3 and wait until ready: replaces shop-web-r1-3: r1 → r2",
+        "    stop    shop-web-r1-3: replaced in slot 3",
+        "  when every batch is ready",
+        "    remove  shop-web-r1-1: replaced by r2",
+        "    remove  shop-web-r1-2: replaced by r2",
+        "    remove  shop-web-r1-3: replaced by r2",
+      ].join("\n"),
+    );
+  });
+
+  it("after a crash mid-rollout, the same plan finishes the job from what Docker shows", () => {
+    const observed = [c(2, 1), c(1, 1, "exited", "none"), c(2, 2, "created", "none"), c(1, 2), c(1, 3)];
+    expect(golden(target(), observed)).toBe(
+      [
+        "web: 3 replicas of r2 (222222222222), start-first, parallelism 1, monitor 5s, on failure rollback",
+        "  keep    shop-web-r2-1: already r2 and running",
+        "  remove  shop-web-r2-2: leftover of an interrupted rollout: shop-web-r2-2 (r2, created)",
+        "  batch 1/2",
+        "    start   shop-web-r2-2 and wait until ready: replaces shop-web-r1-2: r1 → r2",
+        "    stop    shop-web-r1-2: replaced in slot 2",
+        "  batch 2/2",
+        "    start   shop-web-r2-3 and wait until ready: replaces shop-web-r1-3: r1 → r2",
+        "    stop    shop-web-r1-3: replaced in slot 3",
+        "  when every batch is ready",
+        "    remove  shop-web-r1-1: stopped replica of an earlier rollout: shop-web-r1-1 (r1, exited)",
+        "    remove  shop-web-r1-2: replaced by r2",
+        "    remove  shop-web-r1-3: replaced by r2",
+      ].join("\n"),
+    );
+  });
+
+  it("a configuration change on the same image replaces replicas too; an unhealthy target replica is replaced", () => {
+    const plan = planRollout(target({ specHash: "h2-new-env" }), [c(2, 1, "running", "healthy"), c(2, 2, "running", "unhealthy", "h2-new-env")]);
+    expect(plan.batches.map((b) => b.slots)).toEqual([[1], [2], [3]]);
+    expect(plan.cleanup.map((s) => s.kind === "remove" && s.container.name)).toEqual(["shop-web-r2-2"]);
+    expect(plan.batches[0]!.steps[0]).toMatchObject({ kind: "start", cause: "replaces shop-web-r2-1: its configuration changed" });
+  });
+
+  it("scaling down keeps the first replicas and removes the rest once the rest is ready", () => {
+    expect(golden(target({ replicas: 1 }), [c(2, 1), c(2, 2), c(2, 3)])).toBe(
+      [
+        "web: 1 replica of r2 (222222222222), start-first, parallelism 1, monitor 5s, on failure rollback",
+        "  keep    shop-web-r2-1: already r2 and running",
+        "  remove  shop-web-r2-2: surplus replica shop-web-r2-2 (r2, running, healthy)",
+        "  remove  shop-web-r2-3: surplus replica shop-web-r2-3 (r2, running, healthy)",
+      ].join("\n"),
+    );
+  });
+
+  it("stop-first with one replica warns that it means downtime, and stops before it starts", () => {
+    const update = { ...DEFAULT_UPDATE_CONFIG, order: "stop-first" as const };
+    expect(golden(target({ replicas: 1, update }), [c(1, 1)])).toBe(
+      [
+        "web: 1 replica of r2 (222222222222), stop-first, parallelism 1, monitor 5s, on failure rollback",
+        "  warning: order: stop-first with 1 replica and parallelism 1 means downtime: every running replica stops before its replacement is ready",
+        "  batch 1/1",
+        "    stop    shop-web-r1-1: replaced in slot 1",
+        "    start   shop-web-r2-1 and wait until ready: replaces shop-web-r1-1: r1 → r2",
+        "  when every batch is ready",
+        "    remove  shop-web-r1-1: replaced by r2",
+      ].join("\n"),
+    );
+  });
+
+  it("parallelism groups slots into batches; 0 means all at once", () => {
+    const two = planRollout(target({ update: { ...DEFAULT_UPDATE_CONFIG, parallelism: 2 } }), [c(1, 1), c(1, 2), c(1, 3)]);
+    expect(two.batches.map((b) => b.slots)).toEqual([[1, 2], [3]]);
+    const all = planRollout(target({ update: { ...DEFAULT_UPDATE_CONFIG, parallelism: 0 } }), [c(1, 1), c(1, 2), c(1, 3)]);
+    expect(all.batches.map((b) => b.slots)).toEqual([[1, 2, 3]]);
+  });
+
+  it("a converged service has nothing to do", () => {
+    const plan = planRollout(target(), [c(2, 1), c(2, 2), c(2, 3)]);
+    expect(isConverged(plan)).toBe(true);
+    expect(renderPlan(plan, name)).toContain("nothing to do");
+  });
+});
