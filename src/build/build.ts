@@ -20,6 +20,7 @@ import {
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { BuildStreamMessage, Engine } from "../engine/port.js";
 import { acquireLock } from "../rollout/lock.js";
+import { ensureStateImage } from "../rollout/state.js";
 import { createBuildContext } from "./context.js";
 import { TarWriter } from "./tar.js";
 
@@ -310,7 +311,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     const lock = await acquireLock(engine, {
       name: `${spec.project}-${service.name}-revision-lock`,
       project: spec.project,
-      image: built.id,
+      image: await ensureStateImage(engine),
       command: `reroll build ${service.name}`,
       waitMs: REVISION_LOCK_WAIT_MS,
       staleAfterMs: REVISION_LOCK_STALE_MS,

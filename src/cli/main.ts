@@ -16,6 +16,26 @@ function realHandlers(io: CliIo): CommandHandlers {
       const { runBuild } = await import("./commands/build.js");
       await runBuild(options, io);
     },
+    async up(options) {
+      const { runUp } = await import("./commands/rollout.js");
+      await runUp(options, io);
+    },
+    async rollback(options) {
+      const { runRollback } = await import("./commands/rollout.js");
+      await runRollback(options, io);
+    },
+    async status(options) {
+      const { runStatus } = await import("./commands/rollout.js");
+      await runStatus(options, io);
+    },
+    async history(options) {
+      const { runHistory } = await import("./commands/rollout.js");
+      await runHistory(options, io);
+    },
+    async down(options) {
+      const { runDown } = await import("./commands/rollout.js");
+      await runDown(options, io);
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { RerollError } from "../core/errors.js";
 import type { BumpLevel } from "../core/tag-policy.js";
+import { parseDuration } from "../core/spec/units.js";
 import type { CliIo } from "./io.js";
 import { OUTPUT_MODES, type OutputMode } from "./render/output-mode.js";
 import { VERSION } from "./version.js";
@@ -34,10 +35,64 @@ export interface BuildCommandOptions {
   readonly pull: boolean;
 }
 
+export interface UpCommandOptions {
+  readonly global: GlobalOptions;
+  readonly services: readonly string[];
+  readonly bump?: string;
+  readonly noBuild: boolean;
+  readonly dryRun: boolean;
+  readonly lockWaitMs: number;
+  readonly timeoutMs?: number;
+}
+
+export interface RollbackCommandOptions {
+  readonly global: GlobalOptions;
+  readonly services: readonly string[];
+  readonly to?: number;
+  readonly dryRun: boolean;
+  readonly lockWaitMs: number;
+  readonly timeoutMs?: number;
+}
+
+export interface StatusCommandOptions {
+  readonly global: GlobalOptions;
+  readonly services: readonly string[];
+}
+
+export interface HistoryCommandOptions {
+  readonly global: GlobalOptions;
+  readonly service: string;
+}
+
+export interface DownCommandOptions {
+  readonly global: GlobalOptions;
+  readonly services: readonly string[];
+  readonly volumes: boolean;
+}
+
 /** What each command does once its flags are typed options; main() wires the real ones, tests fakes. */
 export interface CommandHandlers {
   bump(options: BumpCommandOptions): Promise<number | void>;
   build(options: BuildCommandOptions): Promise<number | void>;
+  up?(options: UpCommandOptions): Promise<number | void>;
+  rollback?(options: RollbackCommandOptions): Promise<number | void>;
+  status?(options: StatusCommandOptions): Promise<number | void>;
+  history?(options: HistoryCommandOptions): Promise<number | void>;
+  down?(options: DownCommandOptions): Promise<number | void>;
+}
+
+function duration(flag: string): (value: string) => number {
+  return (value) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) throw usage(`${flag} takes a duration such as 30s, 5m or 1h30m, got "${value}".`, `For example: ${flag} 2m.`);
+    return ms;
+  };
+}
+
+function handler<K extends keyof CommandHandlers>(handlers: CommandHandlers, name: K): NonNullable<CommandHandlers[K]> {
+  const h = handlers[name];
+  if (h === undefined) throw new Error(`no handler for ${String(name)}`);
+  return h as NonNullable<CommandHandlers[K]>;
 }
 
 function positiveInteger(flag: string): (value: string) => number {
@@ -145,6 +200,88 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
         pull: flags["pull"] === true,
       };
       onResult(await handlers.build(options));
+    });
+
+  const timeoutOf = (command: Command): number | undefined => {
+    const raw = command.optsWithGlobals<{ timeout?: string }>().timeout;
+    return raw === undefined ? undefined : duration("--timeout")(raw);
+  };
+
+  program
+    .command("up")
+    .summary("build if needed, then roll every replica to the new revision behind readiness gates")
+    .description(
+      "Make the running containers of each service match the Compose file and the newest build. Replicas are\n" +
+        "replaced batch by batch; a new replica must be ready before an old one goes; any failure puts the\n" +
+        "previous revision back (exit 1).",
+    )
+    .argument("[service...]", "services to roll (default: all)")
+    .option("--bump <image:tag>", "bump the base image in the Dockerfiles, build and roll as one transaction")
+    .option("--no-build", "roll the newest built revision without building")
+    .option("--dry-run", "print the plan, change nothing")
+    .option("--lock-wait <duration>", "wait this long for another rollout's lock (default: exit 4 at once)", duration("--lock-wait"))
+    .action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
+      const timeoutMs = timeoutOf(command);
+      const options: UpCommandOptions = {
+        global: globalOptions(command),
+        services,
+        ...(flags["bump"] === undefined ? {} : { bump: flags["bump"] as string }),
+        noBuild: flags["build"] === false,
+        dryRun: flags["dryRun"] === true,
+        lockWaitMs: (flags["lockWait"] as number | undefined) ?? 0,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      };
+      onResult(await handler(handlers, "up")(options));
+    });
+
+  program
+    .command("rollback")
+    .summary("go back to the last good revision (or --to REVISION), with the same rolling safety")
+    .argument("[service...]", "services to roll back (default: all)")
+    .option("--to <revision>", "the revision to go back to", (v: string) => {
+      const n = Number(v.replace(/^r/, ""));
+      if (!Number.isInteger(n) || n < 1) throw usage(`--to takes a revision number such as 3 or r3, got "${v}".`, "See reroll history SERVICE.");
+      return n;
+    })
+    .option("--dry-run", "print the plan, change nothing")
+    .option("--lock-wait <duration>", "wait this long for another rollout's lock", duration("--lock-wait"))
+    .action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
+      const timeoutMs = timeoutOf(command);
+      onResult(
+        await handler(handlers, "rollback")({
+          global: globalOptions(command),
+          services,
+          ...(flags["to"] === undefined ? {} : { to: flags["to"] as number }),
+          dryRun: flags["dryRun"] === true,
+          lockWaitMs: (flags["lockWait"] as number | undefined) ?? 0,
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        }),
+      );
+    });
+
+  program
+    .command("status")
+    .summary("what runs, per service and replica, and whether a rollout is in progress or was interrupted")
+    .argument("[service...]", "services to show (default: all)")
+    .action(async (services: string[], _flags: unknown, command: Command) => {
+      onResult(await handler(handlers, "status")({ global: globalOptions(command), services }));
+    });
+
+  program
+    .command("history")
+    .summary("the revisions kept for a service, with their base images and rollout outcomes")
+    .argument("<service>", "the service")
+    .action(async (service: string, _flags: unknown, command: Command) => {
+      onResult(await handler(handlers, "history")({ global: globalOptions(command), service }));
+    });
+
+  program
+    .command("down")
+    .summary("remove the project's containers and network (named volumes only with --volumes)")
+    .argument("[service...]", "services to remove (default: all, and the network)")
+    .option("--volumes", "also remove the project's named volumes")
+    .action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
+      onResult(await handler(handlers, "down")({ global: globalOptions(command), services, volumes: flags["volumes"] === true }));
     });
 
   return program;

@@ -33,6 +33,32 @@ export type BuildEvent =
   | { readonly type: "image-kept"; readonly service: string; readonly revision: number; readonly imageId: string; readonly reason: string }
   | { readonly type: "lock-wait"; readonly name: string; readonly holder: string };
 
-export type RerollEvent = BuildEvent;
+export type RolloutEvent =
+  | { readonly type: "rollout-plan"; readonly service: string; readonly plan: string }
+  | { readonly type: "rollout-start"; readonly service: string; readonly revision: number; readonly from: readonly number[] }
+  | { readonly type: "replica-start"; readonly service: string; readonly name: string; readonly revision: number; readonly slot: number }
+  | { readonly type: "replica-state"; readonly service: string; readonly name: string; readonly state: "running" | "healthy" | "ready" }
+  | {
+      readonly type: "replica-failed";
+      readonly service: string;
+      readonly name: string;
+      readonly reason: string;
+      readonly message: string;
+      readonly exitCode?: number;
+      readonly logs: readonly string[];
+    }
+  | { readonly type: "replica-stop"; readonly service: string; readonly name: string; readonly cause: string }
+  | { readonly type: "replica-remove"; readonly service: string; readonly name: string; readonly cause: string }
+  | { readonly type: "rollback-start"; readonly service: string; readonly to: readonly number[]; readonly reason: string }
+  | {
+      readonly type: "rollout-done";
+      readonly service: string;
+      readonly revision: number;
+      readonly outcome: "completed" | "rolled-back" | "paused" | "interrupted" | "failed";
+      readonly durationMs: number;
+    }
+  | { readonly type: "warning"; readonly service?: string; readonly message: string };
+
+export type RerollEvent = BuildEvent | RolloutEvent;
 
 export type EventSink = (event: RerollEvent) => void;

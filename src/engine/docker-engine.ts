@@ -206,12 +206,24 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     async inspectImage(ref) {
       try {
         const info = await call(() => docker.getImage(ref).inspect());
+        const h = info.Config?.Healthcheck as { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number } | undefined;
         return {
           id: info.Id,
           repoTags: info.RepoTags ?? [],
           labels: info.Config?.Labels ?? {},
           created: Math.floor(Date.parse(info.Created) / 1000),
           parent: info.Parent ?? "",
+          volumes: Object.keys(info.Config?.Volumes ?? {}),
+          healthcheck:
+            h?.Test === undefined || h.Test[0] === "NONE"
+              ? undefined
+              : {
+                  test: h.Test,
+                  ...(h.Interval ? { intervalMs: h.Interval / NS_PER_MS } : {}),
+                  ...(h.Timeout ? { timeoutMs: h.Timeout / NS_PER_MS } : {}),
+                  ...(h.Retries ? { retries: h.Retries } : {}),
+                  ...(h.StartPeriod ? { startPeriodMs: h.StartPeriod / NS_PER_MS } : {}),
+                },
         } satisfies ImageDetails;
       } catch (error) {
         if (statusCode(error) === 404) return undefined;
@@ -220,6 +232,18 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async tagImage(id, repository, tag) {
       await call(() => docker.getImage(id).tag({ repo: repository, tag }));
+    },
+    async importImage(rootfs, repository, tag, labels) {
+      const changes = Object.entries(labels).map(([k, v]) => `LABEL ${JSON.stringify(k)}=${JSON.stringify(v)}`);
+      // dockerode sends the array as repeated `changes=` parameters: one instruction each
+      const options: object = { repo: repository, tag, changes };
+      const stream = (await call(() => docker.importImage(rootfs as unknown as NodeJS.ReadableStream, options))) as NodeJS.ReadableStream &
+        AsyncIterable<Buffer>;
+      for await (const message of jsonMessages(stream)) {
+        if (message.error !== undefined || message.errorDetail !== undefined) {
+          throw new RerollError("E_DOCKER", `Importing ${repository}:${tag} failed: ${message.errorDetail?.message ?? message.error}`, { kind: "failed" });
+        }
+      }
     },
     async removeImage(ref) {
       await call(() => docker.getImage(ref).remove({ force: false, noprune: false }));
@@ -233,6 +257,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
           imageId: c.ImageID,
           labels: c.Labels ?? {},
           state: c.State,
+          health: /\((healthy|unhealthy)\)/.exec(c.Status ?? "")?.[1] ?? (/\(health: starting\)/.test(c.Status ?? "") ? "starting" : undefined),
         }),
       );
     },
@@ -302,10 +327,12 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         throw error;
       }
     },
-    async *events(filters, signal) {
-      const stream = (await call(() =>
-        docker.getEvents({ filters: JSON.stringify(filters) } as Dockerode.GetEventsOptions),
-      )) as NodeJS.ReadableStream & AsyncIterable<Buffer> & { destroy(): void };
+    async *events(filters, signal, sinceMs) {
+      const options = {
+        filters: JSON.stringify(filters),
+        ...(sinceMs === undefined ? {} : { since: (sinceMs / 1000).toFixed(3) }),
+      };
+      const stream = (await call(() => docker.getEvents(options as Dockerode.GetEventsOptions))) as NodeJS.ReadableStream & AsyncIterable<Buffer> & { destroy(): void };
       const stop = () => stream.destroy();
       if (signal.aborted) stop();
       signal.addEventListener("abort", stop, { once: true });

@@ -15,6 +15,10 @@ export interface ImageSummary {
 
 export interface ImageDetails extends ImageSummary {
   readonly parent: string;
+  /** the image's own VOLUME paths */
+  readonly volumes: readonly string[];
+  /** the image's own HEALTHCHECK */
+  readonly healthcheck: HealthcheckRequest | undefined;
 }
 
 export interface ContainerSummary {
@@ -24,6 +28,8 @@ export interface ContainerSummary {
   readonly labels: Readonly<Record<string, string>>;
   /** created, running, exited, … */
   readonly state: string;
+  /** "healthy", "unhealthy", "starting", or undefined without a healthcheck (from the list's status text) */
+  readonly health?: string | undefined;
 }
 
 /** One JSON object of the Engine's build stream, as the daemon sent it. */
@@ -118,6 +124,8 @@ export interface Engine {
   listImages(labels?: readonly string[]): Promise<readonly ImageSummary[]>;
   inspectImage(ref: string): Promise<ImageDetails | undefined>;
   tagImage(id: string, repository: string, tag: string): Promise<void>;
+  /** makes an image from a root filesystem tar (`docker import`) */
+  importImage(rootfs: Readable, repository: string, tag: string, labels: Readonly<Record<string, string>>): Promise<void>;
   /** removes one tag, or the image by id when `ref` is an id; never forced */
   removeImage(ref: string): Promise<void>;
   /** containers in any state, optionally only those carrying every label given */
@@ -133,8 +141,8 @@ export interface Engine {
   renameContainer(ref: string, name: string): Promise<void>;
   /** the last `lines` lines of the container's output */
   containerLogs(ref: string, lines: number): Promise<string>;
-  /** the daemon's events from now on, until `signal` aborts; filters as the Engine API takes them */
-  events(filters: Readonly<Record<string, readonly string[]>>, signal: AbortSignal): AsyncIterable<EngineEvent>;
+  /** the daemon's events since `sinceMs` (epoch ms, replayed) or now, until `signal` aborts */
+  events(filters: Readonly<Record<string, readonly string[]>>, signal: AbortSignal, sinceMs?: number): AsyncIterable<EngineEvent>;
   ensureNetwork(name: string, labels: Readonly<Record<string, string>>): Promise<void>;
   removeNetwork(name: string): Promise<void>;
   ensureVolume(name: string, labels: Readonly<Record<string, string>>, driver?: string, driverOpts?: Readonly<Record<string, string>>): Promise<void>;

@@ -46,11 +46,33 @@ export function describeEvent(event: RerollEvent): string | undefined {
       return `kept old revision r${event.revision}: ${event.reason}`;
     case "lock-wait":
       return `waiting for ${event.name}, held by ${event.holder}`;
+    case "rollout-plan":
+      return undefined;
+    case "rollout-start":
+      return `rolling to r${event.revision}${event.from.length === 0 ? "" : ` from ${event.from.map((r) => `r${r}`).join(", ")}`}`;
+    case "replica-start":
+      return `${event.name}: starting r${event.revision}`;
+    case "replica-state":
+      return `${event.name}: ${event.state}`;
+    case "replica-failed":
+      return `${event.name}: FAILED: ${event.message}`;
+    case "replica-stop":
+      return `${event.name}: stopping (${event.cause})`;
+    case "replica-remove":
+      return `${event.name}: removed (${event.cause})`;
+    case "rollback-start":
+      return event.to.length === 0
+        ? `no replica had been replaced yet; the previous ones still serve (${event.reason})`
+        : `rolling back to ${event.to.map((r) => `r${r}`).join(", ")}: ${event.reason}`;
+    case "rollout-done":
+      return `${event.outcome} r${event.revision} in ${seconds(event.durationMs)}`;
+    case "warning":
+      return `warning: ${event.message}`;
   }
 }
 
 function subject(event: RerollEvent): string {
-  return "service" in event ? event.service : "reroll";
+  return "service" in event && event.service !== undefined ? event.service : "reroll";
 }
 
 export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => number = Date.now): EventRenderer {
@@ -99,6 +121,10 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
       if (event.type === "build-start") started.set(name, now());
       if (event.type === "build-done" || event.type === "build-failed" || event.type === "build-skipped") started.delete(name);
       if (event.type === "build-failed") failures.push(`${name}: ${event.message}`, ...event.lastLines.map((l) => `  ${l}`));
+      if (event.type === "replica-failed") failures.push(`${event.name}: ${event.message}`, ...event.logs.map((l) => `  | ${l}`));
+      if (event.type === "warning") failures.push(`warning: ${event.message}`);
+      if (event.type === "rollout-start") started.set(name, now());
+      if (event.type === "rollout-done") started.delete(name);
       const text = describeEvent(event);
       if (text === undefined) return;
       if (event.type === "image-removed" || event.type === "image-kept") {
@@ -107,7 +133,14 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
         draw();
         return;
       }
-      const colour = event.type === "build-failed" ? "31" : event.type === "build-done" ? "32" : "0";
+      const colour =
+        event.type === "build-failed" || event.type === "replica-failed" || (event.type === "rollout-done" && event.outcome !== "completed")
+          ? "31"
+          : event.type === "build-done" || event.type === "rollout-done"
+            ? "32"
+            : event.type === "warning" || event.type === "rollback-start"
+              ? "33"
+              : "0";
       if (event.type !== "build-output" || !lines.has(name)) lines.set(name, paint("tty", colour, text.trim()));
       else lines.set(name, paint("tty", "2", text.trim()));
       draw();

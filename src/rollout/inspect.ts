@@ -1,0 +1,163 @@
+import { RerollError } from "../core/errors.js";
+import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
+import type { Spec } from "../core/spec/types.js";
+import type { Engine } from "../engine/port.js";
+import { LABEL_SLOT, LABEL_SPEC_HASH, networkName } from "./container-spec.js";
+import { acquireLock, describeHolder, type LockHolder } from "./lock.js";
+import { completedRevisions, ensureStateImage, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
+import { PROJECT_LOCK_STALE_MS } from "./up.js";
+
+export interface ReplicaStatus {
+  readonly name: string;
+  readonly revision: number;
+  readonly slot: number;
+  readonly state: string;
+  readonly health: string | undefined;
+  readonly ready: boolean;
+}
+
+export interface ServiceStatus {
+  readonly service: string;
+  /** the revision the last completed rollout put in place */
+  readonly current: number | undefined;
+  /** the newest revision built */
+  readonly newest: number | undefined;
+  readonly desiredReplicas: number;
+  readonly ready: number;
+  readonly running: number;
+  readonly replicas: readonly ReplicaStatus[];
+  readonly image: string | undefined;
+  /** converged | rollout in progress | interrupted | not deployed | drifted */
+  readonly rollout: string;
+}
+
+export interface ProjectStatus {
+  readonly project: string;
+  readonly lock: string | undefined;
+  readonly services: readonly ServiceStatus[];
+}
+
+/** What runs, per service and replica, read with one container list and one image list. */
+export async function status(spec: Spec, engine: Engine, names?: readonly string[]): Promise<ProjectStatus> {
+  const all = await engine.listContainers([`${LABEL_PROJECT}=${spec.project}`]);
+  const images = await engine.listImages([`${LABEL_PROJECT}=${spec.project}`, LABEL_REVISION]);
+  const lockContainer = all.find((c) => c.labels[LABEL_LOCK_HOLDER] !== undefined && c.names[0] === `${spec.project}-reroll-lock`);
+  const lockHolder = lockContainer === undefined ? undefined : describeHolder(JSON.parse(lockContainer.labels[LABEL_LOCK_HOLDER] ?? "{}") as LockHolder);
+  const ledgerContainers = all.filter((c) => c.labels[LABEL_LEDGER] !== undefined);
+  const ledger = ledgerContainers.length === 0 ? undefined : await readLedger(engine, spec.project);
+  const services: ServiceStatus[] = [];
+  for (const service of spec.services) {
+    if (names !== undefined && names.length > 0 && !names.includes(service.name)) continue;
+    const containers = all.filter((c) => c.labels[LABEL_SERVICE] === service.name && c.labels[LABEL_SLOT] !== undefined);
+    const replicas = containers
+      .map((c): ReplicaStatus => ({
+        name: c.names[0] ?? c.id,
+        revision: Number(c.labels[LABEL_REVISION] ?? 0),
+        slot: Number(c.labels[LABEL_SLOT] ?? 0),
+        state: c.state,
+        health: c.health,
+        ready: c.state === "running" && c.health !== "unhealthy" && c.health !== "starting",
+      }))
+      .sort((a, b) => a.slot - b.slot || a.revision - b.revision);
+    const current = ledger === undefined ? undefined : completedRevisions(ledger, service.name)[0];
+    const newest = Math.max(0, ...images.filter((i) => i.labels[LABEL_SERVICE] === service.name).map((i) => Number(i.labels[LABEL_REVISION]))) || undefined;
+    const runningRevisions = new Set(replicas.filter((r) => r.state === "running").map((r) => r.revision));
+    const hashes = new Set(containers.filter((c) => c.state === "running").map((c) => c.labels[LABEL_SPEC_HASH]));
+    const leftovers = replicas.some((r) => r.state !== "running");
+    let rollout: string;
+    if (replicas.length === 0) rollout = "not deployed";
+    else if (lockHolder !== undefined) rollout = "rollout in progress";
+    else if (runningRevisions.size > 1 || leftovers || hashes.size > 1) rollout = "interrupted: run reroll up to finish or reroll rollback";
+    else if (current !== undefined && !runningRevisions.has(current)) rollout = `drifted: r${[...runningRevisions].join(", r")} runs, the last completed rollout was r${current}`;
+    else if (replicas.filter((r) => r.ready).length !== service.deploy.replicas) rollout = "degraded";
+    else rollout = "converged";
+    const imageOfCurrent = containers.find((c) => c.state === "running")?.imageId;
+    services.push({
+      service: service.name,
+      current,
+      newest,
+      desiredReplicas: service.deploy.replicas,
+      ready: replicas.filter((r) => r.ready).length,
+      running: replicas.filter((r) => r.state === "running").length,
+      replicas,
+      image: imageOfCurrent,
+      rollout,
+    });
+  }
+  return { project: spec.project, lock: lockHolder, services };
+}
+
+export interface HistoryEntry {
+  readonly revision: number;
+  readonly imageId: string | undefined;
+  readonly kept: boolean;
+  readonly created: number | undefined;
+  readonly baseImages: readonly string[];
+  readonly outcomes: readonly LedgerEntry[];
+  readonly current: boolean;
+}
+
+/** The revisions of a service: images kept, what they were built on, and how their rollouts ended. */
+export async function history(spec: Spec, engine: Engine, service: string): Promise<readonly HistoryEntry[]> {
+  if (!spec.services.some((s) => s.name === service)) {
+    throw new RerollError("E_SERVICE_UNKNOWN", `No such service: ${service}.`, { hint: `Services in ${spec.file}: ${spec.services.map((s) => s.name).join(", ")}.` });
+  }
+  const images = await engine.listImages([`${LABEL_PROJECT}=${spec.project}`, `${LABEL_SERVICE}=${service}`, LABEL_REVISION]);
+  const ledger = await readLedger(engine, spec.project);
+  const entries = ledger.services[service] ?? [];
+  const current = completedRevisions(ledger, service)[0];
+  const revisions = new Set([...images.map((i) => Number(i.labels[LABEL_REVISION])), ...entries.map((e) => e.revision)]);
+  return [...revisions]
+    .sort((a, b) => b - a)
+    .map((revision): HistoryEntry => {
+      const image = images.find((i) => Number(i.labels[LABEL_REVISION]) === revision);
+      let baseImages: string[] = [];
+      try {
+        baseImages = (JSON.parse(image?.labels[LABEL_BASE_IMAGES] ?? "[]") as { ref: string }[]).map((b) => b.ref);
+      } catch {
+        baseImages = [];
+      }
+      return {
+        revision,
+        imageId: image?.id ?? entries.find((e) => e.revision === revision)?.imageId,
+        kept: image !== undefined,
+        created: image?.created,
+        baseImages,
+        outcomes: entries.filter((e) => e.revision === revision),
+        current: revision === current,
+      };
+    });
+}
+
+/** Removes the project's service containers and network (named volumes only with `volumes`); nothing without reroll's labels. */
+export async function down(spec: Spec, engine: Engine, options: { services?: readonly string[]; volumes?: boolean; now?: () => number } = {}): Promise<{ removed: string[] }> {
+  const lock = await acquireLock(engine, {
+    name: `${spec.project}-reroll-lock`,
+    project: spec.project,
+    image: await ensureStateImage(engine),
+    command: "reroll down",
+    waitMs: 0,
+    staleAfterMs: PROJECT_LOCK_STALE_MS,
+    now: options.now ?? Date.now,
+  });
+  const removed: string[] = [];
+  try {
+    const all = await engine.listContainers([`${LABEL_PROJECT}=${spec.project}`]);
+    const names = options.services ?? [];
+    for (const c of all) {
+      if (c.labels[LABEL_SLOT] === undefined) continue; // the lock and the ledger stay
+      if (names.length > 0 && !names.includes(c.labels[LABEL_SERVICE] ?? "")) continue;
+      await engine.removeContainer(c.id, { force: true });
+      removed.push(c.names[0] ?? c.id);
+    }
+    if (names.length === 0) {
+      await engine.removeNetwork(networkName(spec.project)).catch(() => undefined);
+      if (options.volumes === true) {
+        for (const volume of await engine.listVolumes([`${LABEL_PROJECT}=${spec.project}`])) await engine.removeVolume(volume);
+      }
+    }
+    return { removed };
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,132 @@
+import type { Engine, EngineEvent } from "../engine/port.js";
+
+/**
+ * Readiness, noticed from Docker's event stream rather than by polling `inspect`: a new
+ * replica is ready when it has been healthy (or, without a healthcheck, running) for the
+ * whole monitor window. It fails at once when it exits (with its exit code and last log
+ * lines) or turns unhealthy, and when it is not healthy by its deadline. Events are read
+ * `since` the moment before the replicas started, so none is missed.
+ */
+
+export const FAILURE_LOG_LINES = 20;
+
+export interface WatchedReplica {
+  readonly id: string;
+  readonly name: string;
+  readonly hasHealthcheck: boolean;
+  /** how long after its start it may take to become healthy */
+  readonly deadlineMs: number;
+}
+
+export type ReadinessFailureReason = "exited" | "unhealthy" | "timeout" | "interrupted";
+
+export interface ReadinessFailure {
+  readonly id: string;
+  readonly name: string;
+  readonly reason: ReadinessFailureReason;
+  readonly message: string;
+  readonly exitCode?: number;
+  readonly logs: readonly string[];
+}
+
+export interface ReadinessOptions {
+  readonly monitorMs: number;
+  /** epoch ms just before the replicas were started */
+  readonly sinceMs: number;
+  readonly now: () => number;
+  readonly signal?: AbortSignal;
+  /** a replica passed a gate: "healthy" (or "running" without a healthcheck), then "ready" */
+  readonly onProgress?: (replica: WatchedReplica, state: "running" | "healthy" | "ready") => void;
+}
+
+type Next = IteratorResult<EngineEvent> | "timer" | "aborted";
+
+export async function waitUntilReady(engine: Engine, replicas: readonly WatchedReplica[], options: ReadinessOptions): Promise<ReadinessFailure | undefined> {
+  if (replicas.length === 0) return undefined;
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const byId = new Map(replicas.map((r) => [r.id, r]));
+  const readySince = new Map<string, number>();
+  const ready = new Set<string>();
+  const startedAt = options.sinceMs;
+
+  const fail = async (replica: WatchedReplica, reason: ReadinessFailureReason, message: string, exitCode?: number): Promise<ReadinessFailure> => {
+    const logs = (await engine.containerLogs(replica.id, FAILURE_LOG_LINES).catch(() => ""))
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .slice(-FAILURE_LOG_LINES);
+    return { id: replica.id, name: replica.name, reason, message, logs, ...(exitCode === undefined ? {} : { exitCode }) };
+  };
+
+  const iterator = engine
+    .events({ type: ["container"], container: replicas.map((r) => r.id), event: ["start", "die", "health_status"] }, stop.signal, options.sinceMs - 1000)
+    [Symbol.asyncIterator]();
+  let pendingEvent: Promise<IteratorResult<EngineEvent>> | undefined;
+  const aborted = new Promise<"aborted">((resolve) => stop.signal.addEventListener("abort", () => resolve("aborted"), { once: true }));
+  try {
+    for (;;) {
+      const now = options.now();
+      // settle what the clock decides: monitor windows that ended, deadlines that passed
+      for (const r of replicas) {
+        if (ready.has(r.id)) continue;
+        const since = readySince.get(r.id);
+        if (since !== undefined && now - since >= options.monitorMs) {
+          ready.add(r.id);
+          options.onProgress?.(r, "ready");
+        } else if (since === undefined && now - startedAt >= r.deadlineMs) {
+          return await fail(
+            r,
+            "timeout",
+            `${r.name} was not ${r.hasHealthcheck ? "healthy" : "running"} within ${Math.round(r.deadlineMs / 1000)}s (its healthcheck's start period, interval × retries and timeout, plus the monitor window)`,
+          );
+        }
+      }
+      if (ready.size === replicas.length) return undefined;
+      if (options.signal?.aborted === true) {
+        const r = replicas.find((x) => !ready.has(x.id))!;
+        return { id: r.id, name: r.name, reason: "interrupted", message: "interrupted before it was ready", logs: [] };
+      }
+
+      let wake = Infinity;
+      for (const r of replicas) {
+        if (ready.has(r.id)) continue;
+        const since = readySince.get(r.id);
+        wake = Math.min(wake, since !== undefined ? since + options.monitorMs : startedAt + r.deadlineMs);
+      }
+      pendingEvent ??= iterator.next();
+      let timer: NodeJS.Timeout | undefined;
+      const next: Next = await Promise.race([
+        pendingEvent,
+        new Promise<"timer">((resolve) => (timer = setTimeout(() => resolve("timer"), Math.max(0, wake - now) + 5))),
+        aborted,
+      ]);
+      clearTimeout(timer);
+      if (next === "timer" || next === "aborted") continue;
+      pendingEvent = undefined;
+      if (next.done === true) throw new Error("the Docker event stream ended unexpectedly");
+      const event = next.value;
+      const replica = byId.get(event.id);
+      if (replica === undefined || ready.has(replica.id)) continue;
+      if (event.action === "die") {
+        const exitCode = Number(event.attributes["exitCode"] ?? NaN);
+        return await fail(replica, "exited", `${replica.name} exited with code ${Number.isNaN(exitCode) ? "?" : exitCode}`, Number.isNaN(exitCode) ? undefined : exitCode);
+      }
+      if (event.action === "health_status: unhealthy") {
+        return await fail(replica, "unhealthy", `${replica.name} became unhealthy`);
+      }
+      if (event.action === "health_status: healthy" && replica.hasHealthcheck && !readySince.has(replica.id)) {
+        readySince.set(replica.id, options.now());
+        options.onProgress?.(replica, "healthy");
+      }
+      if (event.action === "start" && !replica.hasHealthcheck && !readySince.has(replica.id)) {
+        readySince.set(replica.id, options.now());
+        options.onProgress?.(replica, "running");
+      }
+    }
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    stop.abort();
+    await iterator.return?.(undefined).catch(() => undefined);
+  }
+}

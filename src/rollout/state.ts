@@ -1,0 +1,97 @@
+import { LABEL_PROJECT } from "../core/labels.js";
+import type { Engine } from "../engine/port.js";
+import { TarWriter } from "../build/tar.js";
+
+/**
+ * State reroll keeps in Docker besides labels on service containers and images: which
+ * revisions rolled out and how (the ledger), so that `rollback` and `history` see the same
+ * thing from any machine or CI job sharing the daemon.
+ *
+ * Lock and ledger containers are created (never started) from `reroll-state`, an empty
+ * image reroll imports once, so they never pin a service image that retention would then
+ * have to keep.
+ */
+
+export const STATE_IMAGE = "reroll-state:1";
+export const LABEL_LEDGER = "dev.reroll.ledger";
+export const LEDGER_HISTORY_PER_SERVICE = 50;
+
+export async function ensureStateImage(engine: Engine): Promise<string> {
+  if ((await engine.inspectImage(STATE_IMAGE)) !== undefined) return STATE_IMAGE;
+  const tar = new TarWriter();
+  void tar.finish();
+  const [repository, tag] = STATE_IMAGE.split(":") as [string, string];
+  await engine.importImage(tar.stream, repository, tag, { "dev.reroll.state-image": "1" });
+  return STATE_IMAGE;
+}
+
+export type Outcome = "completed" | "rolled-back" | "failed" | "paused" | "interrupted";
+
+export interface LedgerEntry {
+  readonly revision: number;
+  readonly imageId: string;
+  readonly outcome: Outcome;
+  /** milliseconds since the epoch */
+  readonly at: number;
+  readonly detail?: string;
+}
+
+export interface Ledger {
+  readonly seq: number;
+  readonly services: Readonly<Record<string, readonly LedgerEntry[]>>;
+}
+
+const EMPTY: Ledger = { seq: 0, services: {} };
+
+function ledgerName(project: string, seq: number): string {
+  return `${project}-reroll-ledger-${seq}`;
+}
+
+export async function readLedger(engine: Engine, project: string): Promise<Ledger> {
+  const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_LEDGER]);
+  let best = EMPTY;
+  for (const c of containers) {
+    try {
+      const ledger = JSON.parse(c.labels[LABEL_LEDGER] ?? "") as Ledger;
+      if (ledger.seq > best.seq) best = ledger;
+    } catch {
+      // a damaged record is ignored; the newest readable one stands
+    }
+  }
+  return best;
+}
+
+/**
+ * Appends entries. The new record is a new container (seq + 1) created before the old ones
+ * are removed, so a crash in between leaves two records and the newer one wins.
+ * Callers hold the project lock.
+ */
+export async function appendLedger(engine: Engine, project: string, entries: Readonly<Record<string, LedgerEntry>>): Promise<Ledger> {
+  const current = await readLedger(engine, project);
+  const services: Record<string, readonly LedgerEntry[]> = { ...current.services };
+  for (const [service, entry] of Object.entries(entries)) {
+    services[service] = [...(services[service] ?? []), entry].slice(-LEDGER_HISTORY_PER_SERVICE);
+  }
+  const next: Ledger = { seq: current.seq + 1, services };
+  const image = await ensureStateImage(engine);
+  const created = await engine.createContainer({
+    name: ledgerName(project, next.seq),
+    image,
+    cmd: ["reroll-ledger"],
+    labels: { [LABEL_PROJECT]: project, [LABEL_LEDGER]: JSON.stringify(next) },
+  });
+  if ("conflict" in created) throw new Error(`the ledger record ${ledgerName(project, next.seq)} already exists`);
+  for (const c of await engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_LEDGER])) {
+    if (c.id !== created.id) await engine.removeContainer(c.id, { force: true });
+  }
+  return next;
+}
+
+/** The revision the last completed rollout of a service put in place, and the one before it. */
+export function completedRevisions(ledger: Ledger, service: string): number[] {
+  const seen: number[] = [];
+  for (const entry of [...(ledger.services[service] ?? [])].reverse()) {
+    if (entry.outcome === "completed" && !seen.includes(entry.revision)) seen.push(entry.revision);
+  }
+  return seen;
+}

@@ -1,0 +1,347 @@
+import { readFileSync } from "node:fs";
+import { build } from "../build/build.js";
+import { bump } from "../bump/bump.js";
+import { parseImageRef, repositoryKey } from "../core/image-ref.js";
+import { isRerollError, RerollError } from "../core/errors.js";
+import type { EventSink } from "../core/events.js";
+import { LABEL_PROJECT, LABEL_REVISION, serviceFilters } from "../core/labels.js";
+import { planRollout, renderPlan, type ObservedContainer } from "../core/rollout/plan.js";
+import type { ServiceSpec, Spec } from "../core/spec/types.js";
+import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
+import { parseDockerfile } from "../core/dockerfile/parse.js";
+import type { Engine, ImageDetails } from "../engine/port.js";
+import { writeFileAtomic } from "../fs/atomic-write.js";
+import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, specHash, volumeName } from "./container-spec.js";
+import { executePlan, type ExecuteResult } from "./execute.js";
+import { acquireLock } from "./lock.js";
+import { appendLedger, completedRevisions, ensureStateImage, readLedger, type Outcome } from "./state.js";
+
+export const PROJECT_LOCK_STALE_MS = 6 * 3600_000;
+
+export interface RolloutOptions {
+  readonly services?: readonly string[];
+  readonly dryRun?: boolean;
+  readonly lockWaitMs?: number;
+  /** overrides the readiness deadline derived from each healthcheck */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: EventSink;
+  readonly now?: () => number;
+}
+
+export interface UpOptions extends RolloutOptions {
+  /** IMAGE:TAG: bump, build and roll as one transaction */
+  readonly bump?: string;
+  readonly noBuild?: boolean;
+  readonly parallel?: number;
+}
+
+export interface RollbackOptions extends RolloutOptions {
+  /** the revision to go back to; default: the one before the last completed rollout */
+  readonly to?: number;
+}
+
+export interface ServiceOutcome {
+  readonly service: string;
+  readonly revision: number;
+  readonly outcome: Outcome | "unchanged";
+  readonly plan: string;
+}
+
+export interface RolloutResult {
+  readonly project: string;
+  readonly services: readonly ServiceOutcome[];
+}
+
+interface Target {
+  readonly service: ServiceSpec;
+  readonly image: ImageDetails;
+  readonly revision: number;
+}
+
+export async function observeService(engine: Engine, project: string, service: string): Promise<ObservedContainer[]> {
+  return (await engine.listContainers(serviceFilters(project, service))).map((c) => ({
+    id: c.id,
+    name: c.names[0] ?? c.id,
+    revision: Number(c.labels[LABEL_REVISION] ?? 0),
+    slot: Number(c.labels[LABEL_SLOT] ?? 0),
+    specHash: c.labels[LABEL_SPEC_HASH] ?? "",
+    imageId: c.imageId,
+    state: c.state,
+    health: c.health,
+  }));
+}
+
+function selectServices(spec: Spec, names: readonly string[] | undefined): ServiceSpec[] {
+  const unknown = (names ?? []).filter((n) => !spec.services.some((s) => s.name === n));
+  if (unknown.length > 0) {
+    throw new RerollError("E_SERVICE_UNKNOWN", `No such service: ${unknown.join(", ")}.`, {
+      hint: `Services in ${spec.file}: ${spec.services.map((s) => s.name).join(", ")}.`,
+    });
+  }
+  const chosen = names === undefined || names.length === 0 ? spec.services : spec.services.filter((s) => names.includes(s.name));
+  // depends_on first
+  const ordered: ServiceSpec[] = [];
+  const visit = (s: ServiceSpec, path: string[]): void => {
+    if (ordered.includes(s)) return;
+    if (path.includes(s.name)) throw new RerollError("E_SPEC_INVALID", `depends_on forms a cycle: ${[...path, s.name].join(" → ")}.`, { hint: "Remove one of the depends_on entries." });
+    for (const dep of s.dependsOn) {
+      const d = chosen.find((x) => x.name === dep);
+      if (d !== undefined) visit(d, [...path, s.name]);
+    }
+    ordered.push(s);
+  };
+  for (const s of chosen) visit(s, []);
+  return ordered;
+}
+
+/** The newest revision image of a service (for --no-build and --dry-run). */
+async function newestRevision(engine: Engine, project: string, service: string): Promise<{ image: ImageDetails; revision: number } | undefined> {
+  const images = await engine.listImages([...serviceFilters(project, service), LABEL_REVISION]);
+  const newest = [...images].sort((a, b) => Number(b.labels[LABEL_REVISION]) - Number(a.labels[LABEL_REVISION]))[0];
+  if (newest === undefined) return undefined;
+  const image = await engine.inspectImage(newest.id);
+  return image === undefined ? undefined : { image, revision: Number(newest.labels[LABEL_REVISION]) };
+}
+
+/** A service that runs an image as given: its revision is the ledger's for that image id, or the next one. */
+async function imageOnlyTarget(engine: Engine, spec: Spec, service: ServiceSpec): Promise<Target> {
+  const image = await engine.inspectImage(service.image);
+  if (image === undefined) {
+    throw new RerollError("E_IMAGE_MISSING", `The image ${service.image} of service ${service.name} is not on the Docker daemon.`, {
+      hint: `Pull or build it first (docker pull ${service.image}), or give the service a build: section.`,
+    });
+  }
+  const ledger = await readLedger(engine, spec.project);
+  const entries = ledger.services[service.name] ?? [];
+  const known = entries.find((e) => e.imageId === image.id);
+  const running = (await observeService(engine, spec.project, service.name)).map((c) => c.revision);
+  const revision = known?.revision ?? Math.max(0, ...entries.map((e) => e.revision), ...running) + 1;
+  return { service, image, revision };
+}
+
+/** Services whose Dockerfile uses `image` in a FROM line, for --bump. */
+function servicesUsing(services: readonly ServiceSpec[], image: string): ServiceSpec[] {
+  const wanted = repositoryKey(parseImageRef(image, "--bump image"));
+  return services.filter((s) => {
+    if (s.build === undefined) return false;
+    try {
+      const froms = analyzeBaseImages(parseDockerfile(readFileSync(s.build.dockerfile).toString("latin1")), s.build.args).froms;
+      return froms.some((f) => f.ref !== undefined && repositoryKey(f.ref) === wanted);
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function ensureProjectResources(engine: Engine, spec: Spec, services: readonly ServiceSpec[]): Promise<void> {
+  await engine.ensureNetwork(networkName(spec.project), { [LABEL_PROJECT]: spec.project });
+  const used = new Set(services.flatMap((s) => s.volumes.flatMap((m) => (m.type === "volume" ? [m.source] : []))));
+  for (const name of used) {
+    const v = spec.volumes[name]!;
+    if (v.external) continue;
+    await engine.ensureVolume(volumeName(spec, name), { [LABEL_PROJECT]: spec.project, ...v.labels }, v.driver, v.driverOpts);
+  }
+}
+
+/**
+ * Rolls the given targets: one project lock, then per service (depends_on first) observe,
+ * plan, execute. Replaced replicas are removed only when every service succeeded; if one
+ * fails, the services before it in this run are put back too.
+ */
+async function rollTargets(spec: Spec, engine: Engine, targets: readonly Target[], mode: "up" | "rollback", options: RolloutOptions): Promise<RolloutResult> {
+  const emit: EventSink = options.onEvent ?? (() => undefined);
+  const now = options.now ?? Date.now;
+  const outcomes: ServiceOutcome[] = [];
+
+  if (options.dryRun === true) {
+    for (const t of targets) {
+      const hash = specHash(spec, t.service, t.image);
+      const plan = planRollout(
+        { service: t.service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: t.service.deploy.replicas, update: mode === "up" ? t.service.deploy.update : t.service.deploy.rollback },
+        await observeService(engine, spec.project, t.service.name),
+      );
+      const text = renderPlan(plan, (slot) => containerName(spec.project, t.service.name, t.revision, slot));
+      emit({ type: "rollout-plan", service: t.service.name, plan: text });
+      outcomes.push({ service: t.service.name, revision: t.revision, outcome: "unchanged", plan: text });
+    }
+    return { project: spec.project, services: outcomes };
+  }
+
+  const lock = await acquireLock(engine, {
+    name: `${spec.project}-reroll-lock`,
+    project: spec.project,
+    image: await ensureStateImage(engine),
+    command: `reroll ${mode}`,
+    waitMs: options.lockWaitMs ?? 0,
+    staleAfterMs: PROJECT_LOCK_STALE_MS,
+    now,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    onEvent: emit,
+  });
+  const done: { target: Target; result: ExecuteResult }[] = [];
+  try {
+    await ensureProjectResources(engine, spec, targets.map((t) => t.service));
+    for (const t of targets) {
+      const started = now();
+      const service = t.service;
+      checkDataSafety(service, t.image);
+      const hash = specHash(spec, service, t.image);
+      const update = mode === "up" ? service.deploy.update : service.deploy.rollback;
+      const observed = await observeService(engine, spec.project, service.name);
+      const plan = planRollout({ service: service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: service.deploy.replicas, update }, observed);
+      const text = renderPlan(plan, (slot) => containerName(spec.project, service.name, t.revision, slot));
+      emit({ type: "rollout-plan", service: service.name, plan: text });
+      for (const warning of plan.warnings) emit({ type: "warning", service: service.name, message: warning });
+      if (!t.image.healthcheck && !service.healthcheck?.test && service.deploy.replicas > 0) {
+        emit({ type: "warning", service: service.name, message: `${service.name} has no healthcheck: a replica counts as ready once it has run for the monitor window (${update.monitorMs / 1000}s)` });
+      }
+      emit({ type: "rollout-start", service: service.name, revision: t.revision, from: [...new Set(observed.filter((c) => c.state === "running").map((c) => c.revision))] });
+      const result = await executePlan(plan, {
+        engine,
+        spec,
+        service,
+        image: t.image,
+        revision: t.revision,
+        hash,
+        update,
+        rollbackConfig: service.deploy.rollback,
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        now,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        emit,
+      });
+      emit({ type: "rollout-done", service: service.name, revision: t.revision, outcome: result.outcome, durationMs: now() - started });
+      outcomes.push({ service: service.name, revision: t.revision, outcome: result.outcome === "rolled-back" ? "rolled-back" : result.outcome, plan: text });
+      if (result.outcome !== "completed") {
+        await appendLedger(engine, spec.project, {
+          [service.name]: { revision: t.revision, imageId: t.image.id, outcome: result.outcome, at: now(), ...(result.failure === undefined ? {} : { detail: result.failure.message }) },
+        });
+        for (const earlier of [...done].reverse()) await earlier.result.revert();
+        if (done.length > 0) {
+          await appendLedger(
+            engine,
+            spec.project,
+            Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "rolled-back" as const, at: now(), detail: `${service.name} failed` }])),
+          );
+        }
+        if (result.outcome === "interrupted") {
+          throw new RerollError("E_INTERRUPTED", `Interrupted: ${service.name}'s batch in flight was brought back; no replica was left half-started.`, {
+            kind: "interrupted",
+            hint: "Run the same command again to finish, or reroll rollback to go back.",
+          });
+        }
+        const why = result.failure?.message ?? "a replica failed";
+        throw new RerollError(
+          result.outcome === "paused" ? "E_ROLLOUT_PAUSED" : "E_ROLLOUT_FAILED",
+          result.outcome === "paused"
+            ? `${service.name}'s rollout to r${t.revision} paused (failure_action: pause): ${why}.`
+            : `${service.name}'s rollout to r${t.revision} failed and was rolled back: ${why}. The previous revision is running.`,
+          {
+            kind: "failed",
+            problems: result.failure?.logs.length ? [`last lines of ${result.failure.name}:`, ...result.failure.logs.map((l) => `  | ${l}`)] : [],
+            hint: result.outcome === "paused" ? "Fix the cause and run reroll up again, or reroll rollback." : "Fix the cause (see the last lines above), then run reroll up again.",
+          },
+        );
+      }
+      done.push({ target: t, result });
+    }
+    for (const d of done) await d.result.finish();
+    await appendLedger(engine, spec.project, Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "completed" as const, at: now() }])));
+    return { project: spec.project, services: outcomes };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Makes the running containers match the Compose file and the newest build. */
+export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): Promise<RolloutResult> {
+  const services = selectServices(spec, options.services);
+  const emit: EventSink = options.onEvent ?? (() => undefined);
+  const bumped: { path: string; original: Buffer }[] = [];
+  try {
+    if (options.bump !== undefined) {
+      const ref = parseImageRef(options.bump, "--bump");
+      if (ref.tag === undefined) throw new RerollError("E_USAGE", `--bump takes IMAGE:TAG, got "${options.bump}".`, { hint: "For example: --bump nginx:1.19." });
+      const users = servicesUsing(services, ref.name);
+      if (users.length === 0) {
+        throw new RerollError("E_IMAGE_NOT_FOUND", `No Dockerfile of the services being rolled uses ${ref.name}.`, { hint: "Name the image as the FROM lines do." });
+      }
+      if (options.dryRun !== true) {
+        for (const s of users) {
+          const path = s.build!.dockerfile;
+          const original = readFileSync(path);
+          const result = await bump({ dockerfile: path, image: ref.name, to: ref.tag });
+          if (result.written) bumped.push({ path, original });
+        }
+      }
+    }
+
+    const targets: Target[] = [];
+    const buildable = services.filter((s) => s.build !== undefined);
+    if (buildable.length > 0 && options.noBuild !== true && options.dryRun !== true) {
+      const built = await build(spec, engine, {
+        services: buildable.map((s) => s.name),
+        ...(options.parallel === undefined ? {} : { parallel: options.parallel }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        onEvent: emit,
+        ...(options.now === undefined ? {} : { now: options.now }),
+      });
+      for (const image of built.images) {
+        const details = await engine.inspectImage(image.imageId);
+        if (details !== undefined) targets.push({ service: services.find((s) => s.name === image.service)!, image: details, revision: image.revision });
+      }
+    } else {
+      for (const s of buildable) {
+        const newest = await newestRevision(engine, spec.project, s.name);
+        if (newest === undefined) {
+          throw new RerollError("E_NO_BUILD", `${s.name} has no built revision yet.`, { hint: options.dryRun === true ? "Run reroll build first, or reroll up without --dry-run." : "Run reroll up without --no-build, or reroll build first." });
+        }
+        targets.push({ service: s, ...newest });
+      }
+    }
+    for (const s of services.filter((x) => x.build === undefined)) targets.push(await imageOnlyTarget(engine, spec, s));
+    const ordered = services.map((s) => targets.find((t) => t.service.name === s.name)!).filter(Boolean);
+    return await rollTargets(spec, engine, ordered, "up", options);
+  } catch (error) {
+    // --bump is one transaction: whatever failed, the Dockerfile describes what runs.
+    for (const { path, original } of bumped) await writeFileAtomic(path, original);
+    if (bumped.length > 0 && isRerollError(error)) {
+      throw new RerollError(error.code, `${error.message} The Dockerfile edit was reverted.`, {
+        kind: error.kind,
+        problems: error.problems,
+        ...(error.hint === undefined ? {} : { hint: error.hint }),
+        cause: error.cause,
+      });
+    }
+    throw error;
+  }
+}
+
+/** Goes back to the last revision whose rollout completed before the current one (or `to`). */
+export async function rollback(spec: Spec, engine: Engine, options: RollbackOptions = {}): Promise<RolloutResult> {
+  const services = selectServices(spec, options.services);
+  const ledger = await readLedger(engine, spec.project);
+  const targets: Target[] = [];
+  for (const service of services) {
+    const running = (await observeService(engine, spec.project, service.name)).filter((c) => c.state === "running").map((c) => c.revision);
+    const completed = completedRevisions(ledger, service.name);
+    const current = completed[0];
+    const revision = options.to ?? completed.find((r) => r !== current) ?? undefined;
+    if (revision === undefined) {
+      throw new RerollError("E_NO_PREVIOUS", `${service.name} has no earlier completed revision to go back to${running.length > 0 ? ` (running: ${[...new Set(running)].map((r) => `r${r}`).join(", ")})` : ""}.`, {
+        hint: "See reroll history SERVICE, and pass --to REVISION.",
+      });
+    }
+    const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${revision}`]);
+    const entry = (ledger.services[service.name] ?? []).find((e) => e.revision === revision);
+    const image = await engine.inspectImage(images[0]?.id ?? entry?.imageId ?? "");
+    if (image === undefined) {
+      throw new RerollError("E_REVISION_GONE", `The image of ${service.name} r${revision} is no longer on the daemon.`, {
+        hint: "Raise x-reroll.history to keep more revisions; rebuild that revision to go back to it.",
+      });
+    }
+    targets.push({ service, image, revision });
+  }
+  return rollTargets(spec, engine, targets, "rollback", options);
+}
