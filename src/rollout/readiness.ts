@@ -59,9 +59,12 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
     return { id: replica.id, name: replica.name, reason, message, logs, ...(exitCode === undefined ? {} : { exitCode }) };
   };
 
-  const iterator = engine
-    .events({ type: ["container"], container: replicas.map((r) => r.id), event: ["start", "die", "health_status"] }, stop.signal, options.sinceMs - 1000)
-    [Symbol.asyncIterator]();
+  const stream = engine.events(
+    { type: ["container"], container: replicas.map((r) => r.id), event: ["start", "die", "health_status"] },
+    stop.signal,
+    options.sinceMs - 1000,
+  );
+  const iterator = stream[Symbol.asyncIterator]();
   let pendingEvent: Promise<IteratorResult<EngineEvent>> | undefined;
   const aborted = new Promise<"aborted">((resolve) => stop.signal.addEventListener("abort", () => resolve("aborted"), { once: true }));
   try {
