@@ -7,5 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // One file at a time: the real-daemon tests share two cores with the daemon, and
+    // readiness gates with second-scale healthchecks must not fail for contention.
+    fileParallelism: false,
   },
 });

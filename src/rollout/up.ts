@@ -213,6 +213,9 @@ async function rollTargets(spec: Spec, engine: Engine, targets: readonly Target[
       });
       emit({ type: "rollout-done", service: service.name, revision: t.revision, outcome: result.outcome, durationMs: now() - started });
       outcomes.push({ service: service.name, revision: t.revision, outcome: result.outcome === "rolled-back" ? "rolled-back" : result.outcome, plan: text });
+      if (result.outcome === "rolled-back") {
+        await convergeToPrevious(spec, engine, service, t, options, emit, now);
+      }
       if (result.outcome !== "completed") {
         await appendLedger(engine, spec.project, {
           [service.name]: { revision: t.revision, imageId: t.image.id, outcome: result.outcome, at: now(), ...(result.failure === undefined ? {} : { detail: result.failure.message }) },
@@ -252,6 +255,44 @@ async function rollTargets(spec: Spec, engine: Engine, targets: readonly Target[
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * After a rollback, every replica must be on the last completed revision, including ones an
+ * interrupted earlier run had already moved to the failed target (this run kept them, so
+ * it had no old replica of theirs to start again). Anything else is rolled there too.
+ */
+async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSpec, failed: Target, options: RolloutOptions, emit: EventSink, now: () => number): Promise<void> {
+  const previous = completedRevisions(await readLedger(engine, spec.project), service.name).find((r) => r !== failed.revision);
+  if (previous === undefined) return;
+  const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${previous}`]);
+  const image = images[0] === undefined ? undefined : await engine.inspectImage(images[0].id);
+  if (image === undefined) return;
+  const hash = specHash(spec, service, image);
+  const observed = await observeService(engine, spec.project, service.name);
+  const plan = planRollout({ service: service.name, revision: previous, imageId: image.id, specHash: hash, replicas: service.deploy.replicas, update: service.deploy.rollback }, observed);
+  if (plan.batches.length === 0 && plan.cleanup.length === 0 && plan.finish.length === 0) return;
+  emit({ type: "rollback-start", service: service.name, to: [previous], reason: `replicas left on r${failed.revision} by an earlier run` });
+  const result = await executePlan(plan, {
+    engine,
+    spec,
+    service,
+    image,
+    revision: previous,
+    hash,
+    update: service.deploy.rollback,
+    rollbackConfig: service.deploy.rollback,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    now,
+    emit,
+  });
+  if (result.outcome !== "completed") {
+    throw new RerollError("E_ROLLBACK_FAILED", `Returning ${service.name} to r${previous} failed: ${result.failure?.message ?? result.outcome}.`, {
+      kind: "inconsistent",
+      hint: "Check `reroll status`, fix the cause, then run `reroll rollback` again.",
+    });
+  }
+  await result.finish();
 }
 
 /** Makes the running containers match the Compose file and the newest build. */

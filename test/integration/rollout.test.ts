@@ -1,0 +1,205 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { docker, removeProject } from "../support/docker.js";
+import { killReroll, rolloutFixture, type Fixture } from "../support/rollout-fixture.js";
+import { tempDir } from "../support/tmp.js";
+
+/** Rollouts against the real daemon: what a user sees in `docker ps` and in exit codes. */
+describe("reroll up / rollback", async () => {
+  const root = await tempDir();
+  const fixtures: Fixture[] = [];
+  const fixture = async (label: string, options: Parameters<typeof rolloutFixture>[2] = {}) => {
+    const f = await rolloutFixture(root, label, options);
+    fixtures.push(f);
+    return f;
+  };
+  afterAll(async () => {
+    for (const f of fixtures) await removeProject(f.project);
+  });
+
+  const runningOn = async (f: Fixture) => {
+    const all = await f.containers();
+    return {
+      all,
+      ready: all.filter((c) => c.state === "running" && c.health === "healthy"),
+      revisions: [...new Set(all.map((c) => c.revision))].sort(),
+    };
+  };
+
+  it("rolls 3 replicas v1 → v2: all end on v2, never fewer than replicas − parallelism ready, old ones gone", async () => {
+    const f = await fixture("roll");
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    expect((await runningOn(f)).ready).toHaveLength(3);
+
+    await f.setVersion("v2");
+    let lowest = Infinity;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const ready = (await runningOn(f)).ready.length;
+        lowest = Math.min(lowest, ready);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const run = await f.reroll(["up", "--output", "plain"]);
+    sampling = false;
+    await sampler;
+    expect(run.code, run.stderr).toBe(0);
+    const after = await runningOn(f);
+    expect(after.all).toHaveLength(3);
+    expect(after.ready).toHaveLength(3);
+    expect(after.revisions).toEqual([2]);
+    expect(lowest, "ready replicas never dropped below replicas − parallelism").toBeGreaterThanOrEqual(2);
+    const status = await f.reroll(["status", "--output", "json"]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ services: [{ service: "web", current: 2, ready: 3, rollout: "converged" }] });
+  });
+
+  it.each([
+    ["exit-at-start", /exited with code 3/, /fatal: DATABASE_URL is not set/],
+    ["never-healthy", /became unhealthy|was not healthy within/, /./],
+    ["die-in-monitor", /exited with code 4/, /crashed after start/],
+  ] as const)("a v2 that %s: exit 1, 3 ready replicas on v1, no v2 left", async (behaviour, message, logLine) => {
+    const f = await fixture(behaviour, { monitor: behaviour === "die-in-monitor" ? "5s" : "1s" });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2", behaviour);
+    const run = await f.reroll(["up", "--output", "plain", ...(behaviour === "never-healthy" ? ["--timeout", "4s"] : [])]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/E_ROLLOUT_FAILED/);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).toMatch(logLine);
+    const after = await runningOn(f);
+    expect(after.revisions).toEqual([1]);
+    expect(after.ready).toHaveLength(3);
+    expect(after.all).toHaveLength(3);
+    const history = JSON.parse((await f.reroll(["history", "web", "--output", "json"])).stdout) as { revisions: { revision: number; outcomes: { outcome: string }[]; current: boolean }[] };
+    expect(history.revisions.find((r) => r.revision === 2)?.outcomes.at(-1)?.outcome).toBe("rolled-back");
+    expect(history.revisions.find((r) => r.revision === 1)?.current).toBe(true);
+  });
+
+  it("rollback goes to the last completed revision with the same gates; data in a named volume survives both ways", async () => {
+    const f = await fixture("volume", { replicas: 2, volume: true });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const back = await f.reroll(["rollback", "--output", "plain"]);
+    expect(back.code, back.stderr).toBe(0);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+    const volume = `${f.project}_data`;
+    const reader = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["cat", "/data/log"], HostConfig: { Binds: [`${volume}:/data`] }, Labels: { "dev.reroll.project": f.project } });
+    await reader.start();
+    await reader.wait();
+    const log = (await reader.logs({ stdout: true })).toString("utf8");
+    await reader.remove({ force: true });
+    // v1 wrote first, v2's replicas read the same volume and appended, and v1 is back on it
+    expect(log.indexOf("v1 started")).toBeLessThan(log.indexOf("v2 started"));
+    expect(log.lastIndexOf("v1 started")).toBeGreaterThan(log.indexOf("v2 started"));
+  });
+
+  it("a second rollout while one holds the lock exits 4 naming the holder; --lock-wait waits for it", async () => {
+    const f = await fixture("lock", { replicas: 1 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2");
+    const first = f.reroll(["up", "--output", "plain"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await f.reroll(["up", "--no-build", "--output", "plain"]);
+    expect(second.code).toBe(4);
+    expect(second.stderr).toMatch(/E_LOCKED/);
+    expect(second.stderr).toMatch(/held by reroll up \(pid \d+/);
+    const waited = f.reroll(["up", "--no-build", "--lock-wait", "60s", "--output", "plain"]);
+    expect((await first).code).toBe(0);
+    expect((await waited).code).toBe(0);
+    expect((await runningOn(f)).revisions).toEqual([2]);
+  });
+
+  it.each([
+    ["the first new replica was created", (e: Record<string, unknown>) => e["type"] === "replica-start"],
+    ["a new replica turned healthy", (e: Record<string, unknown>) => e["type"] === "replica-state" && e["state"] === "healthy"],
+    ["an old replica was being stopped", (e: Record<string, unknown>) => e["type"] === "replica-stop"],
+    ["the last batch was done, old replicas not yet removed", (e: Record<string, unknown>) => e["type"] === "rollout-done"],
+  ])("SIGKILL when %s, then reroll up again: converged, no orphans", async (_point, when) => {
+    const f = await fixture("kill", { replicas: 2 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2");
+    const { killed } = await killReroll(f, ["up"], when);
+    expect(killed).toBe(true);
+    const again = await f.reroll(["up", "--no-build", "--output", "plain"]);
+    expect(again.code, again.stderr).toBe(0);
+    const after = await runningOn(f);
+    expect(after.all.map((c) => c.state)).toEqual(["running", "running"]);
+    expect(after.revisions).toEqual([2]);
+    expect(after.ready).toHaveLength(2);
+    expect(await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) })).toEqual([]);
+  });
+
+  it("SIGKILL during an automatic rollback, then reroll up again: every replica on one revision and ready", async () => {
+    const f = await fixture("kill-rollback", { replicas: 2, volume: true, monitor: "5s" });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    // v2: slot 1 is replaced and ready, slot 2 dies in its monitor window, so slot 1 is being
+    // rolled back when the kill lands
+    await f.setVersion("v2", "first-replica-only");
+    const { killed } = await killReroll(f, ["up"], (e) => e["type"] === "rollback-start" && (e["to"] as unknown[]).length > 0);
+    expect(killed).toBe(true);
+    const again = await f.reroll(["up", "--no-build", "--output", "plain"]);
+    expect([0, 1]).toContain(again.code);
+    const after = await runningOn(f);
+    expect(after.all).toHaveLength(2);
+    expect(after.revisions).toHaveLength(1);
+    expect(after.ready).toHaveLength(2);
+  });
+
+  it("--bump with a failing build leaves the Dockerfile byte-identical and the containers as they were", async () => {
+    const f = await fixture("bump", { replicas: 1 });
+    await f.setVersion("v1");
+    const dockerfile = join(f.dir, "web", "Dockerfile");
+    await writeFile(dockerfile, (await readFile(dockerfile, "utf8")).replace("reroll-local/busybox:latest", "reroll-local/busybox:latest"));
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const before = await readFile(dockerfile);
+    const run = await f.reroll(["up", "--bump", "reroll-local/busybox:0.0-does-not-exist", "--output", "plain"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/reverted/);
+    expect((await readFile(dockerfile)).equals(before)).toBe(true);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+  });
+
+  it("--dry-run prints the plan and changes nothing", async () => {
+    const f = await fixture("dry", { replicas: 2 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2");
+    expect((await f.reroll(["build"])).code).toBe(0);
+    const before = await f.containers();
+    const run = await f.reroll(["up", "--dry-run", "--no-build"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/batch 1\/2\n {4}start {3}\S+-web-r2-1 and wait until ready: replaces \S+-web-r1-1: r1 → r2/);
+    expect((await f.containers()).map((c) => c.id).sort()).toEqual(before.map((c) => c.id).sort());
+  });
+
+  it("refuses a service that would lose data (an anonymous volume): exit 2, nothing started", async () => {
+    const f = await fixture("anon", { replicas: 1, extra: "    volumes: ['/var/cache/app']" });
+    await f.setVersion("v1");
+    const run = await f.reroll(["up", "--output", "plain"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/E_DATA_LOSS/);
+    expect(run.stderr).toMatch(/anonymous volume/);
+    expect(await f.containers()).toEqual([]);
+  });
+
+  it("down removes the containers and the network, and named volumes only with --volumes", async () => {
+    const f = await fixture("down", { replicas: 1, volume: true });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    expect((await f.reroll(["down"])).code).toBe(0);
+    expect(await f.containers()).toEqual([]);
+    expect((await docker.listNetworks({ filters: JSON.stringify({ name: [`${f.project}_default`] }) })).length).toBe(0);
+    expect((await docker.listVolumes({ filters: JSON.stringify({ name: [`${f.project}_data`] }) })).Volumes?.length).toBe(1);
+    expect((await f.reroll(["down", "--volumes"])).code).toBe(0);
+    expect((await docker.listVolumes({ filters: JSON.stringify({ name: [`${f.project}_data`] }) })).Volumes ?? []).toEqual([]);
+  });
+});

@@ -1,0 +1,120 @@
+import { spawn } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { REROLL_BIN, runReroll, type CliRun } from "./cli.js";
+import { docker, testName } from "./docker.js";
+
+/**
+ * A small web service for rollout tests: busybox httpd, a healthcheck on /health, a start
+ * script whose behaviour is chosen per version.
+ */
+export type Behaviour = "serve" | "exit-at-start" | "never-healthy" | "die-in-monitor" | "first-replica-only";
+
+const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
+  serve: 'echo "$VERSION started" >> /data/log 2>/dev/null; exec httpd -f -p 80 -h /www',
+  "exit-at-start": "echo fatal: DATABASE_URL is not set >&2; exit 3",
+  "never-healthy": "rm -f /www/health; exec httpd -f -p 80 -h /www",
+  "die-in-monitor": "httpd -p 80 -h /www; sleep 2; echo crashed after start >&2; exit 4",
+  // the first replica of this version to start serves; later ones die in their monitor window (needs the volume)
+  "first-replica-only":
+    'if mkdir "/data/first-$VERSION" 2>/dev/null; then exec httpd -f -p 80 -h /www; fi; httpd -p 80 -h /www; sleep 2; echo not the first >&2; exit 5',
+};
+
+export interface FixtureOptions {
+  readonly replicas?: number;
+  readonly parallelism?: number;
+  readonly monitor?: string;
+  readonly order?: "start-first" | "stop-first";
+  readonly volume?: boolean;
+  readonly extra?: string;
+}
+
+export interface Fixture {
+  readonly dir: string;
+  readonly project: string;
+  setVersion(version: string, behaviour?: Behaviour): Promise<void>;
+  reroll(args: readonly string[], env?: Record<string, string>): Promise<CliRun>;
+  /** this project's service containers (not the lock or ledger) */
+  containers(): Promise<{ name: string; revision: number; state: string; health: string | undefined; id: string }[]>;
+}
+
+export async function rolloutFixture(root: string, label: string, options: FixtureOptions = {}): Promise<Fixture> {
+  const project = testName(label);
+  const dir = join(root, project);
+  await mkdir(join(dir, "web", "www"), { recursive: true });
+  const compose = [
+    "services:",
+    "  web:",
+    "    build: ./web",
+    "    stop_grace_period: 1s",
+    "    healthcheck:",
+    '      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/health"]',
+    "      interval: 500ms",
+    "      timeout: 3s",
+    "      retries: 2",
+    "    deploy:",
+    `      replicas: ${options.replicas ?? 3}`,
+    "      update_config:",
+    `        parallelism: ${options.parallelism ?? 1}`,
+    `        monitor: ${options.monitor ?? "1s"}`,
+    `        order: ${options.order ?? "start-first"}`,
+    "      rollback_config:",
+    "        monitor: 500ms",
+    ...(options.volume === true ? ["    volumes: ['data:/data']"] : []),
+    ...(options.extra === undefined ? [] : [options.extra]),
+    ...(options.volume === true ? ["volumes:", "  data: {}"] : []),
+    "",
+  ].join("\n");
+  await writeFile(join(dir, "compose.yaml"), compose);
+  await writeFile(join(dir, "web", "Dockerfile"), "FROM reroll-local/busybox:latest\nCOPY www /www\nCOPY start.sh /start.sh\nCMD [\"sh\", \"/start.sh\"]\n");
+
+  return {
+    dir,
+    project,
+    async setVersion(version, behaviour = "serve") {
+      await writeFile(join(dir, "web", "www", "index.html"), `${version}\n`);
+      await writeFile(join(dir, "web", "www", "health"), "ok\n");
+      await writeFile(join(dir, "web", "start.sh"), `VERSION=${version}\n${START_SCRIPTS[behaviour]}\n`);
+    },
+    reroll: (args, env) => runReroll([...args, "-p", project], { cwd: dir, ...(env === undefined ? {} : { env }) }),
+    async containers() {
+      const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${project}`, "dev.reroll.slot"] }) });
+      return list.map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? "").replace(/^\//, ""),
+        revision: Number(c.Labels["dev.reroll.revision"]),
+        state: c.State,
+        health: /\((healthy|unhealthy)\)/.exec(c.Status)?.[1] ?? (/health: starting/.test(c.Status) ? "starting" : undefined),
+      }));
+    },
+  };
+}
+
+/** Starts `reroll` and kills it with SIGKILL as soon as an NDJSON event matches `when`. */
+export async function killReroll(fixture: Fixture, args: readonly string[], when: (event: Record<string, unknown>) => boolean): Promise<{ killed: boolean; output: string }> {
+  const child = spawn(process.execPath, [REROLL_BIN, ...args, "-p", fixture.project, "--output", "json"], { cwd: fixture.dir, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  let buffer = "";
+  let killed = false;
+  child.stdout.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    buffer += chunk.toString();
+    let nl = buffer.indexOf("\n");
+    while (nl !== -1) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      nl = buffer.indexOf("\n");
+      try {
+        if (!killed && when(JSON.parse(line) as Record<string, unknown>)) {
+          killed = true;
+          child.kill("SIGKILL");
+        }
+      } catch {
+        // not an event line
+      }
+    }
+  });
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise((resolve) => child.on("close", resolve));
+  return { killed, output };
+}
