@@ -13,7 +13,7 @@ import type { Engine, ImageDetails } from "../engine/port.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, specHash, volumeName } from "./container-spec.js";
 import { executePlan, type ExecuteResult } from "./execute.js";
-import { acquireLock } from "./lock.js";
+import { acquireLock, type HeldLock } from "./lock.js";
 import { appendLedger, completedRevisions, ensureStateImage, readLedger, type Outcome } from "./state.js";
 
 export const PROJECT_LOCK_STALE_MS = 6 * 3600_000;
@@ -149,7 +149,14 @@ async function ensureProjectResources(engine: Engine, spec: Spec, services: read
  * plan, execute. Replaced replicas are removed only when every service succeeded; if one
  * fails, the services before it in this run are put back too.
  */
-async function rollTargets(spec: Spec, engine: Engine, targets: readonly Target[], mode: "up" | "rollback", options: RolloutOptions): Promise<RolloutResult> {
+async function rollTargets(
+  spec: Spec,
+  engine: Engine,
+  targets: readonly Target[],
+  mode: "up" | "rollback",
+  options: RolloutOptions,
+  heldLock?: HeldLock,
+): Promise<RolloutResult> {
   const emit: EventSink = options.onEvent ?? (() => undefined);
   const now = options.now ?? Date.now;
   const outcomes: ServiceOutcome[] = [];
@@ -168,17 +175,7 @@ async function rollTargets(spec: Spec, engine: Engine, targets: readonly Target[
     return { project: spec.project, services: outcomes };
   }
 
-  const lock = await acquireLock(engine, {
-    name: `${spec.project}-reroll-lock`,
-    project: spec.project,
-    image: await ensureStateImage(engine),
-    command: `reroll ${mode}`,
-    waitMs: options.lockWaitMs ?? 0,
-    staleAfterMs: PROJECT_LOCK_STALE_MS,
-    now,
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    onEvent: emit,
-  });
+  const lock = heldLock ?? (await projectLock(spec, engine, mode, options));
   const done: { target: Target; result: ExecuteResult }[] = [];
   try {
     await ensureProjectResources(engine, spec, targets.map((t) => t.service));
@@ -253,8 +250,23 @@ async function rollTargets(spec: Spec, engine: Engine, targets: readonly Target[
     await appendLedger(engine, spec.project, Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "completed" as const, at: now() }])));
     return { project: spec.project, services: outcomes };
   } finally {
-    await lock.release();
+    if (heldLock === undefined) await lock.release();
   }
+}
+
+/** One rollout per project at a time (DESIGN.md): a never-started container with a fixed name. */
+async function projectLock(spec: Spec, engine: Engine, mode: string, options: RolloutOptions): Promise<HeldLock> {
+  return acquireLock(engine, {
+    name: `${spec.project}-reroll-lock`,
+    project: spec.project,
+    image: await ensureStateImage(engine),
+    command: `reroll ${mode}`,
+    waitMs: options.lockWaitMs ?? 0,
+    staleAfterMs: PROJECT_LOCK_STALE_MS,
+    now: options.now ?? Date.now,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+  });
 }
 
 /**
@@ -300,6 +312,8 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
   const services = selectServices(spec, options.services);
   const emit: EventSink = options.onEvent ?? (() => undefined);
   const bumped: { path: string; original: Buffer }[] = [];
+  // The lock covers the whole transaction: the --bump edit and the build too.
+  const lock = options.dryRun === true ? undefined : await projectLock(spec, engine, "up", options);
   try {
     if (options.bump !== undefined) {
       const ref = parseImageRef(options.bump, "--bump");
@@ -343,7 +357,7 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
     }
     for (const s of services.filter((x) => x.build === undefined)) targets.push(await imageOnlyTarget(engine, spec, s));
     const ordered = services.map((s) => targets.find((t) => t.service.name === s.name)!).filter(Boolean);
-    return await rollTargets(spec, engine, ordered, "up", options);
+    return await rollTargets(spec, engine, ordered, "up", options, lock);
   } catch (error) {
     // --bump is one transaction: whatever failed, the Dockerfile describes what runs.
     for (const { path, original } of bumped) await writeFileAtomic(path, original);
@@ -356,6 +370,8 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
       });
     }
     throw error;
+  } finally {
+    await lock?.release();
   }
 }
 

@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { docker, removeProject } from "../support/docker.js";
+import { eventually } from "../support/net.js";
 import { killReroll, rolloutFixture, type Fixture } from "../support/rollout-fixture.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -105,7 +106,11 @@ describe("reroll up / rollback", async () => {
     expect((await f.reroll(["up"])).code).toBe(0);
     await f.setVersion("v2");
     const first = f.reroll(["up", "--output", "plain"]);
-    await new Promise((r) => setTimeout(r, 1500));
+    await eventually(
+      async () => (await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) })).length > 0,
+      "the first rollout to hold the lock",
+      30_000,
+    );
     const second = await f.reroll(["up", "--no-build", "--output", "plain"]);
     expect(second.code).toBe(4);
     expect(second.stderr).toMatch(/E_LOCKED/);
