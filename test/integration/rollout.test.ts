@@ -1,6 +1,8 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { REROLL_BIN } from "../support/cli.js";
 import { docker, removeProject } from "../support/docker.js";
 import { eventually } from "../support/net.js";
 import { killReroll, rolloutFixture, type Fixture } from "../support/rollout-fixture.js";
@@ -157,6 +159,32 @@ describe("reroll up / rollback", async () => {
     expect(after.all).toHaveLength(2);
     expect(after.revisions).toHaveLength(1);
     expect(after.ready).toHaveLength(2);
+  });
+
+  it("Ctrl-C: starts nothing new, takes the batch in flight back, exits 130; the next up finishes", async () => {
+    const f = await fixture("sigint", { replicas: 2 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2");
+    const compose = join(f.dir, "compose.yaml");
+    const original = await readFile(compose, "utf8");
+    await writeFile(compose, original.replace("monitor: 1s", "monitor: 20s"));
+    const child = spawn(process.execPath, [REROLL_BIN, "up", "-p", f.project, "--output", "json"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    await eventually(async () => /"state":"healthy"/.test(out), "the first new replica to be healthy (inside its 20s monitor window)", 60_000);
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(code).toBe(130);
+    const after = await runningOn(f);
+    expect(after.all.map((c) => c.revision)).toEqual([1, 1]);
+    expect(after.ready).toHaveLength(2);
+    const status = JSON.parse((await f.reroll(["status", "--output", "json"])).stdout) as { services: { rollout: string }[] };
+    expect(status.services[0]!.rollout).toBe("converged");
+    await writeFile(compose, original);
+    expect((await f.reroll(["up", "--no-build"])).code).toBe(0);
+    expect((await runningOn(f)).revisions).toEqual([2]);
   });
 
   it("--bump with a failing build leaves the Dockerfile byte-identical and the containers as they were", async () => {
