@@ -4,6 +4,7 @@ import { printTable } from "./lib.js";
 const suites = [
   ["bump", () => import("./bump.bench.js")],
   ["build", () => import("./build.bench.js")],
+  ["rollout", () => import("./rollout.bench.js")],
 ];
 const only = process.argv.slice(2);
 const rows = [];

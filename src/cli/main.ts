@@ -25,15 +25,15 @@ function realHandlers(io: CliIo): CommandHandlers {
       await runRollback(options, io);
     },
     async status(options) {
-      const { runStatus } = await import("./commands/rollout.js");
+      const { runStatus } = await import("./commands/inspect.js");
       await runStatus(options, io);
     },
     async history(options) {
-      const { runHistory } = await import("./commands/rollout.js");
+      const { runHistory } = await import("./commands/inspect.js");
       await runHistory(options, io);
     },
     async down(options) {
-      const { runDown } = await import("./commands/rollout.js");
+      const { runDown } = await import("./commands/inspect.js");
       await runDown(options, io);
     },
   };

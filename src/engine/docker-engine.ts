@@ -123,9 +123,9 @@ function parseMessage(line: string): BuildStreamMessage {
 type Loader = () => Record<string, unknown>;
 
 /**
- * dockerode requires ssh2 (for ssh:// daemons) and gRPC (for BuildKit sessions) as soon as it
- * is loaded: 200 of its 250 ms of start-up, paid by every command even though reroll uses
- * neither yet. Each is registered in the CommonJS cache as a stand-in that loads the real
+ * dockerode requires ssh2 (for ssh:// daemons), gRPC (for BuildKit sessions) and tar-fs (for
+ * directory build contexts) as soon as it is loaded: over 200 of its 250 ms of start-up,
+ * paid by every command even though reroll uses none of them yet. Each is registered in the CommonJS cache as a stand-in that loads the real
  * module on first use, so a user who does need them still gets them (bench/).
  */
 function deferOptionalDockerodeModules(): void {
@@ -167,12 +167,15 @@ function deferOptionalDockerodeModules(): void {
   );
   defer(fromDockerode, "@grpc/grpc-js", (load) => forward(load));
   defer(fromDockerode, "@grpc/proto-loader", (load) => forward(load));
+  // tar-fs packs a directory given as a build context; reroll always sends its own stream.
+  defer(fromDockerode, "tar-fs", (load) => forward(load));
 }
 
 /** The dockerode adapter of the Engine port. dockerode is imported only when a command needs Docker. */
 export async function createDockerEngine(connection: DockerConnection): Promise<Engine> {
   deferOptionalDockerodeModules();
-  const { default: Docker } = await import("dockerode");
+  // require, not import(): dockerode is CommonJS, and the ESM wrapper costs start-up time.
+  const Docker = createRequire(import.meta.url)("dockerode") as typeof Dockerode;
   const { describe: _describe, ...options } = connection;
   const docker: Dockerode = new Docker(options);
 

@@ -3,9 +3,8 @@ import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_REVISION, LA
 import type { Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
 import { LABEL_SLOT, LABEL_SPEC_HASH, networkName } from "./container-spec.js";
-import { acquireLock, describeHolder, type LockHolder } from "./lock.js";
+import { acquireLock, describeHolder, PROJECT_LOCK_STALE_MS, type LockHolder } from "./lock.js";
 import { completedRevisions, ensureStateImage, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
-import { PROJECT_LOCK_STALE_MS } from "./up.js";
 
 export interface ReplicaStatus {
   readonly name: string;

@@ -11,6 +11,8 @@ import type { Engine } from "../engine/port.js";
  */
 
 export const LOCK_POLL_MS = 100;
+/** a project lock older than this is presumed dead, whatever host holds it */
+export const PROJECT_LOCK_STALE_MS = 6 * 3600_000;
 
 export interface LockHolder {
   readonly pid: number;

@@ -13,10 +13,9 @@ import type { Engine, ImageDetails } from "../engine/port.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, specHash, volumeName } from "./container-spec.js";
 import { executePlan, type ExecuteResult } from "./execute.js";
-import { acquireLock, type HeldLock } from "./lock.js";
+import { acquireLock, PROJECT_LOCK_STALE_MS, type HeldLock } from "./lock.js";
 import { appendLedger, completedRevisions, ensureStateImage, readLedger, type Outcome } from "./state.js";
 
-export const PROJECT_LOCK_STALE_MS = 6 * 3600_000;
 
 export interface RolloutOptions {
   readonly services?: readonly string[];

@@ -1,4 +1,5 @@
 import Docker from "dockerode";
+import { demuxLogs } from "../../src/engine/docker-engine.js";
 
 /** Tests talk to the daemon directly for setup and checks; reroll's own code goes through its port. */
 export const docker = new Docker();
@@ -46,22 +47,10 @@ export async function runInImage(image: string, cmd: string[]): Promise<string> 
     await container.start();
     await container.wait();
     const logs = await container.logs({ stdout: true, stderr: true });
-    return demux(logs);
+    return demuxLogs(logs);
   } finally {
     await container.remove({ force: true }).catch(() => undefined);
   }
-}
-
-/** Docker's multiplexed log stream (8-byte frame headers) to text. */
-function demux(buffer: Buffer): string {
-  let out = "";
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const size = buffer.readUInt32BE(offset + 4);
-    out += buffer.subarray(offset + 8, offset + 8 + size).toString("utf8");
-    offset += 8 + size;
-  }
-  return out;
 }
 
 /** Removes everything of one test project: containers (with volumes), then images. */

@@ -1,6 +1,6 @@
 import { build } from "../../build/build.js";
-import { loadSpec } from "../../spec/load.js";
 import { connectEngine } from "../engine.js";
+import { specFor } from "../spec.js";
 import type { CliIo } from "../io.js";
 import type { BuildCommandOptions } from "../program.js";
 import { createEventRenderer } from "../render/events.js";
@@ -9,12 +9,7 @@ import { resolveOutputMode } from "../render/output-mode.js";
 /** Flags → library call → rendered result: events while building, then one line per image. */
 export async function runBuild(options: BuildCommandOptions, io: CliIo): Promise<void> {
   const mode = resolveOutputMode(options.global.output, io);
-  const spec = await loadSpec({
-    cwd: io.cwd,
-    env: io.env,
-    ...(options.global.file === undefined ? {} : { file: options.global.file }),
-    ...(options.global.project === undefined ? {} : { project: options.global.project }),
-  });
+  const spec = await specFor(options.global, io);
   const engine = await connectEngine(io);
   const renderer = createEventRenderer(mode, io);
   try {

@@ -1,21 +1,10 @@
-import { loadSpec } from "../../spec/load.js";
-import type { Spec } from "../../core/spec/types.js";
-import { down, history, status } from "../../rollout/inspect.js";
-import { rollback, up, type RolloutResult } from "../../rollout/up.js";
+import { rollback, up, type RolloutOptions, type RolloutResult } from "../../rollout/up.js";
 import { connectEngine } from "../engine.js";
+import { specFor } from "../spec.js";
 import type { CliIo } from "../io.js";
-import type { DownCommandOptions, GlobalOptions, HistoryCommandOptions, RollbackCommandOptions, StatusCommandOptions, UpCommandOptions } from "../program.js";
+import type { RollbackCommandOptions, UpCommandOptions } from "../program.js";
 import { createEventRenderer } from "../render/events.js";
-import { paint, resolveOutputMode, type OutputMode } from "../render/output-mode.js";
-
-function specFor(global: GlobalOptions, io: CliIo): Promise<Spec> {
-  return loadSpec({
-    cwd: io.cwd,
-    env: io.env,
-    ...(global.file === undefined ? {} : { file: global.file }),
-    ...(global.project === undefined ? {} : { project: global.project }),
-  });
-}
+import { resolveOutputMode, type OutputMode } from "../render/output-mode.js";
 
 function printResult(result: RolloutResult, dryRun: boolean, mode: OutputMode, io: CliIo): void {
   if (mode === "json") {
@@ -28,16 +17,19 @@ function printResult(result: RolloutResult, dryRun: boolean, mode: OutputMode, i
   }
 }
 
-export async function runUp(options: UpCommandOptions, io: CliIo): Promise<void> {
+/** up and rollback share everything but the library call: events while rolling, then the result. */
+async function runRolling(
+  options: UpCommandOptions | RollbackCommandOptions,
+  io: CliIo,
+  roll: (spec: Awaited<ReturnType<typeof specFor>>, engine: Awaited<ReturnType<typeof connectEngine>>, common: RolloutOptions) => Promise<RolloutResult>,
+): Promise<void> {
   const mode = resolveOutputMode(options.global.output, io);
   const spec = await specFor(options.global, io);
   const engine = await connectEngine(io);
   const renderer = createEventRenderer(mode, io);
   try {
-    const result = await up(spec, engine, {
+    const result = await roll(spec, engine, {
       services: options.services,
-      ...(options.bump === undefined ? {} : { bump: options.bump }),
-      noBuild: options.noBuild,
       dryRun: options.dryRun,
       lockWaitMs: options.lockWaitMs,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
@@ -51,80 +43,13 @@ export async function runUp(options: UpCommandOptions, io: CliIo): Promise<void>
   }
 }
 
-export async function runRollback(options: RollbackCommandOptions, io: CliIo): Promise<void> {
-  const mode = resolveOutputMode(options.global.output, io);
-  const spec = await specFor(options.global, io);
-  const engine = await connectEngine(io);
-  const renderer = createEventRenderer(mode, io);
-  try {
-    const result = await rollback(spec, engine, {
-      services: options.services,
-      ...(options.to === undefined ? {} : { to: options.to }),
-      dryRun: options.dryRun,
-      lockWaitMs: options.lockWaitMs,
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      signal: io.signal,
-      onEvent: options.dryRun && mode !== "json" ? () => undefined : renderer.sink,
-    });
-    renderer.close();
-    printResult(result, options.dryRun, mode, io);
-  } finally {
-    renderer.close();
-  }
+export function runUp(options: UpCommandOptions, io: CliIo): Promise<void> {
+  return runRolling(options, io, (spec, engine, common) =>
+    up(spec, engine, { ...common, noBuild: options.noBuild, ...(options.bump === undefined ? {} : { bump: options.bump }) }),
+  );
 }
 
-export async function runStatus(options: StatusCommandOptions, io: CliIo): Promise<void> {
-  const mode = resolveOutputMode(options.global.output, io);
-  const spec = await specFor(options.global, io);
-  const result = await status(spec, await connectEngine(io), options.services);
-  if (mode === "json") {
-    io.stdout.write(`${JSON.stringify(result)}\n`);
-    return;
-  }
-  const lines: string[] = [];
-  if (result.lock !== undefined) lines.push(`${paint(mode, "33", "rollout in progress:")} ${result.lock}`);
-  for (const s of result.services) {
-    const revisions = [...new Set(s.replicas.filter((r) => r.state === "running").map((r) => `r${r.revision}`))].join(", ") || "none";
-    lines.push(
-      `${paint(mode, "1", s.service)}  ${s.ready}/${s.desiredReplicas} ready  running ${revisions}` +
-        `  last completed ${s.current === undefined ? "—" : `r${s.current}`}  newest build ${s.newest === undefined ? "—" : `r${s.newest}`}  ${s.rollout === "converged" ? paint(mode, "32", s.rollout) : paint(mode, "33", s.rollout)}`,
-    );
-    for (const r of s.replicas) {
-      lines.push(`  ${r.name}  r${r.revision}  slot ${r.slot}  ${r.state}${r.health === undefined ? "" : ` (${r.health})`}${r.ready ? "" : paint(mode, "33", "  not ready")}`);
-    }
-  }
-  io.stdout.write(`${lines.join("\n")}\n`);
+export function runRollback(options: RollbackCommandOptions, io: CliIo): Promise<void> {
+  return runRolling(options, io, (spec, engine, common) => rollback(spec, engine, { ...common, ...(options.to === undefined ? {} : { to: options.to }) }));
 }
 
-export async function runHistory(options: HistoryCommandOptions, io: CliIo): Promise<void> {
-  const mode = resolveOutputMode(options.global.output, io);
-  const spec = await specFor(options.global, io);
-  const entries = await history(spec, await connectEngine(io), options.service);
-  if (mode === "json") {
-    io.stdout.write(`${JSON.stringify({ service: options.service, revisions: entries })}\n`);
-    return;
-  }
-  const lines = entries.map((e) => {
-    const outcome = e.outcomes.at(-1);
-    const when = outcome === undefined ? (e.created === undefined ? "" : new Date(e.created * 1000).toISOString()) : new Date(outcome.at).toISOString();
-    return [
-      e.current ? paint(mode, "32", "*") : " ",
-      `r${e.revision}`.padEnd(5),
-      (e.imageId?.replace(/^sha256:/, "").slice(0, 12) ?? "—").padEnd(12),
-      (outcome?.outcome ?? "built").padEnd(12),
-      when.padEnd(24),
-      e.baseImages.join(", ") || "—",
-      e.kept ? "" : paint(mode, "2", "(image removed)"),
-      outcome?.detail === undefined ? "" : paint(mode, "2", `— ${outcome.detail}`),
-    ].join("  ");
-  });
-  io.stdout.write(`${lines.length === 0 ? `${options.service} has no revisions yet` : lines.join("\n")}\n`);
-}
-
-export async function runDown(options: DownCommandOptions, io: CliIo): Promise<void> {
-  const mode = resolveOutputMode(options.global.output, io);
-  const spec = await specFor(options.global, io);
-  const result = await down(spec, await connectEngine(io), { services: options.services, volumes: options.volumes });
-  if (mode === "json") io.stdout.write(`${JSON.stringify(result)}\n`);
-  else io.stdout.write(`${result.removed.length === 0 ? "nothing to remove" : result.removed.map((n) => `removed ${n}`).join("\n")}\n`);
-}

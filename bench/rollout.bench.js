@@ -1,0 +1,129 @@
+// Benchmarks for `reroll up` (rollouts of 3 and 30 replicas) against `docker service update`
+// on a single-node swarm with the same images and settings, and `reroll status` with 100
+// containers. Cleans up every container, service and image it made; leaves swarm mode only
+// if it entered it.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { fmt, limitRow, median, ratioRow } from "./lib.js";
+
+const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
+const STATUS_TARGET_MS = 300;
+const SWARM_RATIO_TARGET = 1.0;
+/** 30 replicas roll 5 at a time on both sides, so the suite stays within its time budget */
+const THIRTY_PARALLELISM = 5;
+
+function sh(command, args, options = {}) {
+  const start = process.hrtime.bigint();
+  const r = spawnSync(command, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...options });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0 && options.allowFail !== true) throw new Error(`${command} ${args.join(" ")} exited ${r.status}: ${(r.stderr ?? "").slice(-1500)}`);
+  return { ms, stdout: r.stdout ?? "", status: r.status };
+}
+
+function project(root, name, replicas, parallelism = 1) {
+  const dir = join(root, name);
+  mkdirSync(join(dir, "web", "www"), { recursive: true });
+  writeFileSync(
+    join(dir, "compose.yaml"),
+    [
+      "services:",
+      "  web:",
+      "    build: ./web",
+      "    stop_grace_period: 1s",
+      "    healthcheck:",
+      '      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]',
+      "      interval: 1s",
+      "      timeout: 3s",
+      "      retries: 3",
+      "    deploy:",
+      `      replicas: ${replicas}`,
+      `      update_config: { parallelism: ${parallelism}, monitor: 1s, order: start-first }`,
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(join(dir, "web", "Dockerfile"), 'FROM reroll-local/busybox:latest\nCOPY www /www\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n');
+  return dir;
+}
+
+const reroll = (dir, name, args) => sh(process.execPath, [BIN, ...args, "-p", name, "--output", "plain"], { cwd: dir });
+
+/** r1 up, r2 built; returns the wall time of `reroll up --no-build` from r1 to r2. */
+function rerollRollout(root, name, replicas, parallelism = 1) {
+  const dir = project(root, name, replicas, parallelism);
+  writeFileSync(join(dir, "web", "www", "index.html"), "r1\n");
+  reroll(dir, name, ["up"]);
+  writeFileSync(join(dir, "web", "www", "index.html"), "r2\n");
+  reroll(dir, name, ["build"]);
+  return reroll(dir, name, ["up", "--no-build"]).ms;
+}
+
+function swarmRollout(name, replicas, imageFrom, imageTo, parallelism = 1) {
+  const common = [
+    "--health-cmd", "wget -q -O /dev/null http://127.0.0.1/",
+    "--health-interval", "1s", "--health-timeout", "3s", "--health-retries", "3",
+    "--update-parallelism", String(parallelism), "--update-monitor", "1s", "--update-order", "start-first",
+    "--stop-grace-period", "1s",
+  ];
+  sh("docker", ["service", "create", "--quiet", "--detach=false", "--name", name, "--label", `dev.reroll.project=${name}`, "--replicas", String(replicas), ...common, imageFrom]);
+  const ms = sh("docker", ["service", "update", "--quiet", "--detach=false", "--image", imageTo, name]).ms;
+  sh("docker", ["service", "rm", name], { allowFail: true });
+  return ms;
+}
+
+function removeByLabel(name) {
+  const ids = sh("docker", ["ps", "-aq", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
+  if (ids) sh("docker", ["rm", "-f", "-v", ...ids.split("\n")], { allowFail: true });
+  const tags = sh("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
+  if (tags) sh("docker", ["rmi", "-f", ...new Set(tags.split("\n"))], { allowFail: true });
+  sh("docker", ["network", "rm", `${name}_default`], { allowFail: true });
+}
+
+export async function run() {
+  const root = mkdtempSync(join(tmpdir(), "reroll-bench-rollout-"));
+  const stamp = Math.floor(Date.now() / 1000);
+  const names = [];
+  const state = sh("docker", ["info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.trim();
+  const joinedSwarm = state !== "active";
+  try {
+    // reroll: 3 and 30 replicas, r1 → r2
+    const three = `reroll-bench-${stamp}-three`;
+    const thirty = `reroll-bench-${stamp}-thirty`;
+    names.push(three, thirty);
+    const reroll3 = median([0, 1, 2].map((i) => rerollRollout(root, `${three}${i}`, 3)));
+    names.push(`${three}0`, `${three}1`, `${three}2`);
+    const reroll30 = rerollRollout(root, `${thirty}`, 30, THIRTY_PARALLELISM);
+
+    // Swarm with the same images (reroll's r1 and r2 of the first project) and settings
+    if (joinedSwarm) sh("docker", ["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    const from = `${three}0-web:r1`;
+    const to = `${three}0-web:r2`;
+    const swarm3 = median([0, 1, 2].map((i) => swarmRollout(`reroll-bench-${stamp}-swarm${i}`, 3, from, to)));
+    const swarm30 = swarmRollout(`reroll-bench-${stamp}-swarm30`, 30, from, to, THIRTY_PARALLELISM);
+
+    // status with 100 containers (created, never started: status reads labels, not processes)
+    const statusProject = `reroll-bench-${stamp}-status`;
+    names.push(statusProject);
+    const statusDir = project(root, statusProject, 100);
+    for (let i = 1; i <= 100; i += 1) {
+      sh("docker", ["create", "--name", `${statusProject}-web-r1-${i}`, "--label", `dev.reroll.project=${statusProject}`, "--label", "dev.reroll.service=web",
+        "--label", "dev.reroll.revision=1", "--label", `dev.reroll.slot=${i}`, "reroll-local/busybox:latest", "true"]);
+    }
+    const statusTimes = [];
+    for (let i = 0; i < 7; i += 1) statusTimes.push(reroll(statusDir, statusProject, ["status"]).ms);
+    const nodeTimes = [];
+    for (let i = 0; i < 7; i += 1) nodeTimes.push(sh(process.execPath, ["-e", "0"]).ms);
+
+    return [
+      ratioRow("up: 3 replicas r1 → r2, 1s healthcheck, 1s monitor (median wall)", reroll3, "docker service update", swarm3, SWARM_RATIO_TARGET),
+      ratioRow(`up: 30 replicas r1 → r2, parallelism ${THIRTY_PARALLELISM}, same settings (wall)`, reroll30, "docker service update", swarm30, SWARM_RATIO_TARGET),
+      { ...limitRow("status: 100 containers (median wall, whole command)", median(statusTimes), STATUS_TARGET_MS), baselineName: "node -e 0", baseline: fmt.ms(median(nodeTimes)) },
+    ];
+  } finally {
+    for (const name of names) removeByLabel(name);
+    if (joinedSwarm) sh("docker", ["swarm", "leave", "--force"], { allowFail: true });
+    rmSync(root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,65 @@
+import { down, history, status } from "../../rollout/inspect.js";
+import { connectEngine } from "../engine.js";
+import type { CliIo } from "../io.js";
+import type { DownCommandOptions, HistoryCommandOptions, StatusCommandOptions } from "../program.js";
+import { paint, resolveOutputMode } from "../render/output-mode.js";
+import { specFor } from "../spec.js";
+
+// Read-only and teardown commands: kept apart from up/rollback so they load none of the
+// build and rollout code (status must answer fast, bench/).
+
+export async function runStatus(options: StatusCommandOptions, io: CliIo): Promise<void> {
+  const mode = resolveOutputMode(options.global.output, io);
+  const spec = await specFor(options.global, io);
+  const result = await status(spec, await connectEngine(io), options.services);
+  if (mode === "json") {
+    io.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  if (result.lock !== undefined) lines.push(`${paint(mode, "33", "rollout in progress:")} ${result.lock}`);
+  for (const s of result.services) {
+    const revisions = [...new Set(s.replicas.filter((r) => r.state === "running").map((r) => `r${r.revision}`))].join(", ") || "none";
+    lines.push(
+      `${paint(mode, "1", s.service)}  ${s.ready}/${s.desiredReplicas} ready  running ${revisions}` +
+        `  last completed ${s.current === undefined ? "—" : `r${s.current}`}  newest build ${s.newest === undefined ? "—" : `r${s.newest}`}  ${s.rollout === "converged" ? paint(mode, "32", s.rollout) : paint(mode, "33", s.rollout)}`,
+    );
+    for (const r of s.replicas) {
+      lines.push(`  ${r.name}  r${r.revision}  slot ${r.slot}  ${r.state}${r.health === undefined ? "" : ` (${r.health})`}${r.ready ? "" : paint(mode, "33", "  not ready")}`);
+    }
+  }
+  io.stdout.write(`${lines.join("\n")}\n`);
+}
+
+export async function runHistory(options: HistoryCommandOptions, io: CliIo): Promise<void> {
+  const mode = resolveOutputMode(options.global.output, io);
+  const spec = await specFor(options.global, io);
+  const entries = await history(spec, await connectEngine(io), options.service);
+  if (mode === "json") {
+    io.stdout.write(`${JSON.stringify({ service: options.service, revisions: entries })}\n`);
+    return;
+  }
+  const lines = entries.map((e) => {
+    const outcome = e.outcomes.at(-1);
+    const when = outcome === undefined ? (e.created === undefined ? "" : new Date(e.created * 1000).toISOString()) : new Date(outcome.at).toISOString();
+    return [
+      e.current ? paint(mode, "32", "*") : " ",
+      `r${e.revision}`.padEnd(5),
+      (e.imageId?.replace(/^sha256:/, "").slice(0, 12) ?? "—").padEnd(12),
+      (outcome?.outcome ?? "built").padEnd(12),
+      when.padEnd(24),
+      e.baseImages.join(", ") || "—",
+      e.kept ? "" : paint(mode, "2", "(image removed)"),
+      outcome?.detail === undefined ? "" : paint(mode, "2", `— ${outcome.detail}`),
+    ].join("  ");
+  });
+  io.stdout.write(`${lines.length === 0 ? `${options.service} has no revisions yet` : lines.join("\n")}\n`);
+}
+
+export async function runDown(options: DownCommandOptions, io: CliIo): Promise<void> {
+  const mode = resolveOutputMode(options.global.output, io);
+  const spec = await specFor(options.global, io);
+  const result = await down(spec, await connectEngine(io), { services: options.services, volumes: options.volumes });
+  if (mode === "json") io.stdout.write(`${JSON.stringify(result)}\n`);
+  else io.stdout.write(`${result.removed.length === 0 ? "nothing to remove" : result.removed.map((n) => `removed ${n}`).join("\n")}\n`);
+}
