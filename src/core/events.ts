@@ -36,7 +36,15 @@ export type BuildEvent =
 export type RolloutEvent =
   | { readonly type: "rollout-plan"; readonly service: string; readonly plan: string }
   | { readonly type: "rollout-start"; readonly service: string; readonly revision: number; readonly from: readonly number[] }
-  | { readonly type: "replica-start"; readonly service: string; readonly name: string; readonly revision: number; readonly slot: number }
+  | {
+      readonly type: "replica-start";
+      readonly service: string;
+      readonly name: string;
+      readonly revision: number;
+      readonly slot: number;
+      /** the old replicas this one replaces */
+      readonly replaces: readonly string[];
+    }
   | { readonly type: "replica-state"; readonly service: string; readonly name: string; readonly state: "running" | "healthy" | "ready" }
   | {
       readonly type: "replica-failed";

@@ -64,15 +64,18 @@ export function effectiveHealthcheck(service: ServiceSpec, image: ImageDetails |
 
 /**
  * How long a new replica may take to become healthy, from its healthcheck's own settings:
- * start_period + (interval + timeout) × retries, plus a margin. A slow-starting app is not
- * rolled back early; an app without a healthcheck only has its monitor window.
+ * start_period + 2 × (interval + timeout) × retries, plus the monitor window and a margin.
+ * A replica that fails its checks is reported `unhealthy` by Docker after `retries` and
+ * fails at once; this deadline only matters when Docker reports nothing, which on a loaded
+ * daemon (dozens of replicas checking every second on two cores, bench/) takes longer than
+ * the checks' own worst case. So it is generous: a slow-starting app is not rolled back early.
  */
 export function readinessDeadlineMs(health: HealthcheckRequest | undefined, monitorMs: number): number {
   if (health === undefined) return monitorMs + READINESS_SLACK_MS;
   const interval = health.intervalMs ?? DOCKER_HEALTH_INTERVAL_MS;
   const timeout = health.timeoutMs ?? DOCKER_HEALTH_TIMEOUT_MS;
   const retries = health.retries ?? DOCKER_HEALTH_RETRIES;
-  return (health.startPeriodMs ?? 0) + (interval + timeout) * Math.max(1, retries) + monitorMs + READINESS_SLACK_MS;
+  return (health.startPeriodMs ?? 0) + 2 * (interval + timeout) * Math.max(1, retries) + monitorMs + READINESS_SLACK_MS;
 }
 
 /**

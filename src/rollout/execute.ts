@@ -153,7 +153,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       await engine.removeContainer(request.name, { force: true }); // a leftover of the same name
       const created = await engine.createContainer(request);
       if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
-      ctx.emit({ type: "replica-start", service: service.name, name: request.name, revision: ctx.revision, slot });
+      ctx.emit({ type: "replica-start", service: service.name, name: request.name, revision: ctx.revision, slot, replaces: oldOf(slot).map((c) => c.name) });
       fresh.push({ slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) });
     }
     const failure = await startAndWait(

@@ -51,7 +51,7 @@ export function describeEvent(event: RerollEvent): string | undefined {
     case "rollout-start":
       return `rolling to r${event.revision}${event.from.length === 0 ? "" : ` from ${event.from.map((r) => `r${r}`).join(", ")}`}`;
     case "replica-start":
-      return `${event.name}: starting r${event.revision}`;
+      return `${event.name}: starting r${event.revision}${event.replaces.length === 0 ? "" : ` (replaces ${event.replaces.join(", ")})`}`;
     case "replica-state":
       return `${event.name}: ${event.state}`;
     case "replica-failed":
@@ -113,19 +113,47 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
     drawn = order.length;
     io.stderr.write(out);
   };
+  // In a terminal, each replica gets its own line under its service: old → new, state, elapsed.
+  const ttySubject = (event: RerollEvent): string =>
+    event.type.startsWith("replica-") && "name" in event ? `  ${(event as { name: string }).name}` : subject(event);
+  const ttyText = (event: RerollEvent): string | undefined => {
+    switch (event.type) {
+      case "replica-start":
+        return `${event.replaces.length === 0 ? "new" : `${event.replaces.join(", ")} →`} r${event.revision}: starting`;
+      case "replica-state":
+        return event.state;
+      case "replica-failed":
+        return `FAILED: ${event.message}`;
+      case "replica-stop":
+        return `stopping (${event.cause})`;
+      case "replica-remove":
+        return `removed (${event.cause})`;
+      default:
+        return describeEvent(event);
+    }
+  };
   return {
     sink: (event) => {
       if (closed) return;
-      const name = subject(event);
+      const name = ttySubject(event);
       if (!lines.has(name)) order.push(name);
-      if (event.type === "build-start") started.set(name, now());
-      if (event.type === "build-done" || event.type === "build-failed" || event.type === "build-skipped") started.delete(name);
+      if (event.type === "build-start" || event.type === "replica-start") started.set(name, now());
+      if (
+        event.type === "build-done" ||
+        event.type === "build-failed" ||
+        event.type === "build-skipped" ||
+        event.type === "replica-failed" ||
+        event.type === "replica-remove" ||
+        (event.type === "replica-state" && event.state === "ready")
+      ) {
+        started.delete(name);
+      }
       if (event.type === "build-failed") failures.push(`${name}: ${event.message}`, ...event.lastLines.map((l) => `  ${l}`));
       if (event.type === "replica-failed") failures.push(`${event.name}: ${event.message}`, ...event.logs.map((l) => `  | ${l}`));
       if (event.type === "warning") failures.push(`warning: ${event.message}`);
       if (event.type === "rollout-start") started.set(name, now());
       if (event.type === "rollout-done") started.delete(name);
-      const text = describeEvent(event);
+      const text = ttyText(event);
       if (text === undefined) return;
       if (event.type === "image-removed" || event.type === "image-kept") {
         // a note on the service's line; its build status stays
