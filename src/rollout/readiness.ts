@@ -109,6 +109,10 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
       pendingEvent = undefined;
       if (next.done === true) throw new Error("the Docker event stream ended unexpectedly");
       const event = next.value;
+      // The subscription starts a little early (clock granularity); what happened before the
+      // start (an old replica's own graceful stop, before a rollback starts it again) is not
+      // about this start.
+      if (event.timeNano > 0 && event.timeNano / 1e6 < options.sinceMs) continue;
       const replica = byId.get(event.id);
       if (replica === undefined || ready.has(replica.id)) continue;
       if (event.action === "die") {
