@@ -7,11 +7,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { floorRollout } from "./floor.js";
 import { fmt, limitRow, median, ratioRow } from "./lib.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const STATUS_TARGET_MS = 300;
 const SWARM_RATIO_TARGET = 1.0;
+const FLOOR_RATIO_TARGET = 1.1;
 /** 30 replicas roll 5 at a time on both sides, so the suite stays within its time budget */
 const THIRTY_PARALLELISM = 5;
 /** 30 replicas checking every second saturate two cores with healthcheck execs, on both sides */
@@ -105,6 +107,17 @@ export async function run() {
     const swarm3 = median([0, 1, 2].map((i) => swarmRollout(`reroll-bench-${stamp}-swarm${i}`, 3, from, to)));
     const swarm30 = swarmRollout(`reroll-bench-${stamp}-swarm30`, 30, from, to, THIRTY_PARALLELISM, THIRTY_INTERVAL);
 
+    // the floor: the daemon's own create/start and first healthy report per batch, plus one monitor window
+    const floorRuns = [];
+    for (const i of [0, 1, 2]) {
+      const label = `reroll-bench-${stamp}-floor${i}`;
+      names.push(label);
+      floorRuns.push(await floorRollout({ label, replicas: 3, parallelism: 1, imageFrom: from, imageTo: to, intervalMs: 1000, monitorMs: 1000 }));
+    }
+    const floor3 = median(floorRuns);
+    names.push(`reroll-bench-${stamp}-floor30`);
+    const floor30 = await floorRollout({ label: `reroll-bench-${stamp}-floor30`, replicas: 30, parallelism: THIRTY_PARALLELISM, imageFrom: from, imageTo: to, intervalMs: 2000, monitorMs: 1000 });
+
     // status with 100 containers (created, never started: status reads labels, not processes)
     const statusProject = `reroll-bench-${stamp}-status`;
     names.push(statusProject);
@@ -120,7 +133,9 @@ export async function run() {
 
     return [
       ratioRow("up: 3 replicas r1 → r2, 1s healthcheck, 1s monitor (median wall)", reroll3, "docker service update", swarm3, SWARM_RATIO_TARGET),
+      ratioRow("up: the same 3 replicas", reroll3, "floor (daemon create/start + first healthy, per batch)", floor3, FLOOR_RATIO_TARGET),
       ratioRow(`up: 30 replicas r1 → r2, parallelism ${THIRTY_PARALLELISM}, ${THIRTY_INTERVAL} healthcheck (wall)`, reroll30, "docker service update", swarm30, SWARM_RATIO_TARGET),
+      ratioRow("up: the same 30 replicas", reroll30, "floor (daemon create/start + first healthy, per batch)", floor30, FLOOR_RATIO_TARGET),
       { ...limitRow("status: 100 containers (median wall, whole command)", median(statusTimes), STATUS_TARGET_MS), baselineName: "node -e 0", baseline: fmt.ms(median(nodeTimes)) },
     ];
   } finally {

@@ -1,6 +1,6 @@
 import { RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
-import type { ObservedContainer, RolloutPlan } from "../core/rollout/plan.js";
+import type { Batch, ObservedContainer, RolloutPlan } from "../core/rollout/plan.js";
 import type { ServiceSpec, Spec, UpdateConfig } from "../core/spec/types.js";
 import type { Engine, ImageDetails } from "../engine/port.js";
 import { containerRequest, effectiveHealthcheck, readinessDeadlineMs } from "./container-spec.js";
@@ -8,10 +8,11 @@ import { waitUntilReady, type ReadinessFailure, type WatchedReplica } from "./re
 
 /**
  * Executes a rollout plan, batch by batch: start the new replicas, wait until they are
- * ready, then stop the old ones (start-first; stop-first does it the other way round).
- * Replaced replicas are stopped, not removed, until the whole run succeeds, so that going
- * back is starting them again. On a failure the failure action decides: `rollback` returns
- * every slot already replaced to its old replica with the same readiness gates.
+ * healthy, then stop the old ones (start-first; stop-first does it the other way round)
+ * while the batch's monitor window runs beside the next batch's start. Replaced replicas
+ * are stopped, not removed, until the whole run succeeds, so that going back is starting
+ * them again. On a failure the failure action decides: `rollback` returns every slot
+ * already replaced to its old replica with the same readiness gates.
  */
 
 export interface ExecuteContext {
@@ -41,6 +42,21 @@ export interface ExecuteResult {
   /** puts the replaced old replicas back and removes the new ones: call when a later service failed */
   revert(): Promise<void>;
 }
+
+interface Watch {
+  readonly healthy: Promise<ReadinessFailure | undefined>;
+  readonly ready: Promise<ReadinessFailure | undefined>;
+  abort(): void;
+}
+
+/** A batch that passed its healthy gate and whose monitor window is open. */
+interface Window {
+  readonly fresh: readonly Replaced[];
+  readonly watch: Watch;
+}
+
+/** A promise that never settles: a fresh one per race, so no reaction piles up on a shared one. */
+const never = (): Promise<never> => new Promise<never>(() => undefined);
 
 interface Replaced {
   readonly slot: number;
@@ -83,12 +99,14 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     ctx.emit({ type: "replica-remove", service: service.name, name: c.name, cause });
   };
 
-  /** Starts containers and waits until every one is ready; returns the first failure. */
-  const startAndWait = async (
-    containers: readonly { id: string; name: string }[],
-    monitorMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<ReadinessFailure | undefined> => {
+  /**
+   * Starts containers and watches them: `healthy` settles when every one passed its first
+   * gate (or with the first failure), `ready` when every one also held for the monitor
+   * window. `abort()` ends the watch with an "interrupted" failure.
+   */
+  const startWatch = async (containers: readonly { id: string; name: string }[], monitorMs: number, interruptible: boolean): Promise<Watch> => {
+    const local = new AbortController();
+    const signal = interruptible && ctx.signal !== undefined ? AbortSignal.any([ctx.signal, local.signal]) : local.signal;
     const sinceMs = ctx.now();
     for (const c of containers) await engine.startContainer(c.id);
     const watched: WatchedReplica[] = containers.map((c) => ({
@@ -97,17 +115,45 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       hasHealthcheck: health !== undefined,
       deadlineMs: ctx.timeoutMs ?? readinessDeadlineMs(health, monitorMs),
     }));
-    return waitUntilReady(engine, watched, {
+    let settleHealthy: (failure: ReadinessFailure | undefined) => void = () => undefined;
+    let failHealthy: (error: unknown) => void = () => undefined;
+    const healthy = new Promise<ReadinessFailure | undefined>((resolve, reject) => {
+      settleHealthy = resolve;
+      failHealthy = reject;
+    });
+    const ready = waitUntilReady(engine, watched, {
       monitorMs,
       sinceMs,
       now: ctx.now,
-      ...(signal === undefined ? {} : { signal }),
+      signal,
       onProgress: (replica, state) => ctx.emit({ type: "replica-state", service: service.name, name: replica.name, state }),
-    });
+      onAllHealthy: () => settleHealthy(undefined),
+    }).then(
+      (failure) => {
+        settleHealthy(failure);
+        return failure;
+      },
+      (error: unknown) => {
+        failHealthy(error);
+        throw error;
+      },
+    );
+    // whoever does not await one of them must not see an unhandled rejection
+    healthy.catch(() => undefined);
+    ready.catch(() => undefined);
+    return { healthy, ready, abort: () => local.abort() };
+  };
+  const startAndWait = async (containers: readonly { id: string; name: string }[], monitorMs: number, interruptible: boolean): Promise<ReadinessFailure | undefined> =>
+    (await startWatch(containers, monitorMs, interruptible)).ready;
+
+  const reportFailure = (failure: ReadinessFailure): void => {
+    if (failure.reason === "interrupted") return;
+    ctx.emit({ type: "replica-failed", service: service.name, name: failure.name, reason: failure.reason, message: failure.message, logs: failure.logs, ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }) });
   };
 
   /** Puts old replicas of the given slots back (newest batch first) and removes their new ones. */
   const goBack = async (slots: readonly Replaced[], reason: string): Promise<void> => {
+    if (slots.length === 0) return;
     const olds = slots.flatMap((r) => r.old);
     ctx.emit({ type: "rollback-start", service: service.name, to: [...new Set(olds.map((o) => o.revision))], reason });
     const size = ctx.rollbackConfig.parallelism === 0 ? Math.max(1, slots.length) : ctx.rollbackConfig.parallelism;
@@ -117,9 +163,9 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       const toStart = batch.flatMap((r) => r.old);
       await stopped(toStart);
       // The rollback is not interruptible: stopping half-way would leave the service with neither revision ready.
-      const failure = await startAndWait(toStart, ctx.rollbackConfig.monitorMs, undefined);
+      const failure = await startAndWait(toStart, ctx.rollbackConfig.monitorMs, false);
       if (failure !== undefined) {
-        ctx.emit({ type: "replica-failed", service: service.name, name: failure.name, reason: failure.reason, message: failure.message, logs: failure.logs, ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }) });
+        reportFailure(failure);
         throw new RerollError(
           "E_ROLLBACK_FAILED",
           `Rolling ${service.name} back failed: ${failure.message}. Replicas of both revisions may be running.`,
@@ -138,38 +184,51 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     if (stopping.size > 0) await stopped().catch(() => undefined);
   }
 
+  /**
+   * The batches, pipelined as Swarm does: once a batch is healthy, its old replicas stop and
+   * its monitor window stays open while the next batch starts. At most one window is open,
+   * and a batch's old replicas stop only after the window before it closed cleanly, so the
+   * replicas not yet ready never exceed one batch: the floor of `replicas − parallelism`
+   * ready replicas holds. A window that fails brings its batch back (old replicas started
+   * again and ready, new ones removed) before anything else stops.
+   */
   async function run(): Promise<ExecuteResult> {
+    const update = ctx.update;
+    let open: Window | undefined;
 
-  const update = ctx.update;
-  for (const [index, batch] of plan.batches.entries()) {
-    if (aborted()) return result("interrupted");
-    if (index > 0 && update.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, update.delayMs));
-    const oldOf = (slot: number) => batch.replaces.filter((c) => c.slot === slot);
-    if (update.order === "stop-first") for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
-
-    const fresh: Replaced[] = [];
-    for (const slot of batch.slots) {
-      const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
-      await engine.removeContainer(request.name, { force: true }); // a leftover of the same name
-      const created = await engine.createContainer(request);
-      if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
-      ctx.emit({ type: "replica-start", service: service.name, name: request.name, revision: ctx.revision, slot, replaces: oldOf(slot).map((c) => c.name) });
-      fresh.push({ slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) });
-    }
-    const failure = await startAndWait(
-      fresh.map((r) => r.fresh),
-      update.monitorMs,
-      ctx.signal,
-    );
-
-    if (failure !== undefined) {
-      if (failure.reason !== "interrupted") {
-        ctx.emit({ type: "replica-failed", service: service.name, name: failure.name, reason: failure.reason, message: failure.message, logs: failure.logs, ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }) });
+    /** A failure counted against max_failure_ratio: true when the rollout goes on. */
+    const tolerate = (count: number): boolean => {
+      failures += count;
+      return failures / Math.max(1, plan.target.replicas) <= update.maxFailureRatio || update.failureAction === "continue";
+    };
+    const accept = (w: Window): void => {
+      replaced.push(...w.fresh);
+      for (const r of w.fresh) doneSlots.add(r.slot);
+    };
+    /** Waits for the open window; a failure in it brings its batch back and is returned with the batch's size. */
+    const closeWindow = async (): Promise<{ failure: ReadinessFailure; count: number } | undefined> => {
+      const w = open;
+      if (w === undefined) return undefined;
+      open = undefined;
+      const failure = await w.watch.ready;
+      if (failure === undefined) {
+        accept(w);
+        return undefined;
       }
-      // The batch in flight goes back first: its new replicas out, its old ones (stop-first) in.
-      for (const r of fresh) await remove(r.fresh, failure.reason === "interrupted" ? "interrupted before it was ready" : "failed its readiness gate");
+      await bringBack(w, failure);
+      return { failure, count: w.fresh.length };
+    };
+    const bringBack = async (w: Window, failure: ReadinessFailure): Promise<void> => {
+      reportFailure(failure);
+      await goBack(w.fresh, failure.reason === "interrupted" ? "interrupted inside its monitor window" : failure.message);
+    };
+    /** The in-flight batch failed or was stopped: its new replicas out, its old ones (stop-first) back. */
+    const dropInFlight = async (batch: Batch, fresh: readonly Replaced[], watch: Watch, why: string): Promise<void> => {
+      watch.abort();
+      await watch.ready.catch(() => undefined);
+      for (const r of fresh) await remove(r.fresh, why);
       if (update.order === "stop-first" && batch.replaces.length > 0) {
-        const back = await startAndWait(batch.replaces, ctx.rollbackConfig.monitorMs, undefined);
+        const back = await startAndWait(batch.replaces, ctx.rollbackConfig.monitorMs, false);
         if (back !== undefined) {
           throw new RerollError("E_ROLLBACK_FAILED", `Restarting ${service.name}'s previous replicas failed: ${back.message}.`, {
             kind: "inconsistent",
@@ -177,23 +236,120 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
           });
         }
       }
-      if (failure.reason === "interrupted") return result("interrupted", failure);
-      failures += fresh.length;
-      const tolerated = failures / Math.max(1, plan.target.replicas) <= update.maxFailureRatio;
-      if (tolerated || update.failureAction === "continue") continue;
-      if (update.failureAction === "pause") return result("paused", failure);
-      await goBack(replaced, failure.message);
+    };
+    /** Ends the run on a failure that is not tolerated: pause keeps what is done, rollback returns all of it. */
+    const stopOnFailure = async (failure: ReadinessFailure): Promise<ExecuteResult> => {
+      if (update.failureAction === "pause") {
+        await closeWindow();
+        return result("paused", failure);
+      }
+      const w = open;
+      open = undefined;
+      if (w !== undefined) {
+        w.watch.abort();
+        await w.watch.ready.catch(() => undefined);
+      }
+      await goBack([...replaced, ...(w?.fresh ?? [])], failure.message);
       replaced.length = 0;
       return result("rolled-back", failure);
-    }
+    };
+    const interrupted = async (failure: ReadinessFailure): Promise<ExecuteResult> => {
+      const w = open;
+      open = undefined;
+      if (w !== undefined) {
+        w.watch.abort();
+        // a window that closed cleanly before the interruption keeps its batch
+        const closed = await w.watch.ready.catch(() => failure);
+        if (closed === undefined) accept(w);
+        else await bringBack(w, closed);
+      }
+      return result("interrupted", failure);
+    };
 
-    // The old replicas' graceful stops run while the next batch starts; the floor of ready
-    // replicas holds because each one's replacement is already ready.
-    if (update.order === "start-first") for (const c of batch.replaces) void stop(c, `replaced by ${fresh.find((r) => r.slot === c.slot)?.fresh.name ?? "a new replica"}`);
-    replaced.push(...fresh);
-    for (const r of fresh) doneSlots.add(r.slot);
-  }
-  return result("completed");
+    for (const [index, batch] of plan.batches.entries()) {
+      if (aborted()) return interrupted({ id: "", name: service.name, reason: "interrupted", message: "interrupted", logs: [] });
+      if (index > 0 && update.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, update.delayMs));
+      const oldOf = (slot: number) => batch.replaces.filter((c) => c.slot === slot);
+      if (update.order === "stop-first") {
+        // stopping old replicas while a window is open would take two batches below ready
+        const closed = await closeWindow();
+        if (closed?.failure.reason === "interrupted") return result("interrupted", closed.failure);
+        if (closed !== undefined && !tolerate(closed.count)) return stopOnFailure(closed.failure);
+        for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
+      }
+
+      const fresh: Replaced[] = [];
+      for (const slot of batch.slots) {
+        const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
+        await engine.removeContainer(request.name, { force: true }); // a leftover of the same name
+        const created = await engine.createContainer(request);
+        if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
+        ctx.emit({ type: "replica-start", service: service.name, name: request.name, revision: ctx.revision, slot, replaces: oldOf(slot).map((c) => c.name) });
+        fresh.push({ slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) });
+      }
+      const watch = await startWatch(
+        fresh.map((r) => r.fresh),
+        update.monitorMs,
+        true,
+      );
+
+      // Wait until this batch is healthy and the window before it closed, whichever comes last.
+      let healthy = false;
+      for (;;) {
+        const w = open;
+        const event = await Promise.race([
+          healthy ? never() : watch.healthy.then((failure) => ({ from: "batch" as const, failure })),
+          // a failure inside this batch's own monitor window, while the window before it is still open
+          watch.ready.then((failure) => (failure === undefined ? never() : { from: "batch" as const, failure })),
+          w === undefined ? never() : w.watch.ready.then((failure) => ({ from: "window" as const, failure })),
+        ]);
+        if (event.from === "batch" && event.failure === undefined) {
+          healthy = true;
+        } else if (event.from === "batch") {
+          const failure = event.failure!;
+          reportFailure(failure);
+          await dropInFlight(batch, fresh, watch, failure.reason === "interrupted" ? "interrupted before it was ready" : "failed its readiness gate");
+          if (failure.reason === "interrupted") return interrupted(failure);
+          if (!tolerate(fresh.length)) return stopOnFailure(failure);
+          break;
+        } else if (event.failure === undefined) {
+          open = undefined;
+          accept(w!);
+        } else {
+          const failure = event.failure;
+          open = undefined;
+          if (failure.reason === "interrupted") {
+            await dropInFlight(batch, fresh, watch, "interrupted before it was ready");
+            await bringBack(w!, failure);
+            return result("interrupted", failure);
+          }
+          await bringBack(w!, failure);
+          if (!tolerate(w!.fresh.length)) {
+            await dropInFlight(batch, fresh, watch, "stopped: an earlier batch failed");
+            return stopOnFailure(failure);
+          }
+        }
+        if (healthy && open === undefined) {
+          // The old replicas' graceful stops run while the next batch starts; the floor holds
+          // because each one's replacement is healthy and no other window is open.
+          if (update.order === "start-first") for (const c of batch.replaces) void stop(c, `replaced by ${fresh.find((r) => r.slot === c.slot)?.fresh.name ?? "a new replica"}`);
+          open = { fresh, watch };
+          break;
+        }
+      }
+    }
+    const last = await closeWindow();
+    if (last?.failure.reason === "interrupted") return result("interrupted", last.failure);
+    if (last !== undefined && !tolerate(last.count)) return stopOnFailure(last.failure);
+    const kept = plan.batches.flatMap((b) => b.slots).filter((slot) => !doneSlots.has(slot));
+    if (kept.length > 0) {
+      ctx.emit({
+        type: "warning",
+        service: service.name,
+        message: `${kept.length} replica${kept.length === 1 ? "" : "s"} failed and kept the previous revision (slot ${kept.join(", ")}); failure_action ${update.failureAction}, max_failure_ratio ${update.maxFailureRatio} let the rollout finish`,
+      });
+    }
+    return result("completed");
   }
 
   function result(outcome: ExecuteOutcome, failure?: ReadinessFailure): ExecuteResult {

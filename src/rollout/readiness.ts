@@ -37,6 +37,8 @@ export interface ReadinessOptions {
   readonly signal?: AbortSignal;
   /** a replica passed a gate: "healthy" (or "running" without a healthcheck), then "ready" */
   readonly onProgress?: (replica: WatchedReplica, state: "running" | "healthy" | "ready") => void;
+  /** every replica passed its first gate (healthy, or running without a healthcheck); the monitor windows go on */
+  readonly onAllHealthy?: () => void;
 }
 
 type Next = IteratorResult<EngineEvent> | "timer" | "aborted";
@@ -50,6 +52,15 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
   const readySince = new Map<string, number>();
   const ready = new Set<string>();
   const startedAt = options.sinceMs;
+  let allHealthyTold = false;
+  const passedGate = (replica: WatchedReplica, state: "running" | "healthy"): void => {
+    readySince.set(replica.id, options.now());
+    options.onProgress?.(replica, state);
+    if (!allHealthyTold && readySince.size === replicas.length) {
+      allHealthyTold = true;
+      options.onAllHealthy?.();
+    }
+  };
 
   const fail = async (replica: WatchedReplica, reason: ReadinessFailureReason, message: string, exitCode?: number): Promise<ReadinessFailure> => {
     const logs = (await engine.containerLogs(replica.id, FAILURE_LOG_LINES).catch(() => ""))
@@ -122,14 +133,8 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
       if (event.action === "health_status: unhealthy") {
         return await fail(replica, "unhealthy", `${replica.name} became unhealthy`);
       }
-      if (event.action === "health_status: healthy" && replica.hasHealthcheck && !readySince.has(replica.id)) {
-        readySince.set(replica.id, options.now());
-        options.onProgress?.(replica, "healthy");
-      }
-      if (event.action === "start" && !replica.hasHealthcheck && !readySince.has(replica.id)) {
-        readySince.set(replica.id, options.now());
-        options.onProgress?.(replica, "running");
-      }
+      if (event.action === "health_status: healthy" && replica.hasHealthcheck && !readySince.has(replica.id)) passedGate(replica, "healthy");
+      if (event.action === "start" && !replica.hasHealthcheck && !readySince.has(replica.id)) passedGate(replica, "running");
     }
   } finally {
     options.signal?.removeEventListener("abort", onAbort);

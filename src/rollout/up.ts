@@ -212,6 +212,8 @@ async function rollTargets(
       if (result.outcome === "rolled-back") {
         await convergeToPrevious(spec, engine, service, t, options, emit, now);
       }
+      // paused keeps what is done: the slots already on the target lose their stopped old replicas
+      if (result.outcome === "paused") await result.finish();
       if (result.outcome !== "completed") {
         await appendLedger(engine, spec.project, {
           [service.name]: { revision: t.revision, imageId: t.image.id, outcome: result.outcome, at: now(), ...(result.failure === undefined ? {} : { detail: result.failure.message }) },

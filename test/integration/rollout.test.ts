@@ -21,6 +21,12 @@ describe("reroll up / rollback", async () => {
     for (const f of fixtures) await removeProject(f.project);
   });
 
+  const eventsOf = (stdout: string): Record<string, unknown>[] =>
+    stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
   const runningOn = async (f: Fixture) => {
     const all = await f.containers();
     return {
@@ -31,7 +37,7 @@ describe("reroll up / rollback", async () => {
   };
 
   it("rolls 3 replicas v1 → v2: all end on v2, never fewer than replicas − parallelism ready, old ones gone", async () => {
-    const f = await fixture("roll");
+    const f = await fixture("roll", { monitor: "3s" });
     await f.setVersion("v1");
     expect((await f.reroll(["up"])).code).toBe(0);
     expect((await runningOn(f)).ready).toHaveLength(3);
@@ -46,10 +52,21 @@ describe("reroll up / rollback", async () => {
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const run = await f.reroll(["up", "--output", "plain"]);
+    const run = await f.reroll(["up", "--output", "json"]);
     sampling = false;
     await sampler;
     expect(run.code, run.stderr).toBe(0);
+    // Swarm's pipelining: batch 2 starts while batch 1's monitor window is still open, and
+    // batch 2's old replica stops only after batch 1 was ready.
+    const events = eventsOf(run.stdout);
+    const at = (predicate: (e: Record<string, unknown>) => boolean): number => events.findIndex(predicate);
+    const firstNew = events.find((e) => e["type"] === "replica-start")!["name"];
+    const secondStart = at((e) => e["type"] === "replica-start" && e["slot"] === 2);
+    const firstReady = at((e) => e["type"] === "replica-state" && e["name"] === firstNew && e["state"] === "ready");
+    const secondOldStop = at((e) => e["type"] === "replica-stop" && /-r1-2$/.test(String(e["name"])));
+    expect(secondStart).toBeGreaterThan(-1);
+    expect(secondStart, "batch 2 started inside batch 1's monitor window").toBeLessThan(firstReady);
+    expect(secondOldStop, "slot 2's old replica stopped after batch 1 was ready").toBeGreaterThan(firstReady);
     const after = await runningOn(f);
     expect(after.all).toHaveLength(3);
     expect(after.ready).toHaveLength(3);
@@ -80,6 +97,48 @@ describe("reroll up / rollback", async () => {
     const history = JSON.parse((await f.reroll(["history", "web", "--output", "json"])).stdout) as { revisions: { revision: number; outcomes: { outcome: string }[]; current: boolean }[] };
     expect(history.revisions.find((r) => r.revision === 2)?.outcomes.at(-1)?.outcome).toBe("rolled-back");
     expect(history.revisions.find((r) => r.revision === 1)?.current).toBe(true);
+  });
+
+  it("failure_action pause: stops where it is, exit 1, every slot ready on one revision or the other", async () => {
+    const f = await fixture("pause", { volume: true, monitor: "5s", failureAction: "pause" });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2", "first-replica-only");
+    const run = await f.reroll(["up", "--output", "plain"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/E_ROLLOUT_PAUSED/);
+    expect(run.stderr).toMatch(/exited with code 5/);
+    const after = await runningOn(f);
+    expect(after.all.map((c) => c.revision).sort()).toEqual([1, 1, 2]);
+    expect(after.ready).toHaveLength(3);
+  });
+
+  it("failure_action continue: the failed slots keep the old revision, the rest roll, exit 0 with a warning", async () => {
+    const f = await fixture("continue", { volume: true, monitor: "5s", failureAction: "continue" });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2", "first-replica-only");
+    const run = await f.reroll(["up", "--output", "plain"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/2 replicas failed and kept the previous revision \(slot 2, 3\)/);
+    const after = await runningOn(f);
+    expect(after.all.map((c) => c.revision).sort()).toEqual([1, 1, 2]);
+    expect(after.ready).toHaveLength(3);
+  });
+
+  it("max_failure_ratio: one failure in three is tolerated, the second rolls everything back", async () => {
+    const f = await fixture("ratio", { volume: true, monitor: "5s", maxFailureRatio: 0.34 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2", "first-replica-only");
+    const run = await f.reroll(["up", "--output", "json"]);
+    expect(run.code).toBe(1);
+    const failed = eventsOf(run.stdout).filter((e) => e["type"] === "replica-failed").map((e) => e["name"]);
+    expect(failed).toHaveLength(2);
+    const after = await runningOn(f);
+    expect(after.revisions).toEqual([1]);
+    expect(after.ready).toHaveLength(3);
+    expect(after.all).toHaveLength(3);
   });
 
   it("rollback goes to the last completed revision with the same gates; data in a named volume survives both ways", async () => {

@@ -25,6 +25,8 @@ export interface FixtureOptions {
   readonly parallelism?: number;
   readonly monitor?: string;
   readonly order?: "start-first" | "stop-first";
+  readonly failureAction?: "rollback" | "pause" | "continue";
+  readonly maxFailureRatio?: number;
   readonly volume?: boolean;
   readonly extra?: string;
 }
@@ -58,6 +60,8 @@ export async function rolloutFixture(root: string, label: string, options: Fixtu
     `        parallelism: ${options.parallelism ?? 1}`,
     `        monitor: ${options.monitor ?? "1s"}`,
     `        order: ${options.order ?? "start-first"}`,
+    ...(options.failureAction === undefined ? [] : [`        failure_action: ${options.failureAction}`]),
+    ...(options.maxFailureRatio === undefined ? [] : [`        max_failure_ratio: ${options.maxFailureRatio}`]),
     "      rollback_config:",
     "        monitor: 500ms",
     ...(options.volume === true ? ["    volumes: ['data:/data']"] : []),
