@@ -5,6 +5,7 @@
 // monitor window once, which no tool that honours `monitor` can skip. Nothing of reroll's
 // code is used, so the figure says what is left for a tool to win.
 import { createRequire } from "node:module";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const require = createRequire(import.meta.url);
 const Docker = require("dockerode");
@@ -73,7 +74,7 @@ export async function floorRollout({ label, replicas, parallelism, imageFrom, im
     await allHealthy(batch.map((c) => c.id), since);
     for (let j = i; j < Math.min(replicas, i + parallelism); j += 1) stopping.push(olds[j].stop({ t: 1 }));
   }
-  await new Promise((resolve) => setTimeout(resolve, monitorMs));
+  await sleep(monitorMs);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   await Promise.all(stopping);
   return ms;
