@@ -61,7 +61,9 @@ function rerollRollout(root, name, replicas, parallelism = 1, interval = "1s") {
   reroll(dir, name, ["up"]);
   writeFileSync(join(dir, "web", "www", "index.html"), "r2\n");
   reroll(dir, name, ["build"]);
-  return reroll(dir, name, ["up", "--no-build"]).ms;
+  const { ms } = reroll(dir, name, ["up", "--no-build"]);
+  removeContainers(name);
+  return ms;
 }
 
 function swarmRollout(name, replicas, imageFrom, imageTo, parallelism = 1, interval = "1s") {
@@ -77,9 +79,14 @@ function swarmRollout(name, replicas, imageFrom, imageTo, parallelism = 1, inter
   return ms;
 }
 
-function removeByLabel(name) {
+/** Removes a project's containers, so that their healthchecks do not load later measurements. */
+function removeContainers(name) {
   const ids = sh("docker", ["ps", "-aq", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
   if (ids) sh("docker", ["rm", "-f", "-v", ...ids.split("\n")], { allowFail: true });
+}
+
+function removeByLabel(name) {
+  removeContainers(name);
   const tags = sh("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
   if (tags) sh("docker", ["rmi", "-f", ...new Set(tags.split("\n"))], { allowFail: true });
   sh("docker", ["network", "rm", `${name}_default`], { allowFail: true });

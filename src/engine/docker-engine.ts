@@ -1,6 +1,7 @@
 import Module, { createRequire } from "node:module";
 import type Dockerode from "dockerode";
 import { RerollError } from "../core/errors.js";
+import { engineApi } from "./http-api.js";
 import type {
   BuildStreamMessage,
   ContainerCreateRequest,
@@ -171,13 +172,24 @@ function deferOptionalDockerodeModules(): void {
   defer(fromDockerode, "tar-fs", (load) => forward(load));
 }
 
-/** The dockerode adapter of the Engine port. dockerode is imported only when a command needs Docker. */
+/**
+ * The Engine port over the Docker Engine API: plain calls through engineApi (node:http),
+ * streams (build, import, events, logs) through dockerode, loaded on the first of those.
+ */
 export async function createDockerEngine(connection: DockerConnection): Promise<Engine> {
-  deferOptionalDockerodeModules();
-  // require, not import(): dockerode is CommonJS, and the ESM wrapper costs start-up time.
-  const Docker = createRequire(import.meta.url)("dockerode") as typeof Dockerode;
-  const { describe: _describe, ...options } = connection;
-  const docker: Dockerode = new Docker(options);
+  const api = engineApi(connection);
+  let instance: Dockerode | undefined;
+  const docker = (): Dockerode => {
+    if (instance === undefined) {
+      deferOptionalDockerodeModules();
+      // require, not import(): dockerode is CommonJS, and the ESM wrapper costs start-up time.
+      const Docker = createRequire(import.meta.url)("dockerode") as typeof Dockerode;
+      const { describe: _describe, ...options } = connection;
+      instance = new Docker(options);
+    }
+    return instance;
+  };
+  const filters = (value: object): string => JSON.stringify(value);
 
   const call = async <T>(run: () => Promise<T>): Promise<T> => {
     try {
@@ -188,15 +200,14 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       throw error;
     }
   };
-  const labelFilter = (labels?: readonly string[]) =>
-    labels === undefined || labels.length === 0 ? {} : { filters: JSON.stringify({ label: labels }) };
+  const labelFilter = (labels?: readonly string[]) => (labels === undefined || labels.length === 0 ? undefined : filters({ label: labels }));
 
   return {
     async ping() {
-      await call(() => docker.ping());
+      await call(() => api("GET", "/_ping"));
     },
     async listImages(labels) {
-      const images = await call(() => docker.listImages(labelFilter(labels) as Dockerode.ListImagesOptions));
+      const images = await call(() => api<Dockerode.ImageInfo[]>("GET", "/images/json", { query: { filters: labelFilter(labels) } }));
       return images.map(
         (image): ImageSummary => ({
           id: image.Id,
@@ -208,7 +219,8 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async inspectImage(ref) {
       try {
-        const info = await call(() => docker.getImage(ref).inspect());
+        // an image reference may hold slashes; the daemon's route takes the rest of the path
+        const info = await call(() => api<Dockerode.ImageInspectInfo>("GET", `/images/${ref}/json`));
         const h = info.Config?.Healthcheck as { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number } | undefined;
         return {
           id: info.Id,
@@ -234,13 +246,13 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       }
     },
     async tagImage(id, repository, tag) {
-      await call(() => docker.getImage(id).tag({ repo: repository, tag }));
+      await call(() => api("POST", `/images/${id}/tag`, { query: { repo: repository, tag } }));
     },
     async importImage(rootfs, repository, tag, labels) {
       const changes = Object.entries(labels).map(([k, v]) => `LABEL ${JSON.stringify(k)}=${JSON.stringify(v)}`);
       // dockerode sends the array as repeated `changes=` parameters: one instruction each
       const options: object = { repo: repository, tag, changes };
-      const stream = (await call(() => docker.importImage(rootfs as unknown as NodeJS.ReadableStream, options))) as NodeJS.ReadableStream &
+      const stream = (await call(() => docker().importImage(rootfs as unknown as NodeJS.ReadableStream, options))) as NodeJS.ReadableStream &
         AsyncIterable<Buffer>;
       for await (const message of jsonMessages(stream)) {
         if (message.error !== undefined || message.errorDetail !== undefined) {
@@ -249,10 +261,10 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       }
     },
     async removeImage(ref) {
-      await call(() => docker.getImage(ref).remove({ force: false, noprune: false }));
+      await call(() => api("DELETE", `/images/${ref}`, { query: { force: false, noprune: false } }));
     },
     async listContainers(labels) {
-      const containers = await call(() => docker.listContainers({ all: true, ...labelFilter(labels) }));
+      const containers = await call(() => api<Dockerode.ContainerInfo[]>("GET", "/containers/json", { query: { all: true, filters: labelFilter(labels) } }));
       return containers.map(
         (c): ContainerSummary => ({
           id: c.Id,
@@ -266,8 +278,9 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async createContainer(request) {
       try {
-        const container = await call(() => docker.createContainer(toEngineCreate(request)));
-        return { id: container.id };
+        const { name, ...body } = toEngineCreate(request);
+        const created = await call(() => api<{ Id: string }>("POST", "/containers/create", { query: { name }, body }));
+        return { id: created.Id };
       } catch (error) {
         if (statusCode(error) === 409) return { conflict: true };
         throw error;
@@ -275,7 +288,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async removeContainer(ref, options = {}) {
       try {
-        await call(() => docker.getContainer(ref).remove({ force: options.force ?? false, v: options.volumes ?? false }));
+        await call(() => api("DELETE", `/containers/${encodeURIComponent(ref)}`, { query: { force: options.force ?? false, v: options.volumes ?? false } }));
       } catch (error) {
         if (statusCode(error) === 404) return;
         throw error;
@@ -283,7 +296,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async inspectContainer(ref) {
       try {
-        const info = await call(() => docker.getContainer(ref).inspect());
+        const info = await call(() => api<Dockerode.ContainerInspectInfo>("GET", `/containers/${encodeURIComponent(ref)}/json`));
         return {
           id: info.Id,
           names: [info.Name.replace(/^\//, "")],
@@ -304,7 +317,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async startContainer(ref) {
       try {
-        await call(() => docker.getContainer(ref).start());
+        await call(() => api("POST", `/containers/${encodeURIComponent(ref)}/start`));
       } catch (error) {
         if (statusCode(error) === 304) return; // already running
         throw error;
@@ -312,18 +325,18 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async stopContainer(ref, timeoutSeconds) {
       try {
-        await call(() => docker.getContainer(ref).stop({ t: timeoutSeconds }));
+        await call(() => api("POST", `/containers/${encodeURIComponent(ref)}/stop`, { query: { t: timeoutSeconds } }));
       } catch (error) {
         if (statusCode(error) === 304 || statusCode(error) === 404) return; // already stopped, or gone
         throw error;
       }
     },
     async renameContainer(ref, name) {
-      await call(() => docker.getContainer(ref).rename({ name }));
+      await call(() => api("POST", `/containers/${encodeURIComponent(ref)}/rename`, { query: { name } }));
     },
     async containerLogs(ref, lines) {
       try {
-        const logs = (await call(() => docker.getContainer(ref).logs({ stdout: true, stderr: true, tail: lines, follow: false }))) as unknown as Buffer;
+        const logs = (await call(() => docker().getContainer(ref).logs({ stdout: true, stderr: true, tail: lines, follow: false }))) as unknown as Buffer;
         return demuxLogs(Buffer.isBuffer(logs) ? logs : Buffer.from(String(logs)));
       } catch (error) {
         if (statusCode(error) === 404) return "";
@@ -335,7 +348,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         filters: JSON.stringify(filters),
         ...(sinceMs === undefined ? {} : { since: (sinceMs / 1000).toFixed(3) }),
       };
-      const stream = (await call(() => docker.getEvents(options as Dockerode.GetEventsOptions))) as NodeJS.ReadableStream & AsyncIterable<Buffer> & { destroy(): void };
+      const stream = (await call(() => docker().getEvents(options as Dockerode.GetEventsOptions))) as NodeJS.ReadableStream & AsyncIterable<Buffer> & { destroy(): void };
       const stop = () => stream.destroy();
       if (signal.aborted) stop();
       signal.addEventListener("abort", stop, { once: true });
@@ -367,50 +380,50 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       }
     },
     async ensureNetwork(name, labels) {
-      const existing = await call(() => docker.listNetworks({ filters: JSON.stringify({ name: [name] }) }));
+      const existing = await call(() => api<Dockerode.NetworkInspectInfo[]>("GET", "/networks", { query: { filters: filters({ name: [name] }) } }));
       if (existing.some((n) => n.Name === name)) return;
       try {
-        await call(() => docker.createNetwork({ Name: name, Labels: { ...labels }, CheckDuplicate: true }));
+        await call(() => api("POST", "/networks/create", { body: { Name: name, Labels: { ...labels }, CheckDuplicate: true } }));
       } catch (error) {
         if (statusCode(error) !== 409) throw error;
       }
     },
     async removeNetwork(name) {
       try {
-        await call(() => docker.getNetwork(name).remove());
+        await call(() => api("DELETE", `/networks/${encodeURIComponent(name)}`));
       } catch (error) {
         if (statusCode(error) !== 404) throw error;
       }
     },
     async ensureVolume(name, labels, driver, driverOpts) {
       try {
-        await call(() => docker.getVolume(name).inspect());
+        await call(() => api("GET", `/volumes/${encodeURIComponent(name)}`));
         return;
       } catch (error) {
         if (statusCode(error) !== 404) throw error;
       }
       await call(() =>
-        docker.createVolume({ Name: name, Labels: { ...labels }, ...(driver === undefined ? {} : { Driver: driver }), DriverOpts: { ...(driverOpts ?? {}) } }),
+        api("POST", "/volumes/create", { body: { Name: name, Labels: { ...labels }, ...(driver === undefined ? {} : { Driver: driver }), DriverOpts: { ...(driverOpts ?? {}) } } }),
       );
     },
     async listVolumes(labels) {
-      const result = await call(() => docker.listVolumes({ filters: JSON.stringify({ label: labels }) }));
+      const result = await call(() => api<{ Volumes?: { Name: string }[] }>("GET", "/volumes", { query: { filters: filters({ label: labels }) } }));
       return (result.Volumes ?? []).map((v) => v.Name);
     },
     async removeVolume(name) {
       try {
-        await call(() => docker.getVolume(name).remove());
+        await call(() => api("DELETE", `/volumes/${encodeURIComponent(name)}`));
       } catch (error) {
         if (statusCode(error) !== 404) throw error;
       }
     },
     async listNetworks(labels) {
-      const networks = await call(() => docker.listNetworks({ filters: JSON.stringify({ label: labels }) }));
+      const networks = await call(() => api<Dockerode.NetworkInspectInfo[]>("GET", "/networks", { query: { filters: filters({ label: labels }) } }));
       return networks.map((n) => n.Name);
     },
     async *build(request) {
       const stream = (await call(() =>
-        docker.buildImage(request.context as unknown as NodeJS.ReadableStream, {
+        docker().buildImage(request.context as unknown as NodeJS.ReadableStream, {
           dockerfile: request.dockerfile,
           t: [...request.tags],
           buildargs: { ...request.buildArgs },

@@ -281,8 +281,12 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       const fresh: Replaced[] = [];
       for (const slot of batch.slots) {
         const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
-        await engine.removeContainer(request.name, { force: true }); // a leftover of the same name
-        const created = await engine.createContainer(request);
+        let created = await engine.createContainer(request);
+        if ("conflict" in created) {
+          // a leftover of the same name, from a run killed between create and record
+          await engine.removeContainer(request.name, { force: true });
+          created = await engine.createContainer(request);
+        }
         if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
         ctx.emit({ type: "replica-start", service: service.name, name: request.name, revision: ctx.revision, slot, replaces: oldOf(slot).map((c) => c.name) });
         fresh.push({ slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) });
@@ -358,13 +362,11 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       ...(failure === undefined ? {} : { failure }),
       finish: async () => {
         await stopped();
-        for (const step of plan.finish) {
-          if (step.kind === "start") continue;
-          // an old replica whose slot kept it (a tolerated failure) still serves
-          if (batchOld.has(step.container.id) && !doneSlots.has(step.container.slot)) continue;
-          if (step.kind === "stop") await stop(step.container, step.cause);
-          else await remove(step.container, step.cause);
-        }
+        // an old replica whose slot kept it (a tolerated failure) still serves
+        const steps = plan.finish.filter((step) => step.kind !== "start" && !(batchOld.has(step.container.id) && !doneSlots.has(step.container.slot)));
+        // surplus replicas stop gracefully, all at once; then everything replaced goes, all at once
+        await Promise.all(steps.flatMap((step) => (step.kind === "stop" ? [stop(step.container, step.cause)] : [])));
+        await Promise.all(steps.flatMap((step) => (step.kind === "remove" ? [remove(step.container, step.cause)] : [])));
       },
       revert: async () => {
         if (replaced.length > 0) await goBack(replaced, "another service of this rollout failed");

@@ -1,6 +1,4 @@
 import { readFileSync } from "node:fs";
-import { build } from "../build/build.js";
-import { bump } from "../bump/bump.js";
 import { parseImageRef, repositoryKey } from "../core/image-ref.js";
 import { isRerollError, RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
@@ -327,6 +325,8 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
         for (const s of users) {
           const path = s.build!.dockerfile;
           const original = readFileSync(path);
+          // loaded when used: the tag policy (semver) costs start-up time every other run would pay
+          const { bump } = await import("../bump/bump.js");
           const result = await bump({ dockerfile: path, image: ref.name, to: ref.tag });
           if (result.written) bumped.push({ path, original });
         }
@@ -336,6 +336,7 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
     const targets: Target[] = [];
     const buildable = services.filter((s) => s.build !== undefined);
     if (buildable.length > 0 && options.noBuild !== true && options.dryRun !== true) {
+      const { build } = await import("../build/build.js");
       const built = await build(spec, engine, {
         services: buildable.map((s) => s.name),
         ...(options.parallel === undefined ? {} : { parallel: options.parallel }),
