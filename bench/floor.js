@@ -33,28 +33,35 @@ async function createStarted(image, name, label, intervalMs) {
   return c;
 }
 
-/** Resolves when every id has reported healthy (events since `sinceSec`). */
-async function allHealthy(ids, sinceSec) {
-  const wanted = new Set(ids);
-  const stream = await docker.getEvents({ since: sinceSec, filters: JSON.stringify({ type: ["container"], event: ["health_status"], container: ids }) });
-  return new Promise((resolve, reject) => {
-    let buffer = "";
-    stream.on("data", (chunk) => {
-      buffer += chunk.toString();
-      let nl;
-      while ((nl = buffer.indexOf("\n")) !== -1) {
-        const event = JSON.parse(buffer.slice(0, nl));
-        buffer = buffer.slice(nl + 1);
-        if (event.status === "health_status: healthy") wanted.delete(event.id);
-        if (event.status === "health_status: unhealthy") reject(new Error(`${event.id} unhealthy`));
-        if (wanted.size === 0) {
-          stream.destroy();
-          resolve();
+/**
+ * Docker's healthy reports for one label, from a subscription opened before anything is
+ * created (the daemon replays only its last 256 events, and 30 containers' healthcheck
+ * execs fill that in seconds). `healthy(ids)` resolves when each of them has reported.
+ */
+async function healthReports(label) {
+  const seen = new Set();
+  const waiters = [];
+  const stream = await docker.getEvents({ filters: JSON.stringify({ type: ["container"], event: ["health_status"], label: [`dev.reroll.project=${label}`] }) });
+  let buffer = "";
+  stream.on("data", (chunk) => {
+    buffer += chunk.toString();
+    let nl;
+    while ((nl = buffer.indexOf("\n")) !== -1) {
+      const event = JSON.parse(buffer.slice(0, nl));
+      buffer = buffer.slice(nl + 1);
+      if (event.status === "health_status: healthy") seen.add(event.id);
+      for (const w of [...waiters]) {
+        if (w.ids.every((id) => seen.has(id))) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
         }
       }
-    });
-    stream.on("error", reject);
+    }
   });
+  return {
+    healthy: (ids) => (ids.every((id) => seen.has(id)) ? Promise.resolve() : new Promise((resolve) => waiters.push({ ids, resolve }))),
+    close: () => stream.destroy(),
+  };
 }
 
 /**
@@ -62,22 +69,24 @@ async function allHealthy(ids, sinceSec) {
  * the wall time of the rollout itself (the r1 containers are up before the clock starts).
  */
 export async function floorRollout({ label, replicas, parallelism, imageFrom, imageTo, intervalMs, monitorMs }) {
+  const reports = await healthReports(label);
   const olds = [];
-  const before = Math.floor(Date.now() / 1000) - 1;
   for (let i = 1; i <= replicas; i += 1) olds.push(await createStarted(imageFrom, `${label}-old-${i}`, label, intervalMs));
-  await allHealthy(olds.map((c) => c.id), before);
+  await reports.healthy(olds.map((c) => c.id));
   const start = process.hrtime.bigint();
   const stopping = [];
   for (let i = 0; i < replicas; i += parallelism) {
-    const since = Math.floor(Date.now() / 1000) - 1;
-    const batch = [];
-    for (let j = i; j < Math.min(replicas, i + parallelism); j += 1) batch.push(await createStarted(imageTo, `${label}-new-${j + 1}`, label, intervalMs));
-    await allHealthy(batch.map((c) => c.id), since);
+    const slots = [];
+    for (let j = i; j < Math.min(replicas, i + parallelism); j += 1) slots.push(j);
+    // a tool may create and start a batch's containers at once; the floor does
+    const batch = await Promise.all(slots.map((j) => createStarted(imageTo, `${label}-new-${j + 1}`, label, intervalMs)));
+    await reports.healthy(batch.map((c) => c.id));
     for (let j = i; j < Math.min(replicas, i + parallelism); j += 1) stopping.push(olds[j].stop({ t: 1 }));
   }
   await sleep(monitorMs);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   await Promise.all(stopping);
+  reports.close();
   // its containers go at once, so that their healthchecks do not load the next measurement
   const mine = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${label}`] }) });
   await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true })));

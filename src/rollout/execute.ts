@@ -108,7 +108,6 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const local = new AbortController();
     const signal = interruptible && ctx.signal !== undefined ? AbortSignal.any([ctx.signal, local.signal]) : local.signal;
     const sinceMs = ctx.now();
-    for (const c of containers) await engine.startContainer(c.id);
     const watched: WatchedReplica[] = containers.map((c) => ({
       id: c.id,
       name: c.name,
@@ -124,6 +123,9 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const ready = waitUntilReady(engine, watched, {
       monitorMs,
       sinceMs,
+      start: async () => {
+        await Promise.all(containers.map((c) => engine.startContainer(c.id)));
+      },
       now: ctx.now,
       signal,
       onProgress: (replica, state) => ctx.emit({ type: "replica-state", service: service.name, name: replica.name, state }),
@@ -278,19 +280,28 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
         for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
       }
 
-      const fresh: Replaced[] = [];
-      for (const slot of batch.slots) {
-        const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
-        let created = await engine.createContainer(request);
-        if ("conflict" in created) {
-          // a leftover of the same name, from a run killed between create and record
-          await engine.removeContainer(request.name, { force: true });
-          created = await engine.createContainer(request);
-        }
-        if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
-        ctx.emit({ type: "replica-start", service: service.name, name: request.name, revision: ctx.revision, slot, replaces: oldOf(slot).map((c) => c.name) });
-        fresh.push({ slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) });
+      // a batch's replicas are created at once: the daemon's create time is paid once per batch
+      const creating = await Promise.allSettled(
+        batch.slots.map(async (slot): Promise<Replaced> => {
+          const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
+          let created = await engine.createContainer(request);
+          if ("conflict" in created) {
+            // a leftover of the same name, from a run killed between create and record
+            await engine.removeContainer(request.name, { force: true });
+            created = await engine.createContainer(request);
+          }
+          if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
+          return { slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) };
+        }),
+      );
+      const fresh = creating.flatMap((c) => (c.status === "fulfilled" ? [c.value] : []));
+      const refused = creating.find((c) => c.status === "rejected");
+      if (refused !== undefined) {
+        // none of the batch runs: the ones created go, so nothing is left half-made
+        await Promise.all(fresh.map((r) => engine.removeContainer(r.fresh.id, { force: true })));
+        throw refused.reason;
       }
+      for (const r of fresh) ctx.emit({ type: "replica-start", service: service.name, name: r.fresh.name, revision: ctx.revision, slot: r.slot, replaces: r.old.map((c) => c.name) });
       const watch = await startWatch(
         fresh.map((r) => r.fresh),
         update.monitorMs,

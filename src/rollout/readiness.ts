@@ -33,6 +33,12 @@ export interface ReadinessOptions {
   readonly monitorMs: number;
   /** epoch ms just before the replicas were started */
   readonly sinceMs: number;
+  /**
+   * Starts the replicas once the event subscription is on its way. The daemon replays only
+   * its last 256 events to a `since` subscription, and a busy daemon (healthcheck execs of
+   * many containers) fills that in seconds: subscribing first leaves no gap.
+   */
+  readonly start?: () => Promise<void>;
   readonly now: () => number;
   readonly signal?: AbortSignal;
   /** a replica passed a gate: "healthy" (or "running" without a healthcheck), then "ready" */
@@ -76,9 +82,11 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
     options.sinceMs - 1000,
   );
   const iterator = stream[Symbol.asyncIterator]();
-  let pendingEvent: Promise<IteratorResult<EngineEvent>> | undefined;
+  let pendingEvent: Promise<IteratorResult<EngineEvent>> | undefined = iterator.next();
+  pendingEvent.catch(() => undefined);
   const aborted = new Promise<"aborted">((resolve) => stop.signal.addEventListener("abort", () => resolve("aborted"), { once: true }));
   try {
+    await options.start?.();
     for (;;) {
       const now = options.now();
       // settle what the clock decides: monitor windows that ended, deadlines that passed
