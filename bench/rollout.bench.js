@@ -90,6 +90,7 @@ function removeByLabel(name) {
   const tags = sh("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
   if (tags) sh("docker", ["rmi", "-f", ...new Set(tags.split("\n"))], { allowFail: true });
   sh("docker", ["network", "rm", `${name}_default`], { allowFail: true });
+  sh("docker", ["network", "rm", `${name}-net`], { allowFail: true }); // the floor's
 }
 
 export async function run() {
