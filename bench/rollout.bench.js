@@ -73,9 +73,16 @@ function swarmRollout(name, replicas, imageFrom, imageTo, parallelism = 1, inter
     "--update-parallelism", String(parallelism), "--update-monitor", "1s", "--update-order", "start-first",
     "--stop-grace-period", "1s",
   ];
-  sh("docker", ["service", "create", "--quiet", "--detach=false", "--name", name, "--label", `dev.reroll.project=${name}`, "--replicas", String(replicas), ...common, imageFrom]);
+  // on an overlay network, as `docker stack deploy` puts every service (and as reroll puts
+  // replicas on the project network): tasks on the default bridge would start cheaper
+  sh("docker", ["network", "create", "--driver", "overlay", "--label", `dev.reroll.project=${name}`, `${name}-net`]);
+  sh("docker", ["service", "create", "--quiet", "--detach=false", "--name", name, "--network", `${name}-net`, "--label", `dev.reroll.project=${name}`, "--replicas", String(replicas), ...common, imageFrom]);
   const ms = sh("docker", ["service", "update", "--quiet", "--detach=false", "--image", imageTo, name]).ms;
   sh("docker", ["service", "rm", name], { allowFail: true });
+  for (let i = 0; i < 50 && sh("docker", ["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${name}`], { allowFail: true }).stdout.trim() !== ""; i += 1) {
+    spawnSync("sleep", ["0.2"]);
+  }
+  sh("docker", ["network", "rm", `${name}-net`], { allowFail: true });
   return ms;
 }
 

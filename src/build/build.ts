@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import pLimit from "p-limit";
 import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";
+import { labelInstruction } from "../core/dockerfile/quote.js";
 import { isRerollError, RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { parseImageRef, repositoryKey } from "../core/image-ref.js";
@@ -211,19 +212,14 @@ async function followBuild(service: string, messages: AsyncIterable<BuildStreamM
   return outcome;
 }
 
-/** A double-quoted Dockerfile word: `\`, `"` and `$` escaped, line breaks flattened. */
-export function dockerfileQuote(text: string): string {
-  return `"${text.replace(/[\\"$]/g, "\\$&").replace(/\r?\n/g, " ")}"`;
-}
 
 /**
  * The context that labels a built image: `FROM <id>` and one LABEL instruction, so the
  * labelled image adds no layer and costs a single builder step.
  */
 function labelContext(imageId: string, labels: Readonly<Record<string, string>>): Readable {
-  const pairs = Object.entries(labels).map(([k, v]) => `${dockerfileQuote(k)}=${dockerfileQuote(v)}`);
   const tar = new TarWriter();
-  const dockerfile = `FROM ${imageId}\nLABEL ${pairs.join(" \\\n      ")}\n`;
+  const dockerfile = `FROM ${imageId}\n${labelInstruction(labels)}\n`;
   void tar.add({ name: "Dockerfile", type: "file", mode: 0o644, mtime: new Date() }, dockerfile).then(() => tar.finish());
   return tar.stream;
 }
@@ -334,31 +330,32 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
           (await bases).map(async (b) => (b.id !== null ? b : { ref: b.ref, id: (await engine.inspectImage(b.ref))?.id ?? null })),
         );
         const gitHead = await commit;
-        const labelled = await followBuild(
-          service.name,
-          engine.build({
-            context: labelContext(built.id, {
-              ...b.labels,
-              [LABEL_PROJECT]: spec.project,
-              [LABEL_SERVICE]: service.name,
-              [LABEL_REVISION]: String(revision),
-              [LABEL_BUILD_ID]: built.id,
-              [LABEL_BASE_IMAGES]: JSON.stringify(baseImages),
-              ...(gitHead === undefined ? {} : { [LABEL_GIT_COMMIT]: gitHead }),
-            }),
-            dockerfile: "Dockerfile",
-            tags: [],
-            buildArgs: {},
-            labels: {},
-            noCache: false,
-            pull: false,
-          }),
-          () => undefined,
-        );
-        if (labelled.error !== undefined || labelled.imageId === undefined) {
-          throw new RerollError("E_BUILD_FAILED", `Labelling ${service.name}'s image failed: ${labelled.error ?? "no image id"}`, { kind: "failed" });
+        const labels = {
+          ...b.labels,
+          [LABEL_PROJECT]: spec.project,
+          [LABEL_SERVICE]: service.name,
+          [LABEL_REVISION]: String(revision),
+          [LABEL_BUILD_ID]: built.id,
+          [LABEL_BASE_IMAGES]: JSON.stringify(baseImages),
+          ...(gitHead === undefined ? {} : { [LABEL_GIT_COMMIT]: gitHead }),
+        };
+        // A commit of a never-started container adds the labels and nothing else, for a
+        // fraction of a builder step; an image without a command (no container can be made
+        // from it) is labelled by a one-step build instead.
+        const committed = await engine.labelImage(built.id, labels, `${spec.project}-${service.name}-reroll-labeller`);
+        if (committed !== undefined) {
+          imageId = committed;
+        } else {
+          const labelled = await followBuild(
+            service.name,
+            engine.build({ context: labelContext(built.id, labels), dockerfile: "Dockerfile", tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false }),
+            () => undefined,
+          );
+          if (labelled.error !== undefined || labelled.imageId === undefined) {
+            throw new RerollError("E_BUILD_FAILED", `Labelling ${service.name}'s image failed: ${labelled.error ?? "no image id"}`, { kind: "failed" });
+          }
+          imageId = (await engine.inspectImage(labelled.imageId))?.id ?? labelled.imageId;
         }
-        imageId = (await engine.inspectImage(labelled.imageId))?.id ?? labelled.imageId;
       }
       const tags = tagsFor(service, revision);
       for (const { repository, tag } of tags) await engine.tagImage(imageId, repository, tag);

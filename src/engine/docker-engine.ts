@@ -1,5 +1,6 @@
 import Module, { createRequire } from "node:module";
 import type Dockerode from "dockerode";
+import { labelInstruction } from "../core/dockerfile/quote.js";
 import { RerollError } from "../core/errors.js";
 import { engineApi } from "./http-api.js";
 import type {
@@ -247,6 +248,23 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async tagImage(id, repository, tag) {
       await call(() => api("POST", `/images/${id}/tag`, { query: { repo: repository, tag } }));
+    },
+    async labelImage(image, labels, workName) {
+      const remove = () => api("DELETE", `/containers/${encodeURIComponent(workName)}`, { query: { force: true } }).catch(() => undefined);
+      await remove(); // a leftover of a run that died between create and remove
+      let created: { Id: string };
+      try {
+        created = await call(() => api<{ Id: string }>("POST", "/containers/create", { query: { name: workName }, body: { Image: image } }));
+      } catch (error) {
+        if (statusCode(error) === 400 && /no command specified/i.test((error as Error).message)) return undefined;
+        throw error;
+      }
+      try {
+        const committed = await call(() => api<{ Id: string }>("POST", "/commit", { query: { container: created.Id, changes: labelInstruction(labels), pause: false } }));
+        return committed.Id;
+      } finally {
+        await remove();
+      }
     },
     async importImage(rootfs, repository, tag, labels) {
       const changes = Object.entries(labels).map(([k, v]) => `LABEL ${JSON.stringify(k)}=${JSON.stringify(v)}`);

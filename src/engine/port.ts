@@ -124,6 +124,12 @@ export interface Engine {
   listImages(labels?: readonly string[]): Promise<readonly ImageSummary[]>;
   inspectImage(ref: string): Promise<ImageDetails | undefined>;
   tagImage(id: string, repository: string, tag: string): Promise<void>;
+  /**
+   * A new image that is `image` plus `labels` and nothing else (no layer of content), made by
+   * committing a never-started container named `workName`. Undefined when the image has no
+   * command, so that no container can be made from it as it is.
+   */
+  labelImage(image: string, labels: Readonly<Record<string, string>>, workName: string): Promise<string | undefined>;
   /** makes an image from a root filesystem tar (`docker import`) */
   importImage(rootfs: Readable, repository: string, tag: string, labels: Readonly<Record<string, string>>): Promise<void>;
   /** removes one tag, or the image by id when `ref` is an id; never forced */

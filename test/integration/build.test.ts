@@ -215,6 +215,30 @@ describe("reroll build against the real daemon", async () => {
     expect(JSON.parse(labels["dev.reroll.base-images"]!)).toEqual([{ ref: BASE, id: (await docker.getImage(BASE).inspect()).Id }]);
   });
 
+  it("labels keep the image as built: same command and config; an image with no command is labelled too", async () => {
+    const { dir, project } = await newProject("label", {
+      "compose.yaml": "services:\n  app:\n    build: ./app\n  data:\n    build: ./data\n",
+      "app/Dockerfile": `FROM ${BASE}\nENV MODE=prod\nWORKDIR /srv\nCMD ["httpd", "-f", "-p", "80"]\n`,
+      // FROM scratch with no CMD: no container can be made from it as it is
+      "data/Dockerfile": "FROM scratch\nCOPY seed.txt /seed.txt\n",
+      "data/seed.txt": "seed\n",
+    });
+    const run = await runReroll(["build", "-p", project, "--output", "json"], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    for (const image of parseJsonLines(run.stdout).result!.images) {
+      const labelled = await docker.getImage(image.imageId).inspect();
+      const built = await docker.getImage(labelled.Config.Labels["dev.reroll.build-id"]!).inspect();
+      expect(labelled.Config.Labels).toMatchObject({ "dev.reroll.service": image.service, "dev.reroll.revision": "1" });
+      // the labelled image is the built one plus labels: the same command, environment and filesystem
+      expect(labelled.Config.Cmd ?? null).toEqual(built.Config.Cmd ?? null);
+      expect(labelled.Config.Env ?? null).toEqual(built.Config.Env ?? null);
+      expect(labelled.Config.WorkingDir).toEqual(built.Config.WorkingDir);
+      expect(labelled.RootFS.Layers.at(-1)).toBe(built.RootFS.Layers.at(-1));
+    }
+    // no work container is left behind
+    expect(await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${project}-`] }) })).toEqual([]);
+  });
+
   it("a service whose Dockerfile builds FROM another service's image waits for it", async () => {
     const { dir, project } = await newProject("deps", {
       "base/Dockerfile": `FROM ${BASE}\nRUN sleep 1 && echo base > /base.txt\n`,
