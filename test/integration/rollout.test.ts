@@ -99,11 +99,17 @@ describe("reroll up / rollback", async () => {
     expect(history.revisions.find((r) => r.revision === 1)?.current).toBe(true);
   });
 
-  it("failure_action pause: stops where it is, exit 1, every slot ready on one revision or the other", async () => {
-    const f = await fixture("pause", { volume: true, monitor: "5s", failureAction: "pause" });
+  /** v1 running on 3 replicas; v2 built so that its first replica serves and every later one dies in its monitor window */
+  const onV1ThenPartlyBrokenV2 = async (label: string, options: Parameters<typeof rolloutFixture>[2]): Promise<Fixture> => {
+    const f = await fixture(label, { volume: true, monitor: "5s", ...options });
     await f.setVersion("v1");
     expect((await f.reroll(["up"])).code).toBe(0);
     await f.setVersion("v2", "first-replica-only");
+    return f;
+  };
+
+  it("failure_action pause: stops where it is, exit 1, every slot ready on one revision or the other", async () => {
+    const f = await onV1ThenPartlyBrokenV2("pause", { failureAction: "pause" });
     const run = await f.reroll(["up", "--output", "plain"]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/E_ROLLOUT_PAUSED/);
@@ -114,10 +120,7 @@ describe("reroll up / rollback", async () => {
   });
 
   it("failure_action continue: the failed slots keep the old revision, the rest roll, exit 0 with a warning", async () => {
-    const f = await fixture("continue", { volume: true, monitor: "5s", failureAction: "continue" });
-    await f.setVersion("v1");
-    expect((await f.reroll(["up"])).code).toBe(0);
-    await f.setVersion("v2", "first-replica-only");
+    const f = await onV1ThenPartlyBrokenV2("continue", { failureAction: "continue" });
     const run = await f.reroll(["up", "--output", "plain"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/2 replicas failed and kept the previous revision \(slot 2, 3\)/);
@@ -127,10 +130,7 @@ describe("reroll up / rollback", async () => {
   });
 
   it("max_failure_ratio: one failure in three is tolerated, the second rolls everything back", async () => {
-    const f = await fixture("ratio", { volume: true, monitor: "5s", maxFailureRatio: 0.34 });
-    await f.setVersion("v1");
-    expect((await f.reroll(["up"])).code).toBe(0);
-    await f.setVersion("v2", "first-replica-only");
+    const f = await onV1ThenPartlyBrokenV2("ratio", { maxFailureRatio: 0.34 });
     const run = await f.reroll(["up", "--output", "json"]);
     expect(run.code).toBe(1);
     const failed = eventsOf(run.stdout).filter((e) => e["type"] === "replica-failed").map((e) => e["name"]);

@@ -41,6 +41,13 @@ async function upstream(name: string): Promise<{ port: number; server: Server }>
   return { port: await listen(server), server };
 }
 
+/** A pool with one upstream per name, and a proxy in front of it. */
+async function proxied(...names: string[]) {
+  const pool = new TargetPool();
+  for (const name of names) pool.add(name, "127.0.0.1", (await upstream(name)).port);
+  return { pool, ...(await proxyOn(pool)) };
+}
+
 async function proxyOn(pool: TargetPool) {
   const proxy = createHttpProxy({ pool, connectTimeoutMs: 500 });
   return { proxy, port: await listen(proxy.server) };
@@ -68,12 +75,7 @@ async function closedPort(): Promise<number> {
 
 describe("reroll-proxy HTTP core", () => {
   it("balances over the ready targets and sets X-Forwarded-For/-Proto/-Host", async () => {
-    const a = await upstream("a");
-    const b = await upstream("b");
-    const pool = new TargetPool();
-    pool.add("a", "127.0.0.1", a.port);
-    pool.add("b", "127.0.0.1", b.port);
-    const { port } = await proxyOn(pool);
+    const { port } = await proxied("a", "b");
     const answers = await Promise.all(Array.from({ length: 20 }, () => get(port, "/", { headers: { host: "shop.example" } })));
     const names = answers.map((r) => (JSON.parse(r.body) as { name: string }).name);
     expect(new Set(names)).toEqual(new Set(["a", "b"]));
@@ -128,10 +130,7 @@ describe("reroll-proxy HTTP core", () => {
   });
 
   it("a drain is bounded by its timeout", async () => {
-    const old = await upstream("old");
-    const pool = new TargetPool();
-    pool.add("old", "127.0.0.1", old.port);
-    const { port } = await proxyOn(pool);
+    const { pool, port } = await proxied("old");
     const slow = get(port, "/?delay=1500");
     await new Promise((r) => setTimeout(r, 100));
     expect(await pool.drain("old", 300)).toEqual({ drained: false, outstanding: 1 });
@@ -139,10 +138,7 @@ describe("reroll-proxy HTTP core", () => {
   });
 
   it("passes an Upgrade through and keeps the connection while the target drains", async () => {
-    const a = await upstream("a");
-    const pool = new TargetPool();
-    pool.add("a", "127.0.0.1", a.port);
-    const { port } = await proxyOn(pool);
+    const { pool, port } = await proxied("a");
     const socket = connect(port, "127.0.0.1");
     let received = "";
     socket.on("data", (c: Buffer) => (received += c.toString()));
