@@ -251,10 +251,14 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async labelImage(image, labels, workName) {
       const remove = () => api("DELETE", `/containers/${encodeURIComponent(workName)}`, { query: { force: true } }).catch(() => undefined);
-      await remove(); // a leftover of a run that died between create and remove
+      const create = () => call(() => api<{ Id: string }>("POST", "/containers/create", { query: { name: workName }, body: { Image: image } }));
       let created: { Id: string };
       try {
-        created = await call(() => api<{ Id: string }>("POST", "/containers/create", { query: { name: workName }, body: { Image: image } }));
+        created = await create().catch(async (error: unknown) => {
+          if (statusCode(error) !== 409) throw error;
+          await remove(); // a leftover of a run that died between create and remove
+          return create();
+        });
       } catch (error) {
         if (statusCode(error) === 400 && /no command specified/i.test((error as Error).message)) return undefined;
         throw error;
@@ -267,9 +271,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       }
     },
     async importImage(rootfs, repository, tag, labels) {
-      const changes = Object.entries(labels).map(([k, v]) => `LABEL ${JSON.stringify(k)}=${JSON.stringify(v)}`);
-      // dockerode sends the array as repeated `changes=` parameters: one instruction each
-      const options: object = { repo: repository, tag, changes };
+      const options: object = { repo: repository, tag, changes: labelInstruction(labels) };
       const stream = (await call(() => docker().importImage(rootfs as unknown as NodeJS.ReadableStream, options))) as NodeJS.ReadableStream &
         AsyncIterable<Buffer>;
       for await (const message of jsonMessages(stream)) {

@@ -255,6 +255,13 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       replaced.length = 0;
       return result("rolled-back", failure);
     };
+    /** Closes the open window and applies its failure, if any: the run's end, or undefined to go on. */
+    const settleWindow = async (): Promise<ExecuteResult | undefined> => {
+      const closed = await closeWindow();
+      if (closed === undefined) return undefined;
+      if (closed.failure.reason === "interrupted") return result("interrupted", closed.failure);
+      return tolerate(closed.count) ? undefined : stopOnFailure(closed.failure);
+    };
     const interrupted = async (failure: ReadinessFailure): Promise<ExecuteResult> => {
       const w = open;
       open = undefined;
@@ -274,9 +281,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       const oldOf = (slot: number) => batch.replaces.filter((c) => c.slot === slot);
       if (update.order === "stop-first") {
         // stopping old replicas while a window is open would take two batches below ready
-        const closed = await closeWindow();
-        if (closed?.failure.reason === "interrupted") return result("interrupted", closed.failure);
-        if (closed !== undefined && !tolerate(closed.count)) return stopOnFailure(closed.failure);
+        const ended = await settleWindow();
+        if (ended !== undefined) return ended;
         for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
       }
 
@@ -353,9 +359,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
         }
       }
     }
-    const last = await closeWindow();
-    if (last?.failure.reason === "interrupted") return result("interrupted", last.failure);
-    if (last !== undefined && !tolerate(last.count)) return stopOnFailure(last.failure);
+    const ended = await settleWindow();
+    if (ended !== undefined) return ended;
     const kept = plan.batches.flatMap((b) => b.slots).filter((slot) => !doneSlots.has(slot));
     if (kept.length > 0) {
       ctx.emit({
