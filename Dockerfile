@@ -1,25 +1,27 @@
 # syntax=docker/dockerfile:1
-# reroll's own image: the CLI, and from the proxy on, the reroll-proxy container.
-# Multi-stage: the build stage compiles TypeScript with dev dependencies; the runtime stage
-# holds only the compiled code and production dependencies, and runs as the unprivileged
-# `node` user of the official image.
+# reroll's own image: the CLI, and the reroll-proxy containers (`reroll proxy run`).
+#
+# The context is the package as npm installs it: package.json, bin/, dist/ (compiled) and
+# node_modules/. `reroll proxy up` sends exactly that, with only the production dependencies;
+# from a checkout, `npm ci && npm run build && docker build -t reroll .` works as well, and
+# the first stage drops the development dependencies offline.
 ARG NODE_VERSION=20
 
-FROM node:${NODE_VERSION}-slim AS build
-WORKDIR /src
-COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
-COPY src ./src
-RUN npm run build && npm prune --omit=dev
+FROM node:${NODE_VERSION}-slim AS package
+WORKDIR /opt/reroll
+COPY package.json package-lock.json* ./
+COPY bin ./bin
+COPY dist ./dist
+COPY node_modules ./node_modules
+RUN ["npm", "prune", "--omit=dev", "--offline", "--ignore-scripts", "--no-audit", "--no-fund"]
+# the image must be able to start the proxy: fail the build here, not at the first deploy
+RUN ["node", "/opt/reroll/bin/reroll.js", "--version"]
 
 FROM node:${NODE_VERSION}-slim AS runtime
 ENV NODE_ENV=production
-WORKDIR /opt/reroll
-COPY --from=build --chown=root:root /src/node_modules ./node_modules
-COPY --from=build --chown=root:root /src/dist ./dist
-COPY --chown=root:root package.json ./
-COPY --chown=root:root bin ./bin
+COPY --from=package /opt/reroll /opt/reroll
+# unprivileged: the official image's `node` user; the proxy listens on ports above 1024
 USER node
+WORKDIR /home/node
 ENTRYPOINT ["node", "/opt/reroll/bin/reroll.js"]
 CMD ["--help"]

@@ -109,6 +109,53 @@ ensure_busybox_image() {
     --change 'ENV PATH=/bin' --change 'CMD ["sh"]'
 }
 
+# node:<major>-slim, made locally when the daemon has no such image: the machine's own node
+# binary, the libraries ldd lists, npm, and busybox for /bin/sh and /usr/bin/env, with the
+# `node` user (uid 1000) and paths of the official image. reroll's own image (top-level
+# Dockerfile) builds FROM it unchanged; where a registry exists the real image is used. A real
+# image of that name (one without the stand-in label) is never replaced.
+ensure_node_image() {
+  local node_bin npm_dir busybox major ref
+  node_bin=$(readlink -f "$(command -v node)")
+  npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+  busybox=$(command -v busybox)
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  ref="node:${major}-slim"
+  local have
+  have=$(docker image inspect --format "{{ index .Config.Labels \"$LOCAL_LABEL\" }}" "$ref" 2>/dev/null || echo missing)
+  if [ "$have" != missing ] && [ -z "$have" ]; then return; fi # a real image
+  local hash
+  hash=$( { sha256sum "$node_bin" "$busybox" "$npm_dir/package.json"; echo v2; } | sha256sum | cut -c1-16)
+  if [ "$have" = "$hash" ]; then return; fi
+  local rootfs
+  rootfs=$(mktemp -d)
+  trap 'rm -rf "$rootfs"' RETURN
+  mkdir -p "$rootfs/usr/local/bin" "$rootfs/usr/local/lib/node_modules" "$rootfs/bin" "$rootfs/usr/bin" \
+    "$rootfs/etc" "$rootfs/tmp" "$rootfs/home/node" "$rootfs/root"
+  chmod 1777 "$rootfs/tmp"
+  chown 1000:1000 "$rootfs/home/node"
+  cp "$node_bin" "$rootfs/usr/local/bin/node"
+  cp -r "$npm_dir" "$rootfs/usr/local/lib/node_modules/npm"
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
+  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
+  local lib
+  for lib in $(ldd "$node_bin" | grep -o '/[^ ]*'); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+  cp "$busybox" "$rootfs/bin/busybox"
+  for applet in sh ls cat mkdir rm cp mv chown chmod ln id env wget; do ln -s busybox "$rootfs/bin/$applet"; done
+  ln -s /bin/busybox "$rootfs/usr/bin/env"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnode:x:1000:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  log "importing $ref (local stand-in for the official image: node $(node --version), npm)"
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change "ENV NODE_VERSION=$(node -p 'process.versions.node')" \
+    --change 'CMD ["node"]' \
+    --change "LABEL $LOCAL_LABEL=$hash" - "$ref" >/dev/null
+}
+
 # Debian's docker-registry: the real Registry HTTP API v2 the tests run on 127.0.0.1
 # (`reroll bump --tags-from registry`). Installed only; each test starts its own.
 ensure_registry_binary() {
@@ -117,5 +164,6 @@ ensure_registry_binary() {
 
 ensure_daemon
 ensure_busybox_image
+ensure_node_image
 ensure_registry_binary
 log "ready"

@@ -159,7 +159,7 @@ async function gitCommit(dir: string): Promise<string | undefined> {
   }
 }
 
-interface StreamOutcome {
+export interface StreamOutcome {
   imageId: string | undefined;
   error: string | undefined;
   step: string | undefined;
@@ -167,7 +167,7 @@ interface StreamOutcome {
 }
 
 /** Reads the build stream as data: steps, output, progress, the image id, and any error line. */
-async function followBuild(service: string, messages: AsyncIterable<BuildStreamMessage>, emit: EventSink): Promise<StreamOutcome> {
+export async function followBuild(service: string, messages: AsyncIterable<BuildStreamMessage>, emit: EventSink): Promise<StreamOutcome> {
   const outcome: StreamOutcome = { imageId: undefined, error: undefined, step: undefined, lastLines: [] };
   let partial = "";
   const remember = (line: string) => {

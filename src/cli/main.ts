@@ -18,11 +18,11 @@ function realHandlers(io: CliIo): CommandHandlers {
     },
     async up(options) {
       const { runUp } = await import("./commands/rollout.js");
-      await runUp(options, io);
+      return runUp(options, io);
     },
     async rollback(options) {
       const { runRollback } = await import("./commands/rollout.js");
-      await runRollback(options, io);
+      return runRollback(options, io);
     },
     async status(options) {
       const { runStatus } = await import("./commands/inspect.js");
@@ -35,6 +35,14 @@ function realHandlers(io: CliIo): CommandHandlers {
     async down(options) {
       const { runDown } = await import("./commands/inspect.js");
       await runDown(options, io);
+    },
+    async proxy(options) {
+      const { runProxyCommand } = await import("./commands/proxy.js");
+      return runProxyCommand(options, io);
+    },
+    async proxyRun(options) {
+      const { runProxyProcess } = await import("./commands/proxy.js");
+      return runProxyProcess(options, io);
     },
   };
 }

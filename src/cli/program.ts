@@ -43,6 +43,8 @@ export interface UpCommandOptions {
   readonly dryRun: boolean;
   readonly lockWaitMs: number;
   readonly timeoutMs?: number;
+  /** --verify [PATH]: the path to request through each proxied service's public port */
+  readonly verify?: string;
 }
 
 export interface RollbackCommandOptions {
@@ -64,6 +66,16 @@ export interface HistoryCommandOptions {
   readonly service: string;
 }
 
+export interface ProxyCommandOptions {
+  readonly global: GlobalOptions;
+  readonly action: "up" | "down" | "status";
+  readonly services: readonly string[];
+}
+
+export interface ProxyRunCommandOptions {
+  readonly control: string;
+}
+
 export interface DownCommandOptions {
   readonly global: GlobalOptions;
   readonly services: readonly string[];
@@ -79,6 +91,8 @@ export interface CommandHandlers {
   status?(options: StatusCommandOptions): Promise<number | void>;
   history?(options: HistoryCommandOptions): Promise<number | void>;
   down?(options: DownCommandOptions): Promise<number | void>;
+  proxy?(options: ProxyCommandOptions): Promise<number | void>;
+  proxyRun?(options: ProxyRunCommandOptions): Promise<number | void>;
 }
 
 function duration(flag: string): (value: string) => number {
@@ -220,9 +234,13 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
     .option("--no-build", "roll the newest built revision without building")
     .option("--dry-run", "print the plan, change nothing")
     .option("--lock-wait <duration>", "wait this long for another rollout's lock (default: exit 4 at once)", duration("--lock-wait"))
+    .option("--verify [path]", "send requests through each proxied service's public port while rolling (default path /); report; exit 1 if any failed")
     .action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
       const timeoutMs = timeoutOf(command);
+      const verify = flags["verify"];
+      if (typeof verify === "string" && !verify.startsWith("/")) throw usage(`--verify takes a path starting with "/", got "${verify}".`, "For example: --verify /healthz.");
       const options: UpCommandOptions = {
+        ...(verify === undefined ? {} : { verify: verify === true ? "/" : (verify as string) }),
         global: globalOptions(command),
         services,
         ...(flags["bump"] === undefined ? {} : { bump: flags["bump"] as string }),
@@ -282,6 +300,30 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
     .option("--volumes", "also remove the project's named volumes")
     .action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
       onResult(await handler(handlers, "down")({ global: globalOptions(command), services, volumes: flags["volumes"] === true }));
+    });
+
+  const proxy = program
+    .command("proxy")
+    .summary("the reroll-proxy containers that publish services' ports and route to their ready replicas");
+  for (const [action, summary] of [
+    ["up", "create or update the proxy of every service with ports, routing to its ready replicas"],
+    ["down", "remove the proxies (the services' ports stop answering)"],
+    ["status", "each proxy's public address and targets (ready, draining, probing)"],
+  ] as const) {
+    proxy
+      .command(action)
+      .summary(summary)
+      .argument("[service...]", "services (default: all with ports)")
+      .action(async (services: string[], _flags: unknown, command: Command) => {
+        onResult(await handler(handlers, "proxy")({ global: globalOptions(command), action, services }));
+      });
+  }
+  proxy
+    .command("run")
+    .summary("the proxy process itself: what a reroll-proxy container runs (configured by its environment)")
+    .option("--control <path>", "the control socket (reached by exec into the container)", "/tmp/reroll-proxy/control.sock")
+    .action(async (flags: Record<string, unknown>) => {
+      onResult(await handler(handlers, "proxyRun")({ control: flags["control"] as string }));
     });
 
   return program;

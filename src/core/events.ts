@@ -65,7 +65,27 @@ export type RolloutEvent =
       readonly outcome: "completed" | "rolled-back" | "paused" | "interrupted" | "failed";
       readonly durationMs: number;
     }
-  | { readonly type: "warning"; readonly service?: string; readonly message: string };
+  | { readonly type: "warning"; readonly service?: string; readonly message: string }
+  | { readonly type: "proxy-ready"; readonly service: string; readonly name: string; readonly published: readonly string[]; readonly created: boolean }
+  | { readonly type: "proxy-route"; readonly service: string; readonly name: string; readonly probes: number; readonly ms: number }
+  | { readonly type: "proxy-drain"; readonly service: string; readonly name: string; readonly drained: boolean; readonly outstanding: number; readonly ms: number }
+  | { readonly type: "proxy-removed"; readonly service: string; readonly name: string; readonly cause: string }
+  | { readonly type: "verify-report"; readonly service: string; readonly report: VerifyReport };
+
+/** what `--verify` measured (src/proxy/verify.ts) */
+export interface VerifyReport {
+  readonly service: string;
+  readonly url: string;
+  readonly sent: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly failures: Readonly<Record<string, number>>;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly revisions: Readonly<Record<string, number>>;
+  readonly durationMs: number;
+}
 
 export type RerollEvent = BuildEvent | RolloutEvent;
 

@@ -57,6 +57,14 @@ function toEngineCreate(request: ContainerCreateRequest): Dockerode.ContainerCre
         ? {}
         : { RestartPolicy: { Name: request.restart.name, MaximumRetryCount: request.restart.maximumRetryCount ?? 0 } }),
       ...(request.network === undefined ? {} : { NetworkMode: request.network.name }),
+      ...(request.portBindings === undefined
+        ? {}
+        : {
+            PortBindings: request.portBindings.reduce<Record<string, { HostIp: string; HostPort: string }[]>>((all, b) => {
+              (all[b.containerPort] ??= []).push({ HostIp: b.hostIp, HostPort: b.hostPort });
+              return all;
+            }, {}),
+          }),
       ...(request.nanoCpus === undefined ? {} : { NanoCpus: request.nanoCpus }),
       ...(request.memoryBytes === undefined ? {} : { Memory: request.memoryBytes }),
     },
@@ -293,6 +301,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
           labels: c.Labels ?? {},
           state: c.State,
           health: /\((healthy|unhealthy)\)/.exec(c.Status ?? "")?.[1] ?? (/\(health: starting\)/.test(c.Status ?? "") ? "starting" : undefined),
+          published: (c.Ports ?? []).filter((p) => p.PublicPort !== undefined).map((p) => ({ hostIp: p.IP ?? "", hostPort: p.PublicPort })),
         }),
       );
     },
@@ -329,6 +338,11 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
           startedAt: info.State?.StartedAt ?? "",
           restartCount: info.RestartCount ?? 0,
           hasHealthcheck: info.Config?.Healthcheck?.Test !== undefined && info.Config.Healthcheck.Test[0] !== "NONE",
+          networks: Object.fromEntries(Object.entries(info.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.IPAddress ?? ""])),
+          ports: Object.entries(info.NetworkSettings?.Ports ?? {}).flatMap(([containerPort, bindings]) =>
+            (bindings ?? []).map((b) => ({ containerPort, hostIp: b.HostIp ?? "", hostPort: b.HostPort ?? "" })),
+          ),
+          pid: info.State?.Pid ?? 0,
         } satisfies ContainerDetails;
       } catch (error) {
         if (statusCode(error) === 404) return undefined;
@@ -362,6 +376,30 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         if (statusCode(error) === 404) return "";
         throw error;
       }
+    },
+    async exec(ref, cmd) {
+      const { PassThrough } = await import("node:stream");
+      const exec = await call(() =>
+        docker()
+          .getContainer(ref)
+          .exec({ Cmd: [...cmd], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false }),
+      );
+      const stream = (await call(() => exec.start({ hijack: true, stdin: true }))) as unknown as NodeJS.ReadWriteStream & { destroy(): void; end(): void };
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      docker().modem.demuxStream(stream, stdout, stderr);
+      stderr.resume();
+      stream.on("end", () => stdout.end());
+      stream.on("close", () => stdout.end());
+      stream.on("error", (error: Error) => stdout.destroy(error));
+      return {
+        output: stdout,
+        write: (data: string) => void stream.write(data),
+        close: () => {
+          stream.end();
+          stream.destroy();
+        },
+      };
     },
     async *events(filters, signal, sinceMs) {
       const options = {

@@ -30,6 +30,8 @@ export interface ContainerSummary {
   readonly state: string;
   /** "healthy", "unhealthy", "starting", or undefined without a healthcheck (from the list's status text) */
   readonly health?: string | undefined;
+  /** published ports (host side), when any */
+  readonly published?: readonly { readonly hostIp: string; readonly hostPort: number }[];
 }
 
 /** One JSON object of the Engine's build stream, as the daemon sent it. */
@@ -92,8 +94,25 @@ export interface ContainerCreateRequest {
   readonly readOnly?: boolean;
   readonly restart?: { readonly name: string; readonly maximumRetryCount?: number };
   readonly network?: { readonly name: string; readonly aliases: readonly string[] };
+  /** host ports published to container ports ("8000/tcp"); hostPort "" lets Docker choose */
+  readonly portBindings?: readonly PortBinding[];
   readonly nanoCpus?: number;
   readonly memoryBytes?: number;
+}
+
+export interface PortBinding {
+  readonly containerPort: string;
+  readonly hostIp: string;
+  readonly hostPort: string;
+}
+
+/** A process started inside a running container, stdin and stdout attached. */
+export interface ExecSession {
+  /** the process's stdout, demultiplexed */
+  readonly output: AsyncIterable<Buffer>;
+  write(data: string): void;
+  /** closes stdin and the connection */
+  close(): void;
 }
 
 export interface ContainerDetails extends ContainerSummary {
@@ -104,6 +123,12 @@ export interface ContainerDetails extends ContainerSummary {
   readonly startedAt: string;
   readonly restartCount: number;
   readonly hasHealthcheck: boolean;
+  /** the container's address on each network it joined */
+  readonly networks: Readonly<Record<string, string>>;
+  /** host ports bound to its container ports, as Docker reports them (while running) */
+  readonly ports: readonly PortBinding[];
+  /** its main process on the host, 0 when not running */
+  readonly pid: number;
 }
 
 /** One event of the daemon's event stream, as far as reroll reads it. */
@@ -147,6 +172,7 @@ export interface Engine {
   renameContainer(ref: string, name: string): Promise<void>;
   /** the last `lines` lines of the container's output */
   containerLogs(ref: string, lines: number): Promise<string>;
+  exec(ref: string, cmd: readonly string[]): Promise<ExecSession>;
   /** the daemon's events since `sinceMs` (epoch ms, replayed) or now, until `signal` aborts */
   events(filters: Readonly<Record<string, readonly string[]>>, signal: AbortSignal, sinceMs?: number): AsyncIterable<EngineEvent>;
   ensureNetwork(name: string, labels: Readonly<Record<string, string>>): Promise<void>;

@@ -32,6 +32,10 @@ export interface HttpProxyOptions {
 /** Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
 
+/** a request carrying this header gets the answering replica's name back in TARGET_HEADER */
+export const VERIFY_HEADER = "x-reroll-verify";
+export const TARGET_HEADER = "x-reroll-target";
+
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 function forwardHeaders(req: IncomingMessage, keepUpgrade: boolean): OutgoingHttpHeaders {
@@ -44,10 +48,12 @@ function forwardHeaders(req: IncomingMessage, keepUpgrade: boolean): OutgoingHtt
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
+    if (name === VERIFY_HEADER) continue;
     if ((HOP_BY_HOP.has(name) || named.has(name)) && !(keepUpgrade && (name === "upgrade" || name === "connection"))) continue;
     out[name] = value;
   }
-  const client = req.socket.remoteAddress ?? "";
+  // an IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d; the header carries a.b.c.d
+  const client = (req.socket.remoteAddress ?? "").replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
   const prior = req.headers["x-forwarded-for"];
   out["x-forwarded-for"] = prior === undefined || prior === "" ? client : `${String(prior)}, ${client}`;
   out["x-forwarded-proto"] = (req.headers["x-forwarded-proto"] as string | undefined) ?? "http";
@@ -152,7 +158,10 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     upstream.on("response", (upstreamRes: IncomingMessage) => {
       answered = true;
       clearTimeout(responseTimer);
-      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, responseHeaders(upstreamRes.headers));
+      const headers = responseHeaders(upstreamRes.headers);
+      // `reroll up --verify` asks which replica answered, to report the revisions it saw
+      if (req.headers[VERIFY_HEADER] !== undefined) headers[TARGET_HEADER] = target.id;
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
       upstreamRes.pipe(res);
       upstreamRes.on("error", () => res.destroy());
       upstreamRes.on("end", release);

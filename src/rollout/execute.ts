@@ -4,6 +4,7 @@ import type { Batch, ObservedContainer, RolloutPlan } from "../core/rollout/plan
 import type { ServiceSpec, Spec, UpdateConfig } from "../core/spec/types.js";
 import type { Engine, ImageDetails } from "../engine/port.js";
 import { containerRequest, effectiveHealthcheck, readinessDeadlineMs } from "./container-spec.js";
+import type { Traffic } from "../proxy/traffic.js";
 import { waitUntilReady, type ReadinessFailure, type WatchedReplica } from "./readiness.js";
 
 /**
@@ -30,6 +31,8 @@ export interface ExecuteContext {
   readonly now: () => number;
   readonly signal?: AbortSignal;
   readonly emit: EventSink;
+  /** the service's reroll-proxy, when it publishes ports: routes and drains around each replacement */
+  readonly traffic?: Traffic;
 }
 
 export type ExecuteOutcome = "completed" | "rolled-back" | "paused" | "interrupted";
@@ -83,8 +86,12 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   const stop = (c: ObservedContainer, cause: string): Promise<void> => {
     const existing = stopping.get(c.id);
     if (existing !== undefined) return existing;
-    ctx.emit({ type: "replica-stop", service: service.name, name: c.name, cause });
-    const done = engine.stopContainer(c.id, Math.ceil((service.stopGracePeriodMs ?? 10_000) / 1000));
+    const done = (async () => {
+      // the proxy stops routing to it and waits for its in-flight requests first
+      await retire(c);
+      ctx.emit({ type: "replica-stop", service: service.name, name: c.name, cause });
+      await engine.stopContainer(c.id, Math.ceil((service.stopGracePeriodMs ?? 10_000) / 1000));
+    })();
     stopping.set(c.id, done);
     done.catch(() => undefined);
     return done;
@@ -94,7 +101,17 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const ids = containers === undefined ? [...stopping.keys()] : containers.map((c) => c.id);
     await Promise.all(ids.map((id) => stopping.get(id)).filter((p) => p !== undefined));
   };
+  /** Takes a replica out of the proxy's routes (draining it); a proxy that cannot be reached is reported, not fatal. */
+  const retire = async (c: { id: string; name: string }): Promise<void> => {
+    if (ctx.traffic === undefined) return;
+    try {
+      await ctx.traffic.retire(c);
+    } catch (error) {
+      ctx.emit({ type: "warning", service: service.name, message: `could not drain ${c.name} through the proxy: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  };
   const remove = async (c: ObservedContainer, cause: string): Promise<void> => {
+    await retire(c);
     await engine.removeContainer(c.id, { force: true });
     ctx.emit({ type: "replica-remove", service: service.name, name: c.name, cause });
   };
@@ -120,6 +137,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       settleHealthy = resolve;
       failHealthy = reject;
     });
+    let admitted: Promise<void> = Promise.resolve();
+    admitted.catch(() => undefined);
     const ready = waitUntilReady(engine, watched, {
       monitorMs,
       sinceMs,
@@ -129,9 +148,16 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       now: ctx.now,
       signal,
       onProgress: (replica, state) => ctx.emit({ type: "replica-state", service: service.name, name: replica.name, state }),
-      onAllHealthy: () => settleHealthy(undefined),
+      // routed once all passed their gate (the proxy's probe routes each one itself)
+      onAllHealthy: () => {
+        admitted = ctx.traffic === undefined ? Promise.resolve() : ctx.traffic.admit(containers);
+        admitted.then(() => settleHealthy(undefined), failHealthy);
+      },
+      ...(ctx.traffic?.gate === undefined ? {} : { gate: ctx.traffic.gate }),
     }).then(
-      (failure) => {
+      async (failure) => {
+        // ready means routed too: never report it before the proxy took it
+        if (failure === undefined) await admitted;
         settleHealthy(failure);
         return failure;
       },

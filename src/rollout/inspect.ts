@@ -2,6 +2,7 @@ import { RerollError } from "../core/errors.js";
 import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
 import type { Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
+import { LABEL_PROXY_FOR, PROXY_STOP_GRACE_SECONDS, proxyStatuses, type ProxyStatus } from "../proxy/manage.js";
 import { LABEL_SLOT, LABEL_SPEC_HASH, networkName } from "./container-spec.js";
 import { acquireLock, describeHolder, PROJECT_LOCK_STALE_MS, type LockHolder } from "./lock.js";
 import { completedRevisions, ensureStateImage, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
@@ -28,6 +29,8 @@ export interface ServiceStatus {
   readonly image: string | undefined;
   /** converged | rollout in progress | interrupted | not deployed | drifted */
   readonly rollout: string;
+  /** the service's reroll-proxy: its public address and targets */
+  readonly proxy?: ProxyStatus;
 }
 
 export interface ProjectStatus {
@@ -45,6 +48,8 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
   const ledgerContainers = all.filter((c) => c.labels[LABEL_LEDGER] !== undefined);
   const ledger = ledgerContainers.length === 0 ? undefined : await readLedger(engine, spec.project);
   const services: ServiceStatus[] = [];
+  // the proxies answer over exec: asked only when there are some, all at once
+  const proxies = all.some((c) => c.labels[LABEL_PROXY_FOR] !== undefined) ? await proxyStatuses(engine, spec.project, names ?? []) : [];
   for (const service of spec.services) {
     if (names !== undefined && names.length > 0 && !names.includes(service.name)) continue;
     const containers = all.filter((c) => c.labels[LABEL_SERVICE] === service.name && c.labels[LABEL_SLOT] !== undefined);
@@ -81,6 +86,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
       replicas,
       image: imageOfCurrent,
       rollout,
+      ...(proxies.some((p) => p.service === service.name) ? { proxy: proxies.find((p) => p.service === service.name)! } : {}),
     });
   }
   return { project: spec.project, lock: lockHolder, services };
@@ -143,6 +149,14 @@ export async function down(spec: Spec, engine: Engine, options: { services?: rea
   try {
     const all = await engine.listContainers([`${LABEL_PROJECT}=${spec.project}`]);
     const names = options.services ?? [];
+    // the doors first: no request is sent to a replica being removed
+    for (const c of all) {
+      const service = c.labels[LABEL_PROXY_FOR];
+      if (service === undefined || (names.length > 0 && !names.includes(service))) continue;
+      await engine.stopContainer(c.id, PROXY_STOP_GRACE_SECONDS);
+      await engine.removeContainer(c.id, { force: true });
+      removed.push(c.names[0] ?? c.id);
+    }
     for (const c of all) {
       if (c.labels[LABEL_SLOT] === undefined) continue; // the lock and the ledger stay
       if (names.length > 0 && !names.includes(c.labels[LABEL_SERVICE] ?? "")) continue;

@@ -45,6 +45,12 @@ export interface ReadinessOptions {
   readonly onProgress?: (replica: WatchedReplica, state: "running" | "healthy" | "ready") => void;
   /** every replica passed its first gate (healthy, or running without a healthcheck); the monitor windows go on */
   readonly onAllHealthy?: () => void;
+  /**
+   * A gate that replaces Docker's first one (reroll-proxy's probe of the health path): the
+   * replica passes when it resolves, fails ("unhealthy") when it rejects. Docker can still
+   * veto: an exit or an `unhealthy` report fails the replica as before.
+   */
+  readonly gate?: (replica: WatchedReplica) => Promise<void>;
 }
 
 type Next = IteratorResult<EngineEvent> | "timer" | "aborted";
@@ -85,9 +91,35 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
   let pendingEvent: Promise<IteratorResult<EngineEvent>> | undefined = iterator.next();
   pendingEvent.catch(() => undefined);
   const aborted = new Promise<"aborted">((resolve) => stop.signal.addEventListener("abort", () => resolve("aborted"), { once: true }));
+  /** gate outcomes not yet applied, and a wake-up for the loop when one arrives */
+  const gated: { replica: WatchedReplica; error?: unknown }[] = [];
+  let wakeGate: () => void = () => undefined;
+  let gateArrived = new Promise<"gate">((resolve) => (wakeGate = () => resolve("gate")));
   try {
     await options.start?.();
+    if (options.gate !== undefined) {
+      for (const r of replicas) {
+        options.gate(r).then(
+          () => {
+            gated.push({ replica: r });
+            wakeGate();
+          },
+          (error: unknown) => {
+            gated.push({ replica: r, error: error ?? new Error("the gate failed") });
+            wakeGate();
+          },
+        );
+      }
+    }
     for (;;) {
+      for (const g of gated.splice(0)) {
+        if (readySince.has(g.replica.id) || ready.has(g.replica.id)) continue;
+        if (g.error !== undefined) {
+          if (stop.signal.aborted) continue;
+          return await fail(g.replica, "unhealthy", `${g.replica.name} did not pass the proxy's health check: ${g.error instanceof Error ? g.error.message : String(g.error)}`);
+        }
+        passedGate(g.replica, "healthy");
+      }
       const now = options.now();
       // settle what the clock decides: monitor windows that ended, deadlines that passed
       for (const r of replicas) {
@@ -118,12 +150,17 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
       }
       pendingEvent ??= iterator.next();
       let timer: NodeJS.Timeout | undefined;
-      const next: Next = await Promise.race([
+      const next: Next | "gate" = await Promise.race([
         pendingEvent,
+        gateArrived,
         new Promise<"timer">((resolve) => (timer = setTimeout(() => resolve("timer"), Math.max(0, wake - now) + 5))),
         aborted,
       ]);
       clearTimeout(timer);
+      if (next === "gate") {
+        gateArrived = new Promise<"gate">((resolve) => (wakeGate = () => resolve("gate")));
+        continue;
+      }
       if (next === "timer" || next === "aborted") continue;
       pendingEvent = undefined;
       if (next.done === true) throw new Error("the Docker event stream ended unexpectedly");
@@ -141,6 +178,7 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
       if (event.action === "health_status: unhealthy") {
         return await fail(replica, "unhealthy", `${replica.name} became unhealthy`);
       }
+      if (options.gate !== undefined) continue; // the gate decides when it passes
       if (event.action === "health_status: healthy" && replica.hasHealthcheck && !readySince.has(replica.id)) passedGate(replica, "healthy");
       if (event.action === "start" && !replica.hasHealthcheck && !readySince.has(replica.id)) passedGate(replica, "running");
     }

@@ -12,6 +12,9 @@ import { writeFileAtomic } from "../fs/atomic-write.js";
 import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, specHash, volumeName } from "./container-spec.js";
 import { executePlan, type ExecuteResult } from "./execute.js";
 import { acquireLock, PROJECT_LOCK_STALE_MS, type HeldLock } from "./lock.js";
+import { ensureServiceProxy, listProxies, proxied, removeServiceProxy, servingReplicas, type ServiceProxy } from "../proxy/manage.js";
+import { proxyTraffic, type Traffic } from "../proxy/traffic.js";
+import { startVerify, type VerifyReport, type VerifyRun } from "../proxy/verify.js";
 import { appendLedger, completedRevisions, ensureStateImage, readLedger, type Outcome } from "./state.js";
 
 
@@ -24,6 +27,8 @@ export interface RolloutOptions {
   readonly signal?: AbortSignal;
   readonly onEvent?: EventSink;
   readonly now?: () => number;
+  /** send traffic through each proxied service's public port while rolling, and report it */
+  readonly verify?: { readonly path: string };
 }
 
 export interface UpOptions extends RolloutOptions {
@@ -48,6 +53,8 @@ export interface ServiceOutcome {
 export interface RolloutResult {
   readonly project: string;
   readonly services: readonly ServiceOutcome[];
+  /** what --verify measured, per proxied service */
+  readonly verify?: readonly VerifyReport[];
 }
 
 interface Target {
@@ -174,8 +181,26 @@ async function rollTargets(
 
   const lock = heldLock ?? (await projectLock(spec, engine, mode, options));
   const done: { target: Target; result: ExecuteResult }[] = [];
+  const proxies = new Map<string, ServiceProxy>();
+  const verifying: VerifyRun[] = [];
+  const reports: VerifyReport[] = [];
+  const stopVerifying = async (): Promise<void> => {
+    for (const report of await Promise.all(verifying.splice(0).map((v) => v.stop()))) {
+      reports.push(report);
+      emit({ type: "verify-report", service: report.service, report });
+    }
+  };
   try {
     await ensureProjectResources(engine, spec, targets.map((t) => t.service));
+    // every proxy is in place (ports published, routes known) before any replica changes
+    for (const t of targets) {
+      if (proxied(t.service)) proxies.set(t.service.name, await ensureServiceProxy(engine, spec, t.service, () => servingReplicas(engine, spec.project, t.service.name), emit));
+    }
+    if (options.verify !== undefined) await startVerifying(targets, proxies, options.verify.path, emit, verifying);
+    const trafficOf = (service: ServiceSpec): Traffic | undefined => {
+      const proxy = proxies.get(service.name);
+      return proxy === undefined ? undefined : proxyTraffic(engine, proxy.control, service, networkName(spec.project), emit);
+    };
     for (const t of targets) {
       const started = now();
       const service = t.service;
@@ -204,11 +229,12 @@ async function rollTargets(
         now,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         emit,
+        ...(proxies.has(service.name) ? { traffic: trafficOf(service)! } : {}),
       });
       emit({ type: "rollout-done", service: service.name, revision: t.revision, outcome: result.outcome, durationMs: now() - started });
       outcomes.push({ service: service.name, revision: t.revision, outcome: result.outcome === "rolled-back" ? "rolled-back" : result.outcome, plan: text });
       if (result.outcome === "rolled-back") {
-        await convergeToPrevious(spec, engine, service, t, options, emit, now);
+        await convergeToPrevious(spec, engine, service, t, options, emit, now, trafficOf(service));
       }
       // paused keeps what is done: the slots already on the target lose their stopped old replicas
       if (result.outcome === "paused") await result.finish();
@@ -247,9 +273,42 @@ async function rollTargets(
     }
     for (const d of done) await d.result.finish();
     await appendLedger(engine, spec.project, Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "completed" as const, at: now() }])));
-    return { project: spec.project, services: outcomes };
+    // a service whose ports were removed no longer needs its proxy
+    const rolled = new Set(targets.map((t) => t.service.name));
+    for (const p of await listProxies(engine, spec.project)) {
+      const service = spec.services.find((s) => s.name === p.service);
+      if (rolled.has(p.service) && service !== undefined && !proxied(service)) await removeServiceProxy(engine, spec.project, p.service, "the service publishes no port any more", emit);
+    }
+    await stopVerifying();
+    return { project: spec.project, services: outcomes, ...(options.verify === undefined ? {} : { verify: reports }) };
   } finally {
+    await stopVerifying().catch(() => undefined);
+    for (const p of proxies.values()) p.control.close();
     if (heldLock === undefined) await lock.release();
+  }
+}
+
+/**
+ * `--verify`: traffic through the public port of every proxied HTTP service that is serving
+ * already (a first deploy has nothing to compare with), from the first replacement to the
+ * last drain.
+ */
+async function startVerifying(targets: readonly Target[], proxies: ReadonlyMap<string, ServiceProxy>, path: string, emit: EventSink, runs: VerifyRun[]): Promise<void> {
+  for (const t of targets) {
+    const proxy = proxies.get(t.service.name);
+    if (proxy === undefined) continue;
+    if (t.service.proxy.mode === "tcp") {
+      emit({ type: "warning", service: t.service.name, message: `--verify sends HTTP requests; ${t.service.name} is proxied as plain TCP and is not checked` });
+      continue;
+    }
+    const status = await proxy.control.status();
+    const port = proxy.published[0];
+    if (port === undefined || !status.targets.some((x) => x.state === "ready")) {
+      emit({ type: "warning", service: t.service.name, message: `--verify: ${t.service.name} has no serving replica before this rollout, so there is nothing to keep serving; not checked` });
+      continue;
+    }
+    const host = port.hostIp === "" || port.hostIp === "0.0.0.0" ? "127.0.0.1" : port.hostIp === "::" ? "::1" : port.hostIp;
+    runs.push(startVerify({ service: t.service.name, host, port: port.hostPort, path }));
   }
 }
 
@@ -273,7 +332,7 @@ async function projectLock(spec: Spec, engine: Engine, mode: string, options: Ro
  * interrupted earlier run had already moved to the failed target (this run kept them, so
  * it had no old replica of theirs to start again). Anything else is rolled there too.
  */
-async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSpec, failed: Target, options: RolloutOptions, emit: EventSink, now: () => number): Promise<void> {
+async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSpec, failed: Target, options: RolloutOptions, emit: EventSink, now: () => number, traffic: Traffic | undefined): Promise<void> {
   const previous = completedRevisions(await readLedger(engine, spec.project), service.name).find((r) => r !== failed.revision);
   if (previous === undefined) return;
   const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${previous}`]);
@@ -296,6 +355,7 @@ async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSp
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     now,
     emit,
+    ...(traffic === undefined ? {} : { traffic }),
   });
   if (result.outcome !== "completed") {
     throw new RerollError("E_ROLLBACK_FAILED", `Returning ${service.name} to r${previous} failed: ${result.failure?.message ?? result.outcome}.`, {

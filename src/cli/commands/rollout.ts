@@ -8,7 +8,7 @@ import { resolveOutputMode, type OutputMode } from "../render/output-mode.js";
 
 function printResult(result: RolloutResult, dryRun: boolean, mode: OutputMode, io: CliIo): void {
   if (mode === "json") {
-    io.stdout.write(`${JSON.stringify({ type: "result", project: result.project, dryRun, services: result.services })}\n`);
+    io.stdout.write(`${JSON.stringify({ type: "result", project: result.project, dryRun, services: result.services, ...(result.verify === undefined ? {} : { verify: result.verify }) })}\n`);
     return;
   }
   for (const s of result.services) {
@@ -22,7 +22,7 @@ async function runRolling(
   options: UpCommandOptions | RollbackCommandOptions,
   io: CliIo,
   roll: (spec: Awaited<ReturnType<typeof specFor>>, engine: Awaited<ReturnType<typeof connectEngine>>, common: RolloutOptions) => Promise<RolloutResult>,
-): Promise<void> {
+): Promise<number> {
   const mode = resolveOutputMode(options.global.output, io);
   const spec = await specFor(options.global, io);
   const engine = await connectEngine(io);
@@ -38,18 +38,25 @@ async function runRolling(
     });
     renderer.close();
     printResult(result, options.dryRun, mode, io);
+    // --verify: a rollout that completed but failed requests is not a success
+    return (result.verify ?? []).some((r) => r.failed > 0) ? 1 : 0;
   } finally {
     renderer.close();
   }
 }
 
-export function runUp(options: UpCommandOptions, io: CliIo): Promise<void> {
+export function runUp(options: UpCommandOptions, io: CliIo): Promise<number> {
   return runRolling(options, io, (spec, engine, common) =>
-    up(spec, engine, { ...common, noBuild: options.noBuild, ...(options.bump === undefined ? {} : { bump: options.bump }) }),
+    up(spec, engine, {
+      ...common,
+      noBuild: options.noBuild,
+      ...(options.bump === undefined ? {} : { bump: options.bump }),
+      ...(options.verify === undefined ? {} : { verify: { path: options.verify } }),
+    }),
   );
 }
 
-export function runRollback(options: RollbackCommandOptions, io: CliIo): Promise<void> {
+export function runRollback(options: RollbackCommandOptions, io: CliIo): Promise<number> {
   return runRolling(options, io, (spec, engine, common) => rollback(spec, engine, { ...common, ...(options.to === undefined ? {} : { to: options.to }) }));
 }
 

@@ -68,6 +68,20 @@ export function describeEvent(event: RerollEvent): string | undefined {
       return `${event.outcome} r${event.revision} in ${seconds(event.durationMs)}`;
     case "warning":
       return `warning: ${event.message}`;
+    case "proxy-ready":
+      return `${event.name}: ${event.created ? "started" : "serving"}, publishing ${event.published.join(", ")}`;
+    case "proxy-route":
+      return `${event.name}: routed${event.probes > 0 ? ` (health path answered after ${event.probes} probe${event.probes === 1 ? "" : "s"}, ${event.ms} ms)` : ""}`;
+    case "proxy-drain":
+      return `${event.name}: drained in ${event.ms} ms${event.drained ? "" : ` (${event.outstanding} still open at the drain timeout)`}`;
+    case "proxy-removed":
+      return `${event.name}: removed (${event.cause})`;
+    case "verify-report": {
+      const r = event.report;
+      const failures = Object.entries(r.failures).map(([why, n]) => `${n} ${why}`).join(", ");
+      const revisions = Object.entries(r.revisions).map(([rev, n]) => `${rev} ${n}`).join(", ");
+      return `verify ${r.url}: ${r.sent} requests in ${(r.durationMs / 1000).toFixed(1)}s, ${r.failed} failed${failures === "" ? "" : ` (${failures})`}; p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms; answered by ${revisions || "none"}`;
+    }
   }
 }
 

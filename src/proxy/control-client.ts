@@ -1,0 +1,118 @@
+import { RerollError } from "../core/errors.js";
+import type { Engine, ExecSession } from "../engine/port.js";
+import type { ControlReply, ControlRequest, StatusReply, TargetAddress } from "./protocol.js";
+
+/** The bridge in reroll's image that connects an exec's stdin/stdout to the control socket. */
+export const CTL_COMMAND = ["node", "/opt/reroll/dist/proxy/ctl.js"] as const;
+
+type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
+
+/**
+ * The CLI's side of a proxy's control socket, reached by one exec into the proxy container
+ * (the Docker API is the only door). Requests are pipelined: a drain in progress does not
+ * hold up a route.
+ */
+export class ProxyControl {
+  readonly #session: ExecSession;
+  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  #next = 1;
+  #ended: Error | undefined;
+
+  private constructor(session: ExecSession, readonly container: string) {
+    this.#session = session;
+  }
+
+  /** Opens a session; retries while the proxy is still starting (no socket yet), up to `timeoutMs`. */
+  static async open(engine: Engine, container: string, timeoutMs = 15_000): Promise<ProxyControl> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError = "";
+    for (;;) {
+      const session = await engine.exec(container, CTL_COMMAND);
+      const control = new ProxyControl(session, container);
+      const connected = await control.#listen();
+      if (connected) return control;
+      session.close();
+      lastError = control.#ended?.message ?? "";
+      if (Date.now() > deadline) {
+        throw new RerollError("E_PROXY_UNREACHABLE", `The proxy ${container} does not answer on its control socket.`, {
+          kind: "failed",
+          problems: lastError === "" ? [] : [lastError],
+          hint: `See its log: docker logs ${container}. reroll proxy up recreates it.`,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Reads replies; resolves true once the bridge reports the socket connected, false if it ends first. */
+  #listen(): Promise<boolean> {
+    return new Promise<boolean>((resolveConnected) => {
+      let buffer = "";
+      let connected = false;
+      const onLine = (line: string): void => {
+        let reply: ControlReply;
+        try {
+          reply = JSON.parse(line) as ControlReply;
+        } catch {
+          return;
+        }
+        if (reply.id === 0) {
+          connected = true;
+          resolveConnected(true);
+          return;
+        }
+        const waiter = this.#pending.get(reply.id);
+        if (waiter === undefined) return;
+        this.#pending.delete(reply.id);
+        if (reply.ok) waiter.resolve(reply.result);
+        else waiter.reject(new Error(reply.error));
+      };
+      void (async () => {
+        try {
+          for await (const chunk of this.#session.output) {
+            buffer += chunk.toString("utf8");
+            let newline = buffer.indexOf("\n");
+            while (newline !== -1) {
+              const line = buffer.slice(0, newline).trim();
+              buffer = buffer.slice(newline + 1);
+              newline = buffer.indexOf("\n");
+              if (line !== "") onLine(line);
+            }
+          }
+          this.#ended = new Error(connected ? "the control session ended" : "the control socket is not there yet");
+        } catch (error) {
+          this.#ended = error instanceof Error ? error : new Error(String(error));
+        }
+        for (const waiter of this.#pending.values()) waiter.reject(new Error(`${this.container}: ${this.#ended.message}`));
+        this.#pending.clear();
+        resolveConnected(connected);
+      })();
+    });
+  }
+
+  request(request: WithoutId<ControlRequest>): Promise<unknown> {
+    if (this.#ended !== undefined) return Promise.reject(new Error(`${this.container}: ${this.#ended.message}`));
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#session.write(`${JSON.stringify({ ...request, id })}\n`);
+    });
+  }
+
+  status(): Promise<StatusReply> {
+    return this.request({ op: "status" }) as Promise<StatusReply>;
+  }
+
+  add(target: TargetAddress, probe: boolean): Promise<{ probes: number; ms: number }> {
+    return this.request({ op: "add", target, probe }) as Promise<{ probes: number; ms: number }>;
+  }
+
+  /** `routed: false` when the proxy did not route to it (nothing to wait for) */
+  drain(target: string, timeoutMs?: number): Promise<{ routed: boolean; drained: boolean; outstanding: number; ms: number }> {
+    return this.request({ op: "drain", target, ...(timeoutMs === undefined ? {} : { timeoutMs }) }) as Promise<{ routed: boolean; drained: boolean; outstanding: number; ms: number }>;
+  }
+
+  close(): void {
+    this.#session.close();
+  }
+}

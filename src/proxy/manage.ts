@@ -1,0 +1,228 @@
+import { createHash } from "node:crypto";
+import { RerollError } from "../core/errors.js";
+import type { EventSink } from "../core/events.js";
+import { LABEL_PROJECT, LABEL_SERVICE } from "../core/labels.js";
+import type { ServiceSpec, Spec } from "../core/spec/types.js";
+import type { Engine } from "../engine/port.js";
+import { networkName } from "../rollout/container-spec.js";
+import { ProxyControl } from "./control-client.js";
+import { ensureProxyImage } from "./image.js";
+import { CONFIG_ENV, CONTROL_SOCKET, type ProxyConfig, type ProxyListener, type ProxySettingsMessage, type TargetAddress, type TargetReport } from "./protocol.js";
+
+/**
+ * The reroll-proxy containers: one per service with published ports, named
+ * `<project>-<service>-proxy`. Each publishes that service's ports (keeping their host
+ * address) and nothing else, so adding, changing or removing one service's ports recreates
+ * only that service's proxy: no other service's traffic is touched.
+ */
+
+export const LABEL_PROXY_FOR = "dev.reroll.proxy-for";
+/** a hash of what a proxy container was created with (ports, image): a change recreates it */
+export const LABEL_PROXY_SIGNATURE = "dev.reroll.proxy-signature";
+/** listeners inside the proxy container start here, one per published port */
+export const PROXY_FIRST_PORT = 10_000;
+/** SIGTERM → the proxy stops accepting and finishes what is in flight for up to this long */
+export const PROXY_STOP_GRACE_SECONDS = 10;
+
+export function proxyContainerName(project: string, service: string): string {
+  return `${project}-${service}-proxy`;
+}
+
+export function proxied(service: ServiceSpec): boolean {
+  return service.ports.length > 0;
+}
+
+export function publicAddress(hostIp: string, hostPort: number | string | undefined): string {
+  const ip = hostIp === "" ? "0.0.0.0" : hostIp;
+  return `${ip.includes(":") ? `[${ip}]` : ip}:${hostPort === undefined || hostPort === "" ? "(any)" : hostPort}`;
+}
+
+export function proxyConfig(spec: Spec, service: ServiceSpec): ProxyConfig {
+  const udp = service.ports.filter((p) => p.protocol === "udp");
+  if (udp.length > 0) {
+    throw new RerollError("E_SPEC_INVALID", `${service.name} publishes UDP ports, which reroll-proxy cannot carry.`, {
+      problems: udp.map((p) => `services.${service.name}.ports: ${p.target}/udp`),
+      hint: "Publish only TCP ports, or run that service outside reroll.",
+    });
+  }
+  const listeners: ProxyListener[] = service.ports.map((p, i) => ({
+    port: PROXY_FIRST_PORT + i,
+    targetPort: p.target,
+    mode: service.proxy.mode,
+    published: publicAddress(p.hostIp, p.published),
+  }));
+  return { project: spec.project, service: service.name, listeners };
+}
+
+export function proxySettings(service: ServiceSpec): ProxySettingsMessage {
+  return {
+    healthcheck:
+      service.proxy.healthcheckPath === undefined
+        ? undefined
+        : { path: service.proxy.healthcheckPath, intervalMs: service.proxy.healthcheckIntervalMs, timeoutMs: service.proxy.healthcheckTimeoutMs },
+    drainTimeoutMs: service.proxy.drainTimeoutMs,
+  };
+}
+
+export interface ServiceProxy {
+  readonly name: string;
+  readonly control: ProxyControl;
+  /** where clients reach it on the host, with the port Docker chose when the file left it open */
+  readonly published: readonly { readonly hostIp: string; readonly hostPort: number }[];
+}
+
+/** Who holds a host port: a container publishing it, or a process of the host. */
+async function portHolder(engine: Engine, hostPort: number): Promise<string> {
+  const containers = await engine.listContainers();
+  const holder = containers.find((c) => (c.published ?? []).some((p) => p.hostPort === hostPort));
+  return holder === undefined ? "a process on this host (not a container)" : `the container ${holder.names[0] ?? holder.id}`;
+}
+
+/**
+ * Makes sure the service's proxy runs with the right ports and image, and routes to exactly
+ * `serving` when it had to be created (a proxy that already runs keeps its routes: it knows
+ * them better than a guess from outside does, and syncing is what `reroll proxy up` is for).
+ */
+export async function ensureServiceProxy(
+  engine: Engine,
+  spec: Spec,
+  service: ServiceSpec,
+  serving: () => Promise<TargetAddress[]>,
+  emit: EventSink,
+): Promise<ServiceProxy> {
+  const config = proxyConfig(spec, service);
+  const settings = proxySettings(service);
+  const image = await ensureProxyImage(engine, emit);
+  const name = proxyContainerName(spec.project, service.name);
+  const signature = createHash("sha256")
+    .update(JSON.stringify({ listeners: service.ports, mode: service.proxy.mode, image, network: networkName(spec.project) }))
+    .digest("hex")
+    .slice(0, 16);
+  const existing = await engine.inspectContainer(name);
+  let created = false;
+  if (existing !== undefined && (existing.labels[LABEL_PROXY_SIGNATURE] !== signature || !existing.running)) {
+    if (existing.labels[LABEL_PROJECT] !== spec.project || existing.labels[LABEL_PROXY_FOR] !== service.name) {
+      throw new RerollError("E_NAME_TAKEN", `The container name ${name} is taken by a container reroll did not make.`, {
+        hint: `Rename or remove that container (docker rm -f ${name}), or use another project name (-p).`,
+      });
+    }
+    if (existing.running) {
+      emit({ type: "warning", service: service.name, message: `${name} is recreated (its ports or image changed): ${service.name}'s traffic pauses for about a second` });
+    }
+    await engine.removeContainer(existing.id, { force: true });
+    emit({ type: "proxy-removed", service: service.name, name, cause: existing.running ? "recreated with new ports or image" : "not running" });
+  }
+  if (existing === undefined || existing.labels[LABEL_PROXY_SIGNATURE] !== signature || !existing.running) {
+    const result = await engine.createContainer({
+      name,
+      image,
+      cmd: ["proxy", "run", "--control", CONTROL_SOCKET],
+      env: { [CONFIG_ENV]: JSON.stringify(config), REROLL_PROXY_SETTINGS: JSON.stringify(settings) },
+      labels: { [LABEL_PROJECT]: spec.project, [LABEL_PROXY_FOR]: service.name, [LABEL_PROXY_SIGNATURE]: signature },
+      stopTimeoutSeconds: PROXY_STOP_GRACE_SECONDS,
+      exposedPorts: config.listeners.map((l) => `${l.port}/tcp`),
+      portBindings: service.ports.map((p, i) => ({ containerPort: `${PROXY_FIRST_PORT + i}/tcp`, hostIp: p.hostIp, hostPort: p.published === undefined ? "" : String(p.published) })),
+      restart: { name: "unless-stopped" },
+      network: { name: networkName(spec.project), aliases: [] },
+    });
+    if ("conflict" in result) throw new RerollError("E_NAME_TAKEN", `The container name ${name} was taken while reroll created it.`, { kind: "failed", hint: "Run the command again." });
+    try {
+      await engine.startContainer(result.id);
+    } catch (error) {
+      await engine.removeContainer(result.id, { force: true });
+      const message = error instanceof Error ? error.message : String(error);
+      const busy = /port is already allocated|address already in use|bind: /i.test(message);
+      if (busy) {
+        const holders = await Promise.all(
+          service.ports.filter((p) => p.published !== undefined).map(async (p) => `${publicAddress(p.hostIp, p.published)} may be held by ${await portHolder(engine, p.published!)}`),
+        );
+        throw new RerollError("E_PORT_IN_USE", `${service.name}'s port cannot be published: ${message.replace(/^.*?(Bind for|listen tcp|driver failed)/, "$1")}`, {
+          kind: "input",
+          problems: holders,
+          hint: `Free the port, or change services.${service.name}.ports in ${spec.file}.`,
+        });
+      }
+      throw error;
+    }
+    created = true;
+  }
+  const control = await ProxyControl.open(engine, name);
+  try {
+    await control.request({ op: "configure", settings });
+    if (created) await control.request({ op: "sync", targets: await serving() });
+  } catch (error) {
+    control.close();
+    throw error;
+  }
+  const details = await engine.inspectContainer(name);
+  const published = (details?.ports ?? []).map((p) => ({ hostIp: p.hostIp, hostPort: Number(p.hostPort) }));
+  emit({ type: "proxy-ready", service: service.name, name, published: published.map((p) => publicAddress(p.hostIp, p.hostPort)), created });
+  return { name, control, published };
+}
+
+/** The proxies of a project, by service. */
+export async function listProxies(engine: Engine, project: string): Promise<{ id: string; name: string; service: string; running: boolean }[]> {
+  const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_PROXY_FOR]);
+  return containers.map((c) => ({ id: c.id, name: c.names[0] ?? c.id, service: c.labels[LABEL_PROXY_FOR] ?? "", running: c.state === "running" }));
+}
+
+export async function removeServiceProxy(engine: Engine, project: string, service: string, cause: string, emit: EventSink): Promise<boolean> {
+  const name = proxyContainerName(project, service);
+  const existing = await engine.inspectContainer(name);
+  if (existing === undefined || existing.labels[LABEL_PROJECT] !== project || existing.labels[LABEL_PROXY_FOR] !== service) return false;
+  await engine.stopContainer(existing.id, PROXY_STOP_GRACE_SECONDS);
+  await engine.removeContainer(existing.id, { force: true });
+  emit({ type: "proxy-removed", service, name, cause });
+  return true;
+}
+
+/** The replicas of a service that should take traffic now: running, and not failing or still starting their healthcheck. */
+export async function servingReplicas(engine: Engine, project: string, service: string): Promise<TargetAddress[]> {
+  const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, `${LABEL_SERVICE}=${service}`]);
+  const out: TargetAddress[] = [];
+  for (const c of containers) {
+    if (c.state !== "running" || c.health === "unhealthy" || c.health === "starting") continue;
+    const details = await engine.inspectContainer(c.id);
+    const host = details?.networks[networkName(project)];
+    if (host !== undefined && host !== "") out.push({ id: details!.names[0]!, host });
+  }
+  return out;
+}
+
+export interface ProxyStatus {
+  readonly service: string;
+  readonly name: string;
+  readonly running: boolean;
+  readonly published: readonly string[];
+  readonly targets: readonly TargetReport[];
+  /** why the targets could not be read */
+  readonly error?: string;
+}
+
+/** Each proxy of the project (optionally only these services): where it listens and what it routes to. */
+export async function proxyStatuses(engine: Engine, project: string, services: readonly string[] = []): Promise<ProxyStatus[]> {
+  const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_PROXY_FOR]);
+  return Promise.all(
+    containers
+      .filter((c) => services.length === 0 || services.includes(c.labels[LABEL_PROXY_FOR] ?? ""))
+      .map(async (c): Promise<ProxyStatus> => {
+        const base = {
+          service: c.labels[LABEL_PROXY_FOR] ?? "",
+          name: c.names[0] ?? c.id,
+          running: c.state === "running",
+          published: (c.published ?? []).map((p) => publicAddress(p.hostIp, p.hostPort)),
+        };
+        if (c.state !== "running") return { ...base, targets: [], error: `the proxy container is ${c.state}` };
+        try {
+          const control = await ProxyControl.open(engine, c.id, 3_000);
+          try {
+            return { ...base, targets: (await control.status()).targets };
+          } finally {
+            control.close();
+          }
+        } catch (error) {
+          return { ...base, targets: [], error: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+  );
+}

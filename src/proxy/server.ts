@@ -1,0 +1,280 @@
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { dirname, join } from "node:path";
+import { createHttpProxy, type HttpProxy } from "./http-proxy.js";
+import { TargetPool } from "./pool.js";
+import type { ControlReply, ControlRequest, ProxyConfig, ProxySettingsMessage, StatusReply, TargetAddress, TargetReport } from "./protocol.js";
+import { createTcpProxy } from "./tcp-proxy.js";
+
+/**
+ * The reroll-proxy process (`reroll proxy run`): the listeners of one service, a pool of
+ * targets per listener, the fast health probe, and the control socket. Its targets are
+ * written to a file beside the socket on every change and read back at start, so a proxy
+ * that crashed or was restarted by Docker comes back serving the same replicas.
+ */
+
+/** the fast cadence of a new target's probe, until its first 2xx */
+export const PROBE_EVERY_MS = 100;
+
+export interface RunningProxy {
+  readonly close: () => Promise<void>;
+  /** the ports listened on, in the order of config.listeners (useful with port 0 in tests) */
+  readonly ports: readonly number[];
+}
+
+interface Probing {
+  readonly target: TargetAddress;
+  cancelled: boolean;
+  readonly cancel: () => void;
+}
+
+interface Saved {
+  readonly targets: readonly TargetAddress[];
+  readonly settings?: ProxySettingsMessage;
+}
+
+export async function runProxy(config: ProxyConfig, options: { controlPath: string; settings: ProxySettingsMessage; log?: (line: string) => void }): Promise<RunningProxy> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const statePath = join(dirname(options.controlPath), "routes.json");
+  let settings = options.settings;
+  const routed = new Map<string, TargetAddress>();
+  const probing = new Map<string, Probing>();
+  const draining = new Set<string>();
+
+  const listeners = config.listeners.map((l) => {
+    const pool = new TargetPool();
+    let http: HttpProxy | undefined;
+    let server: Server;
+    if (l.mode === "http") {
+      http = createHttpProxy({ pool });
+      server = http.server;
+    } else {
+      server = createTcpProxy({ pool });
+    }
+    return { config: l, pool, http, server };
+  });
+
+  let saves = 0;
+  /** the routes, replaced whole (temporary file, then rename): a crash leaves the old file or the new one */
+  const save = async (): Promise<void> => {
+    const saved: Saved = { targets: [...routed.values()], settings };
+    const temp = `${statePath}.${process.pid}.${saves++}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(saved)}\n`);
+    renameSync(temp, statePath);
+  };
+  const route = (t: TargetAddress): void => {
+    routed.set(t.id, t);
+    draining.delete(t.id);
+    for (const l of listeners) l.pool.add(t.id, t.host, l.config.targetPort);
+  };
+  const unroute = (id: string): void => {
+    routed.delete(id);
+    for (const l of listeners) {
+      l.pool.remove(id);
+      l.http?.forget(id);
+    }
+  };
+
+  // routes kept from before a restart
+  try {
+    const saved = JSON.parse(readFileSync(statePath, "utf8")) as Saved;
+    if (saved.settings !== undefined) settings = saved.settings;
+    for (const t of saved.targets) route(t);
+    if (saved.targets.length > 0) log(`reroll-proxy: restored ${saved.targets.length} route(s): ${saved.targets.map((t) => t.id).join(", ")}`);
+  } catch {
+    // first start: no routes yet
+  }
+
+  /** One probe of the health path (HTTP), or a plain connect (TCP mode / no path). */
+  const probeOnce = (t: TargetAddress): Promise<boolean> =>
+    new Promise((resolve) => {
+      const first = listeners[0]!.config;
+      const hc = settings.healthcheck;
+      if (hc === undefined || first.mode === "tcp") {
+        const socket: Socket = connect({ host: t.host, port: first.targetPort });
+        const done = (ok: boolean) => {
+          socket.destroy();
+          resolve(ok);
+        };
+        socket.setTimeout(hc?.timeoutMs ?? 1_000, () => done(false));
+        socket.once("connect", () => done(true));
+        socket.once("error", () => done(false));
+        return;
+      }
+      const req = httpRequest({ host: t.host, port: first.targetPort, path: hc.path, method: "GET", headers: { "user-agent": "reroll-proxy/health" }, timeout: hc.timeoutMs, agent: false }, (res) => {
+        res.resume();
+        resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300);
+      });
+      req.on("timeout", () => req.destroy());
+      req.on("error", () => resolve(false));
+      req.end();
+    });
+
+  const probeUntilHealthy = async (t: TargetAddress): Promise<{ ok: boolean; probes: number }> => {
+    let cancelWait: () => void = () => undefined;
+    const entry: Probing = {
+      target: t,
+      cancelled: false,
+      cancel: () => {
+        entry.cancelled = true;
+        cancelWait();
+      },
+    };
+    probing.get(t.id)?.cancel();
+    probing.set(t.id, entry);
+    let probes = 0;
+    try {
+      for (;;) {
+        if (entry.cancelled) return { ok: false, probes };
+        const started = Date.now();
+        probes += 1;
+        if (await probeOnce(t)) return { ok: !entry.cancelled, probes };
+        const wait = Math.max(0, PROBE_EVERY_MS - (Date.now() - started));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          cancelWait = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      if (probing.get(t.id) === entry) probing.delete(t.id);
+    }
+  };
+
+  const status = (): StatusReply => {
+    const targets: TargetReport[] = [];
+    const outstanding = (id: string) => listeners.reduce((n, l) => n + (l.pool.list().find((x) => x.id === id)?.outstanding ?? 0), 0);
+    for (const t of routed.values()) targets.push({ ...t, state: draining.has(t.id) ? "draining" : "ready", outstanding: outstanding(t.id) });
+    for (const p of probing.values()) if (!routed.has(p.target.id)) targets.push({ ...p.target, state: "probing", outstanding: 0 });
+    return { config, settings, targets };
+  };
+
+  const handle = async (request: ControlRequest): Promise<unknown> => {
+    switch (request.op) {
+      case "status":
+        return status();
+      case "configure":
+        settings = request.settings;
+        await save();
+        return undefined;
+      case "sync": {
+        const wanted = new Map(request.targets.map((t) => [t.id, t]));
+        for (const id of [...routed.keys()]) if (!wanted.has(id)) unroute(id);
+        for (const t of wanted.values()) route(t);
+        await save();
+        return status();
+      }
+      case "add": {
+        const started = Date.now();
+        if (request.probe) {
+          const { ok, probes } = await probeUntilHealthy(request.target);
+          if (!ok) throw new Error(`${request.target.id}: probing was cancelled`);
+          route(request.target);
+          await save();
+          log(`reroll-proxy: ${request.target.id} (${request.target.host}) answered its health check after ${probes} probe(s), ${Date.now() - started} ms: routed`);
+          return { probes, ms: Date.now() - started };
+        }
+        route(request.target);
+        await save();
+        log(`reroll-proxy: ${request.target.id} (${request.target.host}) routed`);
+        return { probes: 0, ms: 0 };
+      }
+      case "remove": {
+        probing.get(request.target)?.cancel();
+        unroute(request.target);
+        await save();
+        return undefined;
+      }
+      case "drain": {
+        probing.get(request.target)?.cancel();
+        if (!routed.has(request.target)) return { routed: false, drained: true, outstanding: 0, ms: 0 };
+        const started = Date.now();
+        draining.add(request.target);
+        const timeoutMs = request.timeoutMs ?? settings.drainTimeoutMs;
+        // no new request goes there; idle pooled connections to it close now, busy ones when their response ends
+        const results = await Promise.all(
+          listeners.map(async (l) => {
+            const drainDone = l.pool.drain(request.target, timeoutMs);
+            l.http?.forget(request.target);
+            return drainDone;
+          }),
+        );
+        unroute(request.target);
+        draining.delete(request.target);
+        await save();
+        const outstanding = results.reduce((n, r) => n + r.outstanding, 0);
+        log(`reroll-proxy: ${request.target} drained in ${Date.now() - started} ms${outstanding > 0 ? `, ${outstanding} still open at the drain timeout` : ""}`);
+        return { routed: true, drained: outstanding === 0, outstanding, ms: Date.now() - started };
+      }
+    }
+  };
+
+  // the control socket: NDJSON requests, replies in any order (a drain does not block a status)
+  mkdirSync(dirname(options.controlPath), { recursive: true, mode: 0o700 });
+  rmSync(options.controlPath, { force: true });
+  const control = createServer((socket) => {
+    let buffer = "";
+    socket.setEncoding("utf8");
+    socket.on("error", () => socket.destroy());
+    socket.on("data", (chunk: string) => {
+      buffer += chunk;
+      let newline = buffer.indexOf("\n");
+      while (newline !== -1) {
+        const line = buffer.slice(0, newline).trim();
+        buffer = buffer.slice(newline + 1);
+        newline = buffer.indexOf("\n");
+        if (line === "") continue;
+        let request: ControlRequest;
+        try {
+          request = JSON.parse(line) as ControlRequest;
+        } catch {
+          socket.write(`${JSON.stringify({ id: -1, ok: false, error: "not JSON" } satisfies ControlReply)}\n`);
+          continue;
+        }
+        handle(request).then(
+          (result) => socket.writable && socket.write(`${JSON.stringify({ id: request.id, ok: true, ...(result === undefined ? {} : { result }) } satisfies ControlReply)}\n`),
+          (error: unknown) => socket.writable && socket.write(`${JSON.stringify({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies ControlReply)}\n`),
+        );
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    control.once("error", reject);
+    control.listen(options.controlPath, () => resolve());
+  });
+
+  const ports = await Promise.all(
+    listeners.map(
+      (l) =>
+        new Promise<number>((resolve, reject) => {
+          l.server.once("error", reject);
+          l.server.listen(l.config.port, () => {
+            const address = l.server.address();
+            resolve(typeof address === "object" && address !== null ? address.port : l.config.port);
+          });
+        }),
+    ),
+  );
+  log(`reroll-proxy for ${config.project}/${config.service}: ${config.listeners.map((l, i) => `${l.published} → :${ports[i]} → replicas:${l.targetPort} (${l.mode})`).join("; ")}`);
+
+  return {
+    ports,
+    close: async () => {
+      for (const p of probing.values()) p.cancel();
+      control.close();
+      await Promise.all(
+        listeners.map(
+          (l) =>
+            new Promise<void>((resolve) => {
+              l.server.close(() => resolve());
+              // idle keep-alive connections would hold close() open
+              (l.server as Server & { closeIdleConnections?: () => void }).closeIdleConnections?.();
+            }),
+        ),
+      );
+    },
+  };
+}
