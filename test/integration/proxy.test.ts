@@ -1,0 +1,308 @@
+import { spawn } from "node:child_process";
+import { cp, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REROLL_BIN, runReroll, type CliRun } from "../support/cli.js";
+import { docker, removeProject, testName } from "../support/docker.js";
+import { get, startLoad } from "../support/load.js";
+import { eventually, freePort } from "../support/net.js";
+import { tempDir } from "../support/tmp.js";
+
+/**
+ * reroll-proxy against the real daemon, with real traffic on 127.0.0.1: rollouts and an
+ * automatic rollback under 16 concurrent clients lose no request, in-flight requests and
+ * WebSockets survive their replica's drain, the proxy keeps its routes when Docker restarts
+ * it, and one service's port changes never touch another's traffic.
+ */
+
+const APP = fileURLToPath(new URL("../fixtures/proxy-app", import.meta.url));
+
+interface ServiceOptions {
+  readonly name?: string;
+  readonly version: string;
+  readonly broken?: boolean;
+  readonly port: number;
+  readonly replicas?: number;
+  readonly drainTimeout?: string;
+  readonly mode?: "http" | "tcp";
+  readonly healthPath?: string | null;
+}
+
+function serviceYaml(o: ServiceOptions): string[] {
+  const name = o.name ?? "web";
+  return [
+    `  ${name}:`,
+    "    build:",
+    "      context: ./app",
+    "      args:",
+    `        VERSION: ${o.version}`,
+    `        BROKEN: "${o.broken === true ? 1 : 0}"`,
+    `    ports: ["127.0.0.1:${o.port}:8080"]`,
+    "    stop_grace_period: 2s",
+    "    deploy:",
+    `      replicas: ${o.replicas ?? 3}`,
+    "      update_config:",
+    "        monitor: 1s",
+    "      rollback_config:",
+    "        monitor: 500ms",
+    "    x-reroll:",
+    "      proxy:",
+    ...(o.mode === undefined ? [] : [`        mode: ${o.mode}`]),
+    ...(o.healthPath === null ? [] : ["        healthcheck:", `          path: ${o.healthPath ?? "/health"}`]),
+    `        drain_timeout: ${o.drainTimeout ?? "10s"}`,
+  ];
+}
+
+interface Project {
+  readonly dir: string;
+  readonly project: string;
+  write(...services: ServiceOptions[]): Promise<void>;
+  reroll(args: readonly string[]): Promise<CliRun>;
+  /** runs reroll with --output json and records when each event arrived */
+  rerollTimed(args: readonly string[]): Promise<{ code: number; events: { at: number; event: Record<string, unknown> }[]; output: string }>;
+}
+
+const projects: string[] = [];
+let root: string;
+
+async function project(label: string): Promise<Project> {
+  const name = testName(label);
+  projects.push(name);
+  const dir = join(root, name);
+  await cp(APP, join(dir, "app"), { recursive: true });
+  return {
+    dir,
+    project: name,
+    async write(...services) {
+      await writeFile(join(dir, "compose.yaml"), ["services:", ...services.flatMap(serviceYaml), ""].join("\n"));
+    },
+    reroll: (args) => runReroll([...args, "-p", name], { cwd: dir }),
+    rerollTimed: (args) =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [REROLL_BIN, ...args, "-p", name, "--output", "json"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+        const events: { at: number; event: Record<string, unknown> }[] = [];
+        let output = "";
+        let buffer = "";
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+          buffer += chunk.toString();
+          let nl = buffer.indexOf("\n");
+          while (nl !== -1) {
+            const line = buffer.slice(0, nl);
+            buffer = buffer.slice(nl + 1);
+            nl = buffer.indexOf("\n");
+            try {
+              events.push({ at: Date.now(), event: JSON.parse(line) as Record<string, unknown> });
+            } catch {
+              // not an event line
+            }
+          }
+        });
+        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code: code ?? -1, events, output }));
+      }),
+  };
+}
+
+async function proxyContainer(projectName: string, service = "web") {
+  return docker.getContainer(`${projectName}-${service}-proxy`).inspect();
+}
+
+describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
+  beforeAll(async () => {
+    root = await tempDir("reroll-proxy-");
+  });
+  afterAll(async () => {
+    for (const p of projects) await removeProject(p);
+  });
+
+  it("rolls 3 replicas v1 → v2 and rolls a broken v3 back under 16 clients without a failed request", async () => {
+    const p = await project("load");
+    const port = await freePort();
+    await p.write({ version: "v1", port });
+    const first = await p.reroll(["up"]);
+    expect(first.code, first.stderr).toBe(0);
+    // the replicas publish nothing; the proxy publishes the declared host address and port
+    const proxy = await proxyContainer(p.project);
+    expect(proxy.HostConfig.PortBindings?.["10000/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(port) }]);
+    expect(proxy.Config.User).toBe("node");
+    for (const c of await docker.listContainers({ filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) })) {
+      expect(c.Ports.filter((x) => x.PublicPort !== undefined)).toEqual([]);
+    }
+    expect((await get(port)).body.trim()).toBe("v1");
+
+    const load = startLoad(port, 16);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      await p.write({ version: "v2", port });
+      const rolled = await p.reroll(["up"]);
+      expect(rolled.code, rolled.stderr).toBe(0);
+      const switched = Date.now();
+      await new Promise((r) => setTimeout(r, 500));
+
+      await p.write({ version: "v3", broken: true, port });
+      const broken = await p.reroll(["up", "--timeout", "10s"]);
+      expect(broken.code, broken.stdout + broken.stderr).toBe(1);
+      expect(broken.stderr).toMatch(/rolled back/);
+      await new Promise((r) => setTimeout(r, 500));
+      await load.stop();
+
+      expect(load.failures).toEqual([]);
+      expect(load.answers.length).toBeGreaterThan(200);
+      const bodies = new Set(load.answers.map((a) => a.body));
+      expect(bodies).toEqual(new Set(["v1", "v2"]));
+      // only v2 once the switch was over
+      expect(load.answers.filter((a) => a.at > switched + 100 && a.body !== "v2")).toEqual([]);
+    } finally {
+      await load.stop();
+    }
+    const after = await Promise.all(Array.from({ length: 20 }, () => get(port)));
+    expect(new Set(after.map((a) => a.body.trim()))).toEqual(new Set(["v2"]));
+    const status = await p.reroll(["proxy", "status", "--output", "json"]);
+    const targets = (JSON.parse(status.stdout) as { proxies: { targets: { id: string; state: string }[] }[] }).proxies[0]!.targets;
+    expect(targets.map((t) => t.state)).toEqual(["ready", "ready", "ready"]);
+    expect(targets.every((t) => /-r2-\d$/.test(t.id))).toBe(true);
+  });
+
+  it("--verify reports the traffic it sent and which revisions answered; a request in flight for 4 s survives its replica's drain", async () => {
+    const p = await project("drain");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    await p.write({ version: "v2", port, replicas: 2 });
+    expect((await p.reroll(["build"])).code).toBe(0);
+
+    const slow = Array.from({ length: 6 }, () => get(port, "/slow?ms=4000"));
+    await new Promise((r) => setTimeout(r, 200));
+    const run = await p.rerollTimed(["up", "--verify"]);
+    expect(run.code, run.output).toBe(0);
+    const answers = await Promise.all(slow);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(new Set(answers.map((a) => a.body.trim()))).toEqual(new Set(["v1 slow"]));
+    // the drain waited for them
+    const drains = run.events.filter((e) => e.event["type"] === "proxy-drain").map((e) => e.event);
+    expect(drains.length).toBe(2);
+    expect(drains.every((d) => d["drained"] === true)).toBe(true);
+    expect(Math.max(...drains.map((d) => d["ms"] as number))).toBeGreaterThan(300);
+    const report = run.events.find((e) => e.event["type"] === "verify-report")?.event["report"] as { sent: number; failed: number; revisions: Record<string, number> };
+    expect(report.failed).toBe(0);
+    expect(report.sent).toBeGreaterThan(50);
+    expect(Object.keys(report.revisions).sort()).toEqual(["r1", "r2"]);
+  });
+
+  it("keeps a WebSocket open across its replica's replacement until the drain timeout", async () => {
+    const p = await project("ws");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1, drainTimeout: "4s" });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    await p.write({ version: "v2", port, replicas: 1, drainTimeout: "4s" });
+    expect((await p.reroll(["build"])).code).toBe(0);
+
+    const socket = connect(port, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    socket.write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    let received = "";
+    socket.on("data", (c: Buffer) => (received += c.toString()));
+    let closedAt = 0;
+    socket.on("close", () => (closedAt = Date.now()));
+    await eventually(async () => received.includes("101 Switching Protocols"), "the upgrade");
+    const echoes: number[] = [];
+    const ping = setInterval(() => {
+      if (socket.destroyed) return;
+      const before = received.length;
+      socket.write("ping\n");
+      setTimeout(() => received.length > before && echoes.push(Date.now()), 100);
+    }, 250);
+    try {
+      const run = await p.rerollTimed(["up"]);
+      expect(run.code, run.output).toBe(0);
+      const routed = run.events.find((e) => e.event["type"] === "proxy-route")!.at;
+      const drain = run.events.find((e) => e.event["type"] === "proxy-drain")!;
+      // the drain waited out its timeout for the open connection, which kept working meanwhile
+      expect(drain.event["drained"]).toBe(false);
+      expect(drain.event["outstanding"]).toBe(1);
+      expect(drain.event["ms"] as number).toBeGreaterThanOrEqual(3_900);
+      expect(echoes.filter((t) => t > routed + 3_000).length).toBeGreaterThan(0);
+      await eventually(async () => closedAt > 0, "the old replica's stop to close the WebSocket", 10_000);
+      expect(closedAt).toBeGreaterThanOrEqual(routed + 3_900);
+    } finally {
+      clearInterval(ping);
+      socket.destroy();
+    }
+    // new connections go to v2
+    expect((await get(port)).body.trim()).toBe("v2");
+  });
+
+  it("keeps its routes when its process is killed and Docker restarts it", async () => {
+    const p = await project("restart");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const before = await proxyContainer(p.project);
+    process.kill(before.State.Pid, "SIGKILL");
+    await eventually(async () => {
+      const now = await proxyContainer(p.project);
+      return now.RestartCount > before.RestartCount && now.State.Running;
+    }, "Docker to restart the proxy", 20_000);
+    await eventually(async () => (await get(port)).status === 200, "the restarted proxy to answer", 10_000);
+    const answered = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const res = await get(port, "/", false, { "x-reroll-verify": "1" });
+      expect(res.status).toBe(200);
+      answered.add(String(res.headers["x-reroll-target"]));
+    }
+    expect(answered.size).toBe(2);
+    const status = await p.reroll(["status", "--output", "json"]);
+    const web = (JSON.parse(status.stdout) as { services: { proxy: { targets: { state: string }[] } }[] }).services[0]!;
+    expect(web.proxy.targets.map((t) => t.state)).toEqual(["ready", "ready"]);
+  });
+
+  it("adds a second service with ports while the first is under load: no failed request on the first", async () => {
+    const p = await project("second");
+    const port = await freePort();
+    const port2 = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const firstProxy = (await proxyContainer(p.project)).Id;
+    const load = startLoad(port, 16);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await p.write({ version: "v1", port, replicas: 2 }, { name: "api", version: "a1", port: port2, replicas: 1, mode: "tcp", healthPath: null });
+      const run = await p.reroll(["up"]);
+      expect(run.code, run.stderr).toBe(0);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await load.stop();
+    }
+    expect(load.failures).toEqual([]);
+    expect(load.answers.length).toBeGreaterThan(50);
+    expect((await proxyContainer(p.project)).Id).toBe(firstProxy);
+    // the second service answers through its own proxy, in plain TCP mode
+    expect((await get(port2)).body.trim()).toBe("a1");
+    const api = await proxyContainer(p.project, "api");
+    expect(api.HostConfig.PortBindings?.["10000/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(port2) }]);
+  });
+
+  it("refuses a port another process holds, naming it, and starts nothing", async () => {
+    const p = await project("busy");
+    const { createServer } = await import("node:net");
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, "127.0.0.1", () => r()));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      await p.write({ version: "v1", port, replicas: 1 });
+      const run = await p.reroll(["up"]);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`127.0.0.1:${port}`);
+      expect(run.stderr).toMatch(/a process on this host/);
+      const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
+      expect(left).toEqual([]);
+      await expect(proxyContainer(p.project)).rejects.toThrow();
+    } finally {
+      holder.close();
+    }
+  });
+});
