@@ -1,6 +1,15 @@
 // Shared helpers for the benchmarks: timing child processes, medians, the result table.
 import { spawnSync } from "node:child_process";
 
+/** Runs a command to its end: its wall time and stdout; throws on a non-zero exit unless allowFail. */
+export function sh(command, args, options = {}) {
+  const start = process.hrtime.bigint();
+  const r = spawnSync(command, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...options });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0 && options.allowFail !== true) throw new Error(`${command} ${args.join(" ")} exited ${r.status}: ${(r.stderr ?? "").slice(-1500)}`);
+  return { ms, stdout: r.stdout ?? "", status: r.status };
+}
+
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

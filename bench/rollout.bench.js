@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { floorRollout } from "./floor.js";
-import { fmt, limitRow, median, ratioRow } from "./lib.js";
+import { fmt, limitRow, median, ratioRow, sh } from "./lib.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const STATUS_TARGET_MS = 300;
@@ -18,14 +18,6 @@ const FLOOR_RATIO_TARGET = 1.1;
 const THIRTY_PARALLELISM = 5;
 /** 30 replicas checking every second saturate two cores with healthcheck execs, on both sides */
 const THIRTY_INTERVAL = "2s";
-
-function sh(command, args, options = {}) {
-  const start = process.hrtime.bigint();
-  const r = spawnSync(command, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...options });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.status !== 0 && options.allowFail !== true) throw new Error(`${command} ${args.join(" ")} exited ${r.status}: ${(r.stderr ?? "").slice(-1500)}`);
-  return { ms, stdout: r.stdout ?? "", status: r.status };
-}
 
 function project(root, name, replicas, parallelism = 1, interval = "1s") {
   const dir = join(root, name);

@@ -5,6 +5,7 @@ const suites = [
   ["bump", () => import("./bump.bench.js")],
   ["build", () => import("./build.bench.js")],
   ["rollout", () => import("./rollout.bench.js")],
+  ["proxy", () => import("./proxy.bench.js")],
 ];
 const only = process.argv.slice(2);
 const rows = [];

@@ -162,8 +162,18 @@ ensure_registry_binary() {
   command -v docker-registry >/dev/null 2>&1 || apt_install docker-registry
 }
 
+# wrk (load) and nginx (the proxy reroll-proxy is compared with), for `npm run bench` only
+ensure_bench_tools() {
+  local missing=()
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
 ensure_daemon
 ensure_busybox_image
 ensure_node_image
 ensure_registry_binary
+if [ "${1:-}" = "--bench" ]; then ensure_bench_tools; fi
 log "ready"

@@ -78,6 +78,8 @@ function plain(res: ServerResponse, status: number, text: string, extra: Outgoin
 
 export interface HttpProxy {
   readonly server: Server;
+  /** stops accepting; keep-alive connections close after their response in flight, idle ones now */
+  shutdown(): void;
   /** closes idle pooled connections to a target (call when it starts draining) */
   forget(targetId: string): void;
 }
@@ -88,6 +90,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
   const responseTimeoutMs = options.responseTimeoutMs ?? 60_000;
   const maxBodyBytes = options.maxBodyBytes ?? 100 * 1024 * 1024;
   const agents = new Map<string, Agent>();
+  let closing = false;
   const agentFor = (id: string): Agent => {
     let agent = agents.get(id);
     if (agent === undefined) {
@@ -159,6 +162,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
       answered = true;
       clearTimeout(responseTimer);
       const headers = responseHeaders(upstreamRes.headers);
+      if (closing) headers["connection"] = "close";
       // `reroll up --verify` asks which replica answered, to report the revisions it saw
       if (req.headers[VERIFY_HEADER] !== undefined) headers[TARGET_HEADER] = target.id;
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
@@ -243,6 +247,11 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
 
   return {
     server,
+    shutdown() {
+      closing = true;
+      server.close();
+      server.closeIdleConnections();
+    },
     forget(targetId) {
       const agent = agents.get(targetId);
       if (agent === undefined) return;

@@ -87,7 +87,7 @@ export async function ensureServiceProxy(
   engine: Engine,
   spec: Spec,
   service: ServiceSpec,
-  serving: () => Promise<TargetAddress[]>,
+  serving: () => Promise<(TargetAddress & { healthy: boolean })[]>,
   emit: EventSink,
 ): Promise<ServiceProxy> {
   const config = proxyConfig(spec, service);
@@ -149,7 +149,7 @@ export async function ensureServiceProxy(
   const control = await ProxyControl.open(engine, name);
   try {
     await control.request({ op: "configure", settings });
-    if (created) await control.request({ op: "sync", targets: await serving() });
+    if (created) await syncRoutes(control, service, await serving());
   } catch (error) {
     control.close();
     throw error;
@@ -176,19 +176,43 @@ export async function removeServiceProxy(engine: Engine, project: string, servic
   return true;
 }
 
-/** The replicas of a service that should take traffic now: running, and not failing or still starting their healthcheck. */
-export async function servingReplicas(engine: Engine, project: string, service: string): Promise<TargetAddress[]> {
+/**
+ * The replicas of a service that may take traffic now: running and not unhealthy. `healthy`
+ * is false for one whose Docker healthcheck has not reported yet (`starting`): it is routed
+ * only once the proxy's own probe of the health path answers, or Docker reports it healthy.
+ */
+export async function servingReplicas(engine: Engine, project: string, service: string): Promise<(TargetAddress & { healthy: boolean })[]> {
   const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, `${LABEL_SERVICE}=${service}`]);
-  const out: TargetAddress[] = [];
+  const out: (TargetAddress & { healthy: boolean })[] = [];
   for (const c of containers) {
-    if (c.state !== "running" || c.health === "unhealthy" || c.health === "starting") continue;
+    if (c.state !== "running" || c.health === "unhealthy") continue;
     const details = await engine.inspectContainer(c.id);
     const host = details?.networks[networkName(project)];
-    if (host !== undefined && host !== "") out.push({ id: details!.names[0]!, host });
+    if (host !== undefined && host !== "") out.push({ id: details!.names[0]!, host, healthy: c.health !== "starting" });
   }
   return out;
 }
 
+/**
+ * Routes a proxy to exactly the serving replicas: healthy ones at once; ones still `starting`
+ * once the proxy's probe of the health path answers (bounded by `probeMs`), when there is a path.
+ */
+export async function syncRoutes(control: ProxyControl, service: ServiceSpec, serving: readonly (TargetAddress & { healthy: boolean })[], probeMs = 15_000): Promise<void> {
+  await control.request({ op: "sync", targets: serving.filter((t) => t.healthy).map(({ id, host }) => ({ id, host })) });
+  if (service.proxy.healthcheckPath === undefined) return;
+  await Promise.all(
+    serving
+      .filter((t) => !t.healthy)
+      .map(async ({ id, host }) => {
+        const timer = setTimeout(() => void control.request({ op: "remove", target: id }).catch(() => undefined), probeMs);
+        try {
+          await control.add({ id, host }, true).catch(() => undefined);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+  );
+}
 export interface ProxyStatus {
   readonly service: string;
   readonly name: string;

@@ -265,16 +265,13 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
     close: async () => {
       for (const p of probing.values()) p.cancel();
       control.close();
-      await Promise.all(
-        listeners.map(
-          (l) =>
-            new Promise<void>((resolve) => {
-              l.server.close(() => resolve());
-              // idle keep-alive connections would hold close() open
-              (l.server as Server & { closeIdleConnections?: () => void }).closeIdleConnections?.();
-            }),
-        ),
-      );
+      const outstanding = () => listeners.reduce((n, l) => n + l.pool.list().reduce((m, t) => m + t.outstanding, 0), 0);
+      for (const l of listeners) {
+        if (l.http !== undefined) l.http.shutdown();
+        else l.server.close();
+      }
+      // what is in flight finishes (bounded by the caller); nothing new is accepted
+      while (outstanding() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
     },
   };
 }

@@ -1,6 +1,6 @@
 import { RerollError } from "../../core/errors.js";
 import type { EventSink } from "../../core/events.js";
-import { ensureServiceProxy, listProxies, proxied, proxyStatuses, removeServiceProxy, servingReplicas } from "../../proxy/manage.js";
+import { ensureServiceProxy, listProxies, proxied, proxyStatuses, removeServiceProxy, servingReplicas, syncRoutes } from "../../proxy/manage.js";
 import { CONFIG_ENV, type ProxyConfig, type ProxySettingsMessage } from "../../proxy/protocol.js";
 import { runProxy } from "../../proxy/server.js";
 import { acquireLock, PROJECT_LOCK_STALE_MS } from "../../rollout/lock.js";
@@ -65,7 +65,7 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
       const proxy = await ensureServiceProxy(engine, spec, service, () => servingReplicas(engine, spec.project, service.name), emit);
       try {
         // what runs now is the truth: route to exactly the serving replicas
-        await proxy.control.request({ op: "sync", targets: await servingReplicas(engine, spec.project, service.name) });
+        await syncRoutes(proxy.control, service, await servingReplicas(engine, spec.project, service.name));
       } finally {
         proxy.control.close();
       }
@@ -104,5 +104,7 @@ export async function runProxyProcess(options: ProxyRunCommandOptions, io: CliIo
   });
   io.stderr.write(`${new Date().toISOString()} reroll-proxy: stopping: no new connection; finishing what is in flight\n`);
   await Promise.race([proxy.close(), new Promise((resolve) => setTimeout(resolve, 8_000))]);
+  // client sockets still open (a WebSocket past the bound) must not hold the process: Docker would wait for its stop timeout
+  setTimeout(() => process.exit(0), 50).unref();
   return 0;
 }

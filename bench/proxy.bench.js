@@ -1,0 +1,265 @@
+// Benchmarks for reroll-proxy (issue 5), all in one run against the same upstream app:
+//  - failed requests during a rollout under 16 clients: reroll against a naive recreate
+//    (`docker stop` + `docker run` on the same port);
+//  - a 3-replica rollout of an image whose HEALTHCHECK keeps Docker's default 30 s interval:
+//    reroll (the proxy probes the health path) against `docker service update`;
+//  - throughput (wrk) and p99 latency at a moderate fixed rate: straight to a replica,
+//    through reroll-proxy, and through nginx (Debian's package) configured as the proxy.
+// Cleans up every container, service, image and process it made.
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { continuousLoad, fixedRate } from "./load.js";
+import { fmt, median, sh } from "./lib.js";
+
+const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
+const APP = fileURLToPath(new URL("../test/fixtures/proxy-app", import.meta.url));
+const reroll = (dir, name, args) => sh(process.execPath, [BIN, ...args, "-p", name, "--output", "plain"], { cwd: dir });
+
+function freePort() {
+  return Number(sh(process.execPath, ["-e", "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).stdout.trim());
+}
+
+function compose(dir, { version, port, healthcheck = "fast" }) {
+  writeFileSync(
+    join(dir, "compose.yaml"),
+    [
+      "services:",
+      "  web:",
+      "    build:",
+      "      context: ./app",
+      ...(healthcheck === "default" ? ["      dockerfile: Dockerfile.default-interval"] : []),
+      `      args: { VERSION: ${version}, START_DELAY_MS: "${healthcheck === "default" ? 500 : 0}" }`,
+      `    ports: ["127.0.0.1:${port}:8080"]`,
+      // the proxy's probe gates readiness; Docker's own check only needs to veto, and a
+      // 1 s check would start 3 node processes a second beside the throughput measurements
+      ...(healthcheck === "default" ? [] : ["    healthcheck: { interval: 30s }"]),
+      "    stop_grace_period: 2s",
+      "    deploy:",
+      "      replicas: 3",
+      "      update_config: { parallelism: 1, monitor: 1s, order: start-first }",
+      "    x-reroll:",
+      "      proxy: { healthcheck: { path: /health }, drain_timeout: 10s }",
+      "",
+    ].join("\n"),
+  );
+}
+
+function setupApp(root, name) {
+  const dir = join(root, name);
+  cpSync(APP, join(dir, "app"), { recursive: true });
+  // the same app with Docker's default HEALTHCHECK timing (30 s interval) and a 0.5 s start
+  writeFileSync(
+    join(dir, "app", "Dockerfile.default-interval"),
+    [
+      "FROM node:20-slim",
+      "ARG VERSION=v1",
+      "ARG START_DELAY_MS=500",
+      "ENV VERSION=$VERSION START_DELAY_MS=$START_DELAY_MS",
+      "COPY server.cjs /app/server.cjs",
+      `HEALTHCHECK CMD ["node", "-e", "require('http').get('http://127.0.0.1:8080/health', r => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"]`,
+      'CMD ["node", "/app/server.cjs"]',
+      "",
+    ].join("\n"),
+  );
+  return dir;
+}
+
+const ipOf = (container, network) => sh("docker", ["inspect", "--format", `{{ (index .NetworkSettings.Networks "${network}").IPAddress }}`, container]).stdout.trim();
+
+function wrk(url) {
+  const out = sh("wrk", ["-t", "2", "-c", "32", "-d", "3s", url]).stdout;
+  // a fast error page is not throughput
+  if (/Non-2xx or 3xx responses|Socket errors/.test(out)) throw new Error(`wrk ${url} saw errors:\n${out}`);
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+}
+
+async function naiveRecreate(name, imageFrom, imageTo) {
+  const port = freePort();
+  const run = (image) => sh("docker", ["run", "-d", "--name", name, "--label", `dev.reroll.project=${name}`, "-p", `127.0.0.1:${port}:8080`, image]);
+  run(imageFrom);
+  for (let i = 0; i < 100 && spawnSync("curl", ["-sf", `http://127.0.0.1:${port}/health`]).status !== 0; i += 1) await sleep(50);
+  const load = continuousLoad("127.0.0.1", port, 16);
+  await sleep(1000);
+  sh("docker", ["stop", "-t", "2", name]);
+  sh("docker", ["rm", name]);
+  run(imageTo);
+  await sleep(3000);
+  const result = await load.stop();
+  sh("docker", ["rm", "-f", name], { allowFail: true });
+  return result;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function run() {
+  const root = mkdtempSync(join(tmpdir(), "reroll-bench-proxy-"));
+  const stamp = Math.floor(Date.now() / 1000);
+  const project = `reroll-bench-${stamp}-proxy`;
+  const slow = `reroll-bench-${stamp}-interval`;
+  const naive = `reroll-bench-${stamp}-naive`;
+  const swarmName = `reroll-bench-${stamp}-swarmhc`;
+  const state = sh("docker", ["info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.trim();
+  const joinedSwarm = state !== "active";
+  let nginx;
+  const rows = [];
+  try {
+    // 1. failed requests during a rollout under 16 clients
+    const dir = setupApp(root, project);
+    const port = freePort();
+    compose(dir, { version: "v1", port });
+    reroll(dir, project, ["up"]);
+    compose(dir, { version: "v2", port });
+    reroll(dir, project, ["build"]);
+    const load = continuousLoad("127.0.0.1", port, 16);
+    await sleep(1000);
+    reroll(dir, project, ["up", "--no-build"]);
+    await sleep(1000);
+    const rolled = await load.stop();
+    // what a restart of the proxy itself costs (docker restart), and its replacement by a new
+    // image (what `reroll proxy up` does after an upgrade: remove, create, start, route)
+    const pause = async (action) => {
+      const l = continuousLoad("127.0.0.1", port, 16);
+      await sleep(500);
+      action();
+      await sleep(1500);
+      return l.stop();
+    };
+    const restarted = await pause(() => sh("docker", ["restart", "-t", "10", `${project}-web-proxy`]));
+    const replaced = await pause(() => {
+      sh("docker", ["rm", "-f", `${project}-web-proxy`]);
+      reroll(dir, project, ["proxy", "up"]);
+    });
+    const pauseRow = (what, r) => ({
+      benchmark: what,
+      value: `${(r.longestGapMs / 1000).toFixed(2)} s without an answer, ${r.failed} of ${r.sent} failed`,
+      baselineName: "—",
+      baseline: "—",
+      ratio: "—",
+      target: "measured (docs)",
+      ok: true,
+    });
+    const pauses = [
+      pauseRow("traffic pause: docker restart of the proxy under 16 clients", restarted),
+      pauseRow("traffic pause: proxy replaced (new image: rm + reroll proxy up)", replaced),
+    ];
+    const naiveResult = await naiveRecreate(naive, `${project}-web:r1`, `${project}-web:r2`);
+    const pct = (r) => `${r.failed} of ${r.sent} (${((100 * r.failed) / Math.max(1, r.sent)).toFixed(2)}%)`;
+    rows.push({
+      benchmark: "failed requests, 3-replica rollout under 16 clients",
+      value: pct(rolled),
+      baselineName: "naive recreate (docker stop + run, same port)",
+      baseline: `${pct(naiveResult)}, ${(naiveResult.longestGapMs / 1000).toFixed(1)} s without an answer`,
+      ratio: "—",
+      target: "0 failed",
+      ok: rolled.failed === 0,
+    });
+    rows.push(...pauses);
+
+    // 2. throughput and p99 at a moderate rate: straight to a replica, reroll-proxy, nginx
+    const network = `${project}_default`;
+    const replica = sh("docker", ["ps", "--format", "{{.Names}}", "--filter", `label=dev.reroll.project=${project}`, "--filter", "label=dev.reroll.slot"]).stdout.trim().split("\n");
+    const replicaIps = replica.map((r) => ipOf(r, network));
+    const proxyIp = ipOf(`${project}-web-proxy`, network);
+    const nginxPort = freePort();
+    const nginxDir = join(root, "nginx");
+    sh("mkdir", ["-p", nginxDir]);
+    writeFileSync(
+      join(nginxDir, "nginx.conf"),
+      [
+        "worker_processes 1;", // reroll-proxy is one Node process: one worker each
+        `pid ${nginxDir}/nginx.pid;`,
+        `error_log ${nginxDir}/error.log;`,
+        "events { worker_connections 1024; }",
+        "http {",
+        `  access_log off; client_body_temp_path ${nginxDir}; proxy_temp_path ${nginxDir};`,
+        `  upstream app { least_conn; ${replicaIps.map((ip) => `server ${ip}:8080;`).join(" ")} keepalive 64; }`,
+        `  server { listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr; } }`,
+        "}",
+        "",
+      ].join("\n"),
+    );
+    nginx = spawn("nginx", ["-c", join(nginxDir, "nginx.conf"), "-g", "daemon off;"], { stdio: "ignore" });
+    await sleep(500);
+    // interleaved rounds, medians: noise falls on every side alike
+    const sides = { direct: [replicaIps[0], 8080], proxy: [proxyIp, 10000], nginx: ["127.0.0.1", nginxPort] };
+    const samples = { direct: { rps: [], p99: [] }, proxy: { rps: [], p99: [] }, nginx: { rps: [], p99: [] } };
+    for (let round = 0; round < 3; round += 1) {
+      for (const [side, [host, p]] of Object.entries(sides)) {
+        samples[side].rps.push(wrk(`http://${host}:${p}/`));
+        samples[side].p99.push((await fixedRate(host, p, { rate: 200, seconds: 3 })).p99);
+      }
+    }
+    const med = (side) => ({ rps: median(samples[side].rps), lat: { p99: median(samples[side].p99) } });
+    const direct = med("direct");
+    const viaProxy = med("proxy");
+    const viaNginx = med("nginx");
+    rows.push({
+      benchmark: "proxy throughput (wrk, 32 connections, median of 3 × 3 s)",
+      value: `${viaProxy.rps.toFixed(0)} req/s`,
+      baselineName: `nginx 1 worker (direct to one replica: ${direct.rps.toFixed(0)} req/s)`,
+      baseline: `${viaNginx.rps.toFixed(0)} req/s`,
+      ratio: fmt.ratio(viaProxy.rps / viaNginx.rps),
+      target: "≥ 0.5×",
+      ok: viaProxy.rps / viaNginx.rps >= 0.5,
+    });
+    const added = viaProxy.lat.p99 - direct.lat.p99;
+    rows.push({
+      benchmark: "added p99 latency at 200 req/s (4 keep-alive connections, median of 3 × 3 s)",
+      value: `${fmt.ms(added)} (p99 ${fmt.ms(viaProxy.lat.p99)})`,
+      baselineName: "direct p99 / nginx added",
+      baseline: `${fmt.ms(direct.lat.p99)} / ${fmt.ms(viaNginx.lat.p99 - direct.lat.p99)}`,
+      ratio: "—",
+      target: "≤ 1 ms added",
+      ok: added <= 1,
+    });
+    nginx.kill("SIGTERM");
+    nginx = undefined;
+    reroll(dir, project, ["down"]);
+
+    // 3. Docker's default 30 s HEALTHCHECK interval: reroll's probe against Swarm waiting for Docker
+    const slowDir = setupApp(root, slow);
+    const slowPort = freePort();
+    compose(slowDir, { version: "v1", port: slowPort, healthcheck: "default" });
+    reroll(slowDir, slow, ["up"]);
+    compose(slowDir, { version: "v2", port: slowPort, healthcheck: "default" });
+    reroll(slowDir, slow, ["build"]);
+    const rerollMs = reroll(slowDir, slow, ["up", "--no-build"]).ms;
+    reroll(slowDir, slow, ["down"]);
+
+    if (joinedSwarm) sh("docker", ["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    sh("docker", ["network", "create", "--driver", "overlay", "--label", `dev.reroll.project=${swarmName}`, `${swarmName}-net`]);
+    // v1 starts without its healthcheck (only the update is measured), v2 with the image's own: 30 s interval
+    sh("docker", ["service", "create", "--quiet", "--detach=false", "--name", swarmName, "--network", `${swarmName}-net`, "--label", `dev.reroll.project=${swarmName}`,
+      "--replicas", "3", "--no-healthcheck", "--update-parallelism", "1", "--update-monitor", "1s", "--update-order", "start-first", "--stop-grace-period", "2s", `${slow}-web:r1`]);
+    const swarmMs = sh("docker", ["service", "update", "--quiet", "--detach=false", "--image", `${slow}-web:r2`,
+      "--health-cmd", "node -e \"require('http').get('http://127.0.0.1:8080/health', r => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))\"",
+      "--health-interval", "30s", swarmName]).ms;
+    rows.push({
+      benchmark: "3-replica rollout, image HEALTHCHECK at Docker's default 30 s interval",
+      value: `${(rerollMs / 1000).toFixed(1)} s`,
+      baselineName: "docker service update (waits for Docker's first health check)",
+      baseline: `${(swarmMs / 1000).toFixed(1)} s`,
+      ratio: fmt.ratio(rerollMs / swarmMs),
+      target: "≤ 1×",
+      ok: rerollMs <= swarmMs,
+    });
+    return rows;
+  } finally {
+    nginx?.kill("SIGTERM");
+    sh("docker", ["service", "rm", swarmName], { allowFail: true });
+    for (const name of [project, slow, naive, swarmName]) {
+      const ids = sh("docker", ["ps", "-aq", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
+      if (ids) sh("docker", ["rm", "-f", "-v", ...ids.split("\n")], { allowFail: true });
+      const tags = sh("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
+      if (tags) sh("docker", ["rmi", "-f", ...new Set(tags.split("\n"))], { allowFail: true });
+      sh("docker", ["network", "rm", `${name}_default`], { allowFail: true });
+    }
+    for (let i = 0; i < 50 && sh("docker", ["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${swarmName}`], { allowFail: true }).stdout.trim() !== ""; i += 1) await sleep(200);
+    sh("docker", ["network", "rm", `${swarmName}-net`], { allowFail: true });
+    if (joinedSwarm) sh("docker", ["swarm", "leave", "--force"], { allowFail: true });
+    rmSync(root, { recursive: true, force: true });
+  }
+}
