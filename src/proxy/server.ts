@@ -14,7 +14,7 @@ import { createTcpProxy } from "./tcp-proxy.js";
  * that crashed or was restarted by Docker comes back serving the same replicas.
  */
 
-/** the fast cadence of a new target's probe, until its first 2xx */
+/** the cadence of a new target's probe until its first 2xx, when the settings give none */
 export const PROBE_EVERY_MS = 100;
 
 export interface RunningProxy {
@@ -130,7 +130,7 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
         const started = Date.now();
         probes += 1;
         if (await probeOnce(t)) return { ok: !entry.cancelled, probes };
-        const wait = Math.max(0, PROBE_EVERY_MS - (Date.now() - started));
+        const wait = Math.max(0, (settings.healthcheck?.intervalMs ?? PROBE_EVERY_MS) - (Date.now() - started));
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, wait);
           cancelWait = () => {
