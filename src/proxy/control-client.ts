@@ -1,3 +1,5 @@
+import { createInterface } from "node:readline";
+import { Readable } from "node:stream";
 import { RerollError } from "../core/errors.js";
 import type { Engine, ExecSession } from "../engine/port.js";
 import type { ControlReply, ControlRequest, StatusReply, TargetAddress } from "./protocol.js";
@@ -47,7 +49,6 @@ export class ProxyControl {
   /** Reads replies; resolves true once the bridge reports the socket connected, false if it ends first. */
   #listen(): Promise<boolean> {
     return new Promise<boolean>((resolveConnected) => {
-      let buffer = "";
       let connected = false;
       const onLine = (line: string): void => {
         let reply: ControlReply;
@@ -69,16 +70,7 @@ export class ProxyControl {
       };
       void (async () => {
         try {
-          for await (const chunk of this.#session.output) {
-            buffer += chunk.toString("utf8");
-            let newline = buffer.indexOf("\n");
-            while (newline !== -1) {
-              const line = buffer.slice(0, newline).trim();
-              buffer = buffer.slice(newline + 1);
-              newline = buffer.indexOf("\n");
-              if (line !== "") onLine(line);
-            }
-          }
+          for await (const line of createInterface({ input: Readable.from(this.#session.output), crlfDelay: Infinity })) if (line.trim() !== "") onLine(line);
           this.#ended = new Error(connected ? "the control session ended" : "the control socket is not there yet");
         } catch (error) {
           this.#ended = error instanceof Error ? error : new Error(String(error));

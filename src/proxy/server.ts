@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { request as httpRequest } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
 import { createHttpProxy, type HttpProxy } from "./http-proxy.js";
 import { TargetPool } from "./pool.js";
 import type { ControlReply, ControlRequest, ProxyConfig, ProxySettingsMessage, StatusReply, TargetAddress, TargetReport } from "./protocol.js";
@@ -216,29 +217,21 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
   mkdirSync(dirname(options.controlPath), { recursive: true, mode: 0o700 });
   rmSync(options.controlPath, { force: true });
   const control = createServer((socket) => {
-    let buffer = "";
-    socket.setEncoding("utf8");
     socket.on("error", () => socket.destroy());
-    socket.on("data", (chunk: string) => {
-      buffer += chunk;
-      let newline = buffer.indexOf("\n");
-      while (newline !== -1) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        newline = buffer.indexOf("\n");
-        if (line === "") continue;
-        let request: ControlRequest;
-        try {
-          request = JSON.parse(line) as ControlRequest;
-        } catch {
-          socket.write(`${JSON.stringify({ id: -1, ok: false, error: "not JSON" } satisfies ControlReply)}\n`);
-          continue;
-        }
-        handle(request).then(
-          (result) => socket.writable && socket.write(`${JSON.stringify({ id: request.id, ok: true, ...(result === undefined ? {} : { result }) } satisfies ControlReply)}\n`),
-          (error: unknown) => socket.writable && socket.write(`${JSON.stringify({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies ControlReply)}\n`),
-        );
+    createInterface({ input: socket, crlfDelay: Infinity }).on("line", (raw: string) => {
+      const line = raw.trim();
+      if (line === "") return;
+      let request: ControlRequest;
+      try {
+        request = JSON.parse(line) as ControlRequest;
+      } catch {
+        socket.write(`${JSON.stringify({ id: -1, ok: false, error: "not JSON" } satisfies ControlReply)}\n`);
+        return;
       }
+      handle(request).then(
+        (result) => socket.writable && socket.write(`${JSON.stringify({ id: request.id, ok: true, ...(result === undefined ? {} : { result }) } satisfies ControlReply)}\n`),
+        (error: unknown) => socket.writable && socket.write(`${JSON.stringify({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies ControlReply)}\n`),
+      );
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,10 +1,9 @@
-import { spawn } from "node:child_process";
 import { cp, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REROLL_BIN, runReroll, type CliRun } from "../support/cli.js";
+import { runReroll, spawnRerollEvents, type CliRun, type TimedEvent } from "../support/cli.js";
 import { docker, removeProject, testName } from "../support/docker.js";
 import { get, startLoad } from "../support/load.js";
 import { eventually, freePort } from "../support/net.js";
@@ -61,7 +60,7 @@ interface Project {
   write(...services: ServiceOptions[]): Promise<void>;
   reroll(args: readonly string[]): Promise<CliRun>;
   /** runs reroll with --output json and records when each event arrived */
-  rerollTimed(args: readonly string[]): Promise<{ code: number; events: { at: number; event: Record<string, unknown> }[]; output: string }>;
+  rerollTimed(args: readonly string[]): Promise<{ code: number; events: TimedEvent[]; output: string }>;
 }
 
 const projects: string[] = [];
@@ -79,31 +78,7 @@ async function project(label: string): Promise<Project> {
       await writeFile(join(dir, "compose.yaml"), ["services:", ...services.flatMap(serviceYaml), ""].join("\n"));
     },
     reroll: (args) => runReroll([...args, "-p", name], { cwd: dir }),
-    rerollTimed: (args) =>
-      new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [REROLL_BIN, ...args, "-p", name, "--output", "json"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-        const events: { at: number; event: Record<string, unknown> }[] = [];
-        let output = "";
-        let buffer = "";
-        child.stdout.on("data", (chunk: Buffer) => {
-          output += chunk.toString();
-          buffer += chunk.toString();
-          let nl = buffer.indexOf("\n");
-          while (nl !== -1) {
-            const line = buffer.slice(0, nl);
-            buffer = buffer.slice(nl + 1);
-            nl = buffer.indexOf("\n");
-            try {
-              events.push({ at: Date.now(), event: JSON.parse(line) as Record<string, unknown> });
-            } catch {
-              // not an event line
-            }
-          }
-        });
-        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? -1, events, output }));
-      }),
+    rerollTimed: (args) => spawnRerollEvents([...args, "-p", name], { cwd: dir }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { main } from "../../src/cli/main.js";
 import type { CliIo } from "../../src/cli/io.js";
@@ -56,5 +57,40 @@ export function runReroll(
     child.on("error", reject);
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(options.stdin ?? "");
+  });
+}
+
+export interface TimedEvent {
+  /** when the line arrived, epoch ms */
+  readonly at: number;
+  readonly event: Record<string, unknown>;
+}
+
+/**
+ * Runs the built `reroll` with --output json, reading its events as they arrive; `onEvent`
+ * may kill it (the returned `kill`). Resolves when it has exited.
+ */
+export function spawnRerollEvents(
+  argv: readonly string[],
+  options: { cwd: string; onEvent?: (event: Record<string, unknown>, kill: () => void) => void },
+): Promise<{ code: number; events: TimedEvent[]; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [REROLL_BIN, ...argv, "--output", "json"], { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const events: TimedEvent[] = [];
+    let output = "";
+    const kill = () => child.kill("SIGKILL");
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on("line", (line: string) => {
+      output += `${line}\n`;
+      try {
+        const event = JSON.parse(line) as Record<string, unknown>;
+        events.push({ at: Date.now(), event });
+        options.onEvent?.(event, kill);
+      } catch {
+        // not an event line
+      }
+    });
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, events, output }));
   });
 }

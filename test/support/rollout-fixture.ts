@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { REROLL_BIN, runReroll, type CliRun } from "./cli.js";
+import { runReroll, spawnRerollEvents, type CliRun } from "./cli.js";
 import { docker, testName } from "./docker.js";
 
 /**
@@ -96,29 +95,15 @@ export async function rolloutFixture(root: string, label: string, options: Fixtu
 
 /** Starts `reroll` and kills it with SIGKILL as soon as an NDJSON event matches `when`. */
 export async function killReroll(fixture: Fixture, args: readonly string[], when: (event: Record<string, unknown>) => boolean): Promise<{ killed: boolean; output: string }> {
-  const child = spawn(process.execPath, [REROLL_BIN, ...args, "-p", fixture.project, "--output", "json"], { cwd: fixture.dir, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  let buffer = "";
   let killed = false;
-  child.stdout.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-    buffer += chunk.toString();
-    let nl = buffer.indexOf("\n");
-    while (nl !== -1) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      nl = buffer.indexOf("\n");
-      try {
-        if (!killed && when(JSON.parse(line) as Record<string, unknown>)) {
-          killed = true;
-          child.kill("SIGKILL");
-        }
-      } catch {
-        // not an event line
+  const run = await spawnRerollEvents([...args, "-p", fixture.project], {
+    cwd: fixture.dir,
+    onEvent: (event, kill) => {
+      if (!killed && when(event)) {
+        killed = true;
+        kill();
       }
-    }
+    },
   });
-  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise((resolve) => child.on("close", resolve));
-  return { killed, output };
+  return { killed, output: run.output };
 }
