@@ -80,8 +80,8 @@ async function portHolder(engine: Engine, hostPort: number): Promise<string> {
 
 /**
  * Makes sure the service's proxy runs with the right ports and image, and routes to exactly
- * `serving` when it had to be created (a proxy that already runs keeps its routes: it knows
- * them better than a guess from outside does, and syncing is what `reroll proxy up` is for).
+ * the replicas `serving` returns: what Docker says runs and is healthy (or, once the probe
+ * answers, still starting).
  */
 export async function ensureServiceProxy(
   engine: Engine,
@@ -149,7 +149,9 @@ export async function ensureServiceProxy(
   const control = await ProxyControl.open(engine, name);
   try {
     await control.request({ op: "configure", settings });
-    if (created) await syncRoutes(control, service, await serving());
+    // Docker is the truth: a run killed between starting a replica and routing it (or a
+    // replica Docker restarted) left routes that do not match what runs
+    await syncRoutes(control, service, await serving());
   } catch (error) {
     control.close();
     throw error;

@@ -153,7 +153,7 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
     return { config, settings, targets };
   };
 
-  const handle = async (request: ControlRequest): Promise<unknown> => {
+  const handle = async (request: ControlRequest, mine: Set<string>): Promise<unknown> => {
     switch (request.op) {
       case "status":
         return status();
@@ -171,7 +171,8 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
       case "add": {
         const started = Date.now();
         if (request.probe) {
-          const { ok, probes } = await probeUntilHealthy(request.target);
+          mine.add(request.target.id);
+          const { ok, probes } = await probeUntilHealthy(request.target).finally(() => mine.delete(request.target.id));
           if (!ok) throw new Error(`${request.target.id}: probing was cancelled`);
           route(request.target);
           await save();
@@ -218,6 +219,11 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
   rmSync(options.controlPath, { force: true });
   const control = createServer((socket) => {
     socket.on("error", () => socket.destroy());
+    // a probe lives as long as the session that asked for it: a CLI killed mid-rollout leaves none running
+    const mine = new Set<string>();
+    socket.on("close", () => {
+      for (const id of mine) probing.get(id)?.cancel();
+    });
     createInterface({ input: socket, crlfDelay: Infinity }).on("line", (raw: string) => {
       const line = raw.trim();
       if (line === "") return;
@@ -228,7 +234,7 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
         socket.write(`${JSON.stringify({ id: -1, ok: false, error: "not JSON" } satisfies ControlReply)}\n`);
         return;
       }
-      handle(request).then(
+      handle(request, mine).then(
         (result) => socket.writable && socket.write(`${JSON.stringify({ id: request.id, ok: true, ...(result === undefined ? {} : { result }) } satisfies ControlReply)}\n`),
         (error: unknown) => socket.writable && socket.write(`${JSON.stringify({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies ControlReply)}\n`),
       );

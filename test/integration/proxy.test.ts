@@ -60,7 +60,7 @@ interface Project {
   write(...services: ServiceOptions[]): Promise<void>;
   reroll(args: readonly string[]): Promise<CliRun>;
   /** runs reroll with --output json and records when each event arrived */
-  rerollTimed(args: readonly string[]): Promise<{ code: number; events: TimedEvent[]; output: string }>;
+  rerollTimed(args: readonly string[], onEvent?: (event: Record<string, unknown>, kill: () => void) => void): Promise<{ code: number; events: TimedEvent[]; output: string }>;
 }
 
 const projects: string[] = [];
@@ -78,7 +78,7 @@ async function project(label: string): Promise<Project> {
       await writeFile(join(dir, "compose.yaml"), ["services:", ...services.flatMap(serviceYaml), ""].join("\n"));
     },
     reroll: (args) => runReroll([...args, "-p", name], { cwd: dir }),
-    rerollTimed: (args) => spawnRerollEvents([...args, "-p", name], { cwd: dir }),
+    rerollTimed: (args, onEvent) => spawnRerollEvents([...args, "-p", name], { cwd: dir, ...(onEvent === undefined ? {} : { onEvent }) }),
   };
 }
 
@@ -259,6 +259,39 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect((await get(port2)).body.trim()).toBe("a1");
     const api = await proxyContainer(p.project, "api");
     expect(api.HostConfig.PortBindings?.["10000/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(port2) }]);
+  });
+
+  it("SIGKILL in the middle of a proxied rollout under load, then reroll up again: converged, routes on v2 only, no failed request", async () => {
+    const p = await project("kill");
+    const port = await freePort();
+    await p.write({ version: "v1", port });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    await p.write({ version: "v2", port });
+    expect((await p.reroll(["build"])).code).toBe(0);
+    const load = startLoad(port, 16);
+    try {
+      let killed = false;
+      // killed while the second new replica is being probed: one slot done, one in flight
+      await p.rerollTimed(["up"], (event, kill) => {
+        if (!killed && event["type"] === "replica-start" && String(event["name"]).endsWith("-r2-2")) {
+          killed = true;
+          kill();
+        }
+      });
+      expect(killed).toBe(true);
+      const again = await p.reroll(["up"]);
+      expect(again.code, again.stderr).toBe(0);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await load.stop();
+    }
+    expect(load.failures).toEqual([]);
+    const status = await p.reroll(["proxy", "status", "--output", "json"]);
+    const targets = (JSON.parse(status.stdout) as { proxies: { targets: { id: string; state: string }[] }[] }).proxies[0]!.targets;
+    expect(targets.map((t) => t.state)).toEqual(["ready", "ready", "ready"]);
+    expect(targets.every((t) => /-r2-\d$/.test(t.id))).toBe(true);
+    const replicas = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
+    expect(replicas.map((c) => c.State)).toEqual(["running", "running", "running"]);
   });
 
   it("refuses a port another process holds, naming it, and starts nothing", async () => {
