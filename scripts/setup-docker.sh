@@ -156,6 +156,43 @@ ensure_node_image() {
     --change "LABEL $LOCAL_LABEL=$hash" - "$ref" >/dev/null
 }
 
+# reroll-local/httpd:1.18, 1.19 and 1.20: the base images of the bundled example
+# (examples/web), local stand-ins for a web server image with version tags. 1.18 and 1.19
+# serve /health; 1.20 is deliberately broken (its /health is gone), so that the example can
+# show an automatic rollback. Built FROM reroll-local/busybox.
+ensure_example_bases() {
+  local version
+  for version in 1.18 1.19 1.20; do
+    local ref="reroll-local/httpd:$version" start
+    if [ "$version" = 1.20 ]; then
+      start='rm -f /www/health; echo "httpd 1.20: started without /health (a deliberately broken stand-in)" >&2; exec httpd -f -p 80 -h /www'
+    else
+      start='exec httpd -f -p 80 -h /www'
+    fi
+    local hash
+    hash=$(printf '%s|%s|%s' "$version" "$start" "$(docker image inspect --format '{{.Id}}' reroll-local/busybox:latest)" | sha256sum | cut -c1-16)
+    if [ "$(docker image inspect --format "{{ index .Config.Labels \"$LOCAL_LABEL\" }}" "$ref" 2>/dev/null || true)" = "$hash" ]; then
+      continue
+    fi
+    log "building $ref (local stand-in for the example's base image)"
+    local dir
+    dir=$(mktemp -d)
+    printf 'ok\n' >"$dir/health"
+    printf '%s\n' "$start" >"$dir/start.sh"
+    cat >"$dir/Dockerfile" <<DOCKERFILE
+FROM reroll-local/busybox:latest
+ENV HTTPD_VERSION=$version
+COPY health /www/health
+COPY start.sh /start.sh
+EXPOSE 80
+CMD ["sh", "/start.sh"]
+LABEL $LOCAL_LABEL=$hash
+DOCKERFILE
+    DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$dir" >/dev/null 2>&1 || { rm -rf "$dir"; die "building $ref failed"; }
+    rm -rf "$dir"
+  done
+}
+
 # Debian's docker-registry: the real Registry HTTP API v2 the tests run on 127.0.0.1
 # (`reroll bump --tags-from registry`). Installed only; each test starts its own.
 ensure_registry_binary() {
@@ -174,6 +211,7 @@ ensure_bench_tools() {
 ensure_daemon
 ensure_busybox_image
 ensure_node_image
+ensure_example_bases
 ensure_registry_binary
 if [ "${1:-}" = "--bench" ]; then ensure_bench_tools; fi
 log "ready"
