@@ -59,3 +59,15 @@ export { build, pruneRevisions, DEFAULT_BUILD_PARALLELISM, type BuildOptions, ty
 export { createBuildContext, parseDockerignore, type BuildContext, type BuildContextOptions } from "./build/context.js";
 export { EVENT_SCHEMA_VERSION, type RerollEvent, type BuildEvent, type EventSink } from "./core/events.js";
 export * as labels from "./core/labels.js";
+export {
+  up,
+  rollback,
+  type UpOptions,
+  type RollbackOptions,
+  type RolloutOptions,
+  type RolloutResult,
+  type ServiceOutcome,
+} from "./rollout/up.js";
+export { status, history, down, type ProjectStatus, type ServiceStatus, type ReplicaStatus, type HistoryEntry } from "./rollout/inspect.js";
+export { proxyStatuses, type ProxyStatus } from "./proxy/manage.js";
+export type { VerifyReport } from "./core/events.js";

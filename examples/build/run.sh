@@ -2,8 +2,13 @@
 # Builds both services twice: the second build is a cache hit and keeps the revision.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-reroll="node $here/../../bin/reroll.js"
+reroll="node $here/../../bin/reroll.js -p ${PROJECT:-reroll-example-build}"
 cd "$here"
+# the images it built are removed at the end (KEEP=1 keeps them)
+cleanup() {
+  [ -n "${KEEP:-}" ] || docker images -q --filter "label=dev.reroll.project=${PROJECT:-reroll-example-build}" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1
+}
+trap cleanup EXIT
 printf '\n\033[1m$ reroll build\033[0m\n'
 $reroll build --output plain
 printf '\n\033[1m$ reroll build   # nothing changed: same images, same revisions\033[0m\n'
