@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A worker without ports, rolled by readiness alone: v1 up, then a configuration change
-# (JOB_VERSION=v2) replaces both replicas one at a time behind the healthcheck.
+# A worker without ports, rolled by readiness alone: v1 up, then a new build (JOB_VERSION=v2)
+# replaces both replicas one at a time behind the healthcheck.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 reroll="node $here/../../bin/reroll.js"
@@ -18,7 +18,7 @@ cleanup
 step "reroll up"
 $reroll up -p "$project" --output plain 2>&1 | grep -v '^worker |  \|step'
 first=${PIPESTATUS[0]}
-step "JOB_VERSION=v2 reroll up      # a configuration change: new replicas, same image"
+step "JOB_VERSION=v2 reroll up      # a new build: revision r2"
 JOB_VERSION=v2 $reroll up -p "$project" --output plain 2>&1 | grep -v '^worker |  \|step'
 second=${PIPESTATUS[0]}
 step "reroll status"

@@ -36,6 +36,9 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "pro
 export const VERIFY_HEADER = "x-reroll-verify";
 export const TARGET_HEADER = "x-reroll-target";
 
+/** a reset of a reused connection within this long of writing to it means the target had closed it before */
+const STALE_RESET_MS = 20;
+
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 function forwardHeaders(req: IncomingMessage, keepUpgrade: boolean): OutgoingHttpHeaders {
@@ -128,6 +131,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     tried.add(target.id);
     const release = pool.hold(target.id);
     let sent = false; // any byte of the request written to a connected target
+    let sentAt = 0;
     let answered = false;
     const upstream: ClientRequest = httpRequest({
       host: target.host,
@@ -142,6 +146,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     const startBody = (): void => {
       clearTimeout(connectTimer);
       sent = true;
+      sentAt = Date.now();
       responseTimer = setTimeout(() => upstream.destroy(Object.assign(new Error("response timeout"), { code: "E_RESPONSE_TIMEOUT" })), responseTimeoutMs);
       let bytes = 0;
       req.on("data", (chunk: Buffer) => {
@@ -164,7 +169,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
       const headers = responseHeaders(upstreamRes.headers);
       if (closing) headers["connection"] = "close";
       // `reroll up --verify` asks which replica answered, to report the revisions it saw
-      if (req.headers[VERIFY_HEADER] !== undefined) headers[TARGET_HEADER] = target.id;
+      if (req.headers[VERIFY_HEADER] !== undefined) headers[TARGET_HEADER] = target.name;
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
       upstreamRes.pipe(res);
       upstreamRes.on("error", () => res.destroy());
@@ -180,7 +185,10 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
       }
       // Not reached: the connect failed, or a pooled connection the target had already
       // closed was reset before it answered anything (safe to repeat for idempotent requests without a body).
-      const reusedReset = upstream.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE") && IDEMPOTENT.has(req.method ?? "") && declaredEmpty(req);
+      // A stale pooled connection is reset as soon as it is written to; a reset that comes
+      // later is a target that read the request and died: that request is not replayed.
+      const reusedReset =
+        upstream.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE") && Date.now() - sentAt < STALE_RESET_MS && IDEMPOTENT.has(req.method ?? "") && declaredEmpty(req);
       if (!sent || reusedReset) {
         forward(req, res, tried);
         return;

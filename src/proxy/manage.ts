@@ -190,7 +190,7 @@ export async function servingReplicas(engine: Engine, project: string, service: 
     if (c.state !== "running" || c.health === "unhealthy") continue;
     const details = await engine.inspectContainer(c.id);
     const host = details?.networks[networkName(project)];
-    if (host !== undefined && host !== "") out.push({ id: details!.names[0]!, host, healthy: c.health !== "starting" });
+    if (host !== undefined && host !== "") out.push({ id: details!.id, name: details!.names[0]!, host, healthy: c.health !== "starting" });
   }
   return out;
 }
@@ -200,15 +200,15 @@ export async function servingReplicas(engine: Engine, project: string, service: 
  * once the proxy's probe of the health path answers (bounded by `probeMs`), when there is a path.
  */
 export async function syncRoutes(control: ProxyControl, service: ServiceSpec, serving: readonly (TargetAddress & { healthy: boolean })[], probeMs = 15_000): Promise<void> {
-  await control.request({ op: "sync", targets: serving.filter((t) => t.healthy).map(({ id, host }) => ({ id, host })) });
+  await control.request({ op: "sync", targets: serving.filter((t) => t.healthy).map(({ healthy: _healthy, ...target }) => target) });
   if (service.proxy.healthcheckPath === undefined) return;
   await Promise.all(
     serving
       .filter((t) => !t.healthy)
-      .map(async ({ id, host }) => {
-        const timer = setTimeout(() => void control.request({ op: "remove", target: id }).catch(() => undefined), probeMs);
+      .map(async ({ healthy: _healthy, ...target }) => {
+        const timer = setTimeout(() => void control.request({ op: "remove", target: target.id }).catch(() => undefined), probeMs);
         try {
-          await control.add({ id, host }, true).catch(() => undefined);
+          await control.add(target, true).catch(() => undefined);
         } finally {
           clearTimeout(timer);
         }

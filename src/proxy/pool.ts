@@ -8,8 +8,10 @@
 export type TargetState = "ready" | "draining";
 
 export interface TargetInfo {
-  /** the replica, as reroll names it: its container name */
+  /** the replica's key (reroll uses its container id) */
   readonly id: string;
+  /** what to call it (its container name) */
+  readonly name: string;
   readonly host: string;
   readonly port: number;
   readonly state: TargetState;
@@ -19,6 +21,7 @@ export interface TargetInfo {
 
 interface Target {
   readonly id: string;
+  readonly name: string;
   readonly host: string;
   readonly port: number;
   state: TargetState;
@@ -32,13 +35,13 @@ export class TargetPool {
   #turn = 0;
 
   /** Adds a target, or brings a draining one back to ready. */
-  add(id: string, host: string, port: number): void {
+  add(id: string, host: string, port: number, name = id): void {
     const existing = this.#targets.get(id);
     if (existing !== undefined && existing.host === host && existing.port === port) {
       existing.state = "ready";
       return;
     }
-    this.#targets.set(id, { id, host, port, state: "ready", outstanding: existing?.outstanding ?? 0, idle: existing?.idle ?? [] });
+    this.#targets.set(id, { id, name, host, port, state: "ready", outstanding: existing?.outstanding ?? 0, idle: existing?.idle ?? [] });
   }
 
   /** Stops routing new requests to `id`; resolves when its last in-flight request ended, or after `timeoutMs`. */
@@ -65,13 +68,13 @@ export class TargetPool {
   }
 
   /** The ready target with the fewest outstanding requests, skipping `exclude`; undefined when none. */
-  pick(exclude: ReadonlySet<string> = new Set()): { id: string; host: string; port: number } | undefined {
+  pick(exclude: ReadonlySet<string> = new Set()): { id: string; name: string; host: string; port: number } | undefined {
     const ready = [...this.#targets.values()].filter((t) => t.state === "ready" && !exclude.has(t.id));
     if (ready.length === 0) return undefined;
     const least = Math.min(...ready.map((t) => t.outstanding));
     const tied = ready.filter((t) => t.outstanding === least);
     const chosen = tied[this.#turn++ % tied.length]!;
-    return { id: chosen.id, host: chosen.host, port: chosen.port };
+    return { id: chosen.id, name: chosen.name, host: chosen.host, port: chosen.port };
   }
 
   /** Counts one request (or upgraded connection) on `id` until the returned function is called. */
@@ -89,6 +92,6 @@ export class TargetPool {
   }
 
   list(): TargetInfo[] {
-    return [...this.#targets.values()].map(({ id, host, port, state, outstanding }) => ({ id, host, port, state, outstanding }));
+    return [...this.#targets.values()].map(({ id, name, host, port, state, outstanding }) => ({ id, name, host, port, state, outstanding }));
   }
 }

@@ -38,8 +38,10 @@ export interface ProxySettingsMessage {
 }
 
 export interface TargetAddress {
-  /** the replica's container name */
+  /** the replica's container id: unique, where a name may pass from an old replica to its replacement */
   readonly id: string;
+  /** its container name, for people and for --verify's report */
+  readonly name?: string;
   /** its address on the project network */
   readonly host: string;
 }

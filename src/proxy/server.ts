@@ -67,7 +67,7 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
   const route = (t: TargetAddress): void => {
     routed.set(t.id, t);
     draining.delete(t.id);
-    for (const l of listeners) l.pool.add(t.id, t.host, l.config.targetPort);
+    for (const l of listeners) l.pool.add(t.id, t.host, l.config.targetPort, t.name ?? t.id);
   };
   const unroute = (id: string): void => {
     routed.delete(id);
@@ -173,15 +173,15 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
         if (request.probe) {
           mine.add(request.target.id);
           const { ok, probes } = await probeUntilHealthy(request.target).finally(() => mine.delete(request.target.id));
-          if (!ok) throw new Error(`${request.target.id}: probing was cancelled`);
+          if (!ok) throw new Error(`${request.target.name ?? request.target.id}: probing was cancelled`);
           route(request.target);
           await save();
-          log(`reroll-proxy: ${request.target.id} (${request.target.host}) answered its health check after ${probes} probe(s), ${Date.now() - started} ms: routed`);
+          log(`reroll-proxy: ${request.target.name ?? request.target.id} (${request.target.host}) answered its health check after ${probes} probe(s), ${Date.now() - started} ms: routed`);
           return { probes, ms: Date.now() - started };
         }
         route(request.target);
         await save();
-        log(`reroll-proxy: ${request.target.id} (${request.target.host}) routed`);
+        log(`reroll-proxy: ${request.target.name ?? request.target.id} (${request.target.host}) routed`);
         return { probes: 0, ms: 0 };
       }
       case "remove": {
@@ -208,7 +208,7 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
         draining.delete(request.target);
         await save();
         const outstanding = results.reduce((n, r) => n + r.outstanding, 0);
-        log(`reroll-proxy: ${request.target} drained in ${Date.now() - started} ms${outstanding > 0 ? `, ${outstanding} still open at the drain timeout` : ""}`);
+        log(`reroll-proxy: ${request.target.slice(0, 12)} drained in ${Date.now() - started} ms${outstanding > 0 ? `, ${outstanding} still open at the drain timeout` : ""}`);
         return { routed: true, drained: outstanding === 0, outstanding, ms: Date.now() - started };
       }
     }

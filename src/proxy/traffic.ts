@@ -30,7 +30,7 @@ export function proxyTraffic(engine: Engine, control: ProxyControl, service: Ser
     ...(probed
       ? {
           gate: async (replica) => {
-            const routed = await control.add({ id: replica.name, host: await address(replica.id) }, true);
+            const routed = await control.add({ id: replica.id, name: replica.name, host: await address(replica.id) }, true);
             emit({ type: "proxy-route", service: service.name, name: replica.name, probes: routed.probes, ms: routed.ms });
           },
         }
@@ -39,13 +39,13 @@ export function proxyTraffic(engine: Engine, control: ProxyControl, service: Ser
       if (probed) return;
       await Promise.all(
         replicas.map(async (replica) => {
-          await control.add({ id: replica.name, host: await address(replica.id) }, false);
+          await control.add({ id: replica.id, name: replica.name, host: await address(replica.id) }, false);
           emit({ type: "proxy-route", service: service.name, name: replica.name, probes: 0, ms: 0 });
         }),
       );
     },
     async retire(replica) {
-      const { routed, ...drained } = await control.drain(replica.name);
+      const { routed, ...drained } = await control.drain(replica.id);
       if (routed) emit({ type: "proxy-drain", service: service.name, name: replica.name, ...drained });
     },
   };

@@ -318,8 +318,15 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
           const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
           let created = await engine.createContainer(request);
           if ("conflict" in created) {
-            // a leftover of the same name, from a run killed between create and record
-            await engine.removeContainer(request.name, { force: true });
+            const holder = await engine.inspectContainer(request.name);
+            if (holder !== undefined && batchOld.has(holder.id)) {
+              // the replica this one replaces has its name (same revision, new configuration):
+              // it steps aside, still serving, and is stopped and removed by id as usual
+              await engine.renameContainer(holder.id, `${request.name}-replaced-${holder.id.slice(0, 8)}`);
+            } else {
+              // a leftover of the same name, from a run killed between create and record
+              await engine.removeContainer(request.name, { force: true });
+            }
             created = await engine.createContainer(request);
           }
           if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });

@@ -79,7 +79,13 @@ describe("examples", () => {
       expect(run.code, run.output).toBe(0);
       expect(run.output).toMatch(/web \| built r1/);
       expect(run.output).toMatch(/worker \| built r1/);
-      expect(run.output).toMatch(/worker \| built r2/);
+      // both builds ran at once: each started before the other finished
+      const started = (s: string) => run.output.indexOf(`${s} | step 1/`);
+      const built = (s: string) => run.output.indexOf(`${s} | built r1`);
+      expect(started("web")).toBeLessThan(built("worker"));
+      expect(started("worker")).toBeLessThan(built("web"));
+      expect(run.output).toMatch(/\nweb r1 sha256:\w+ .*\nworker r1 sha256:\w+ [^\n]*\n\n[^\n]*GREETING=bonjour/);
+      expect(run.output).toMatch(/\nworker r2 sha256:/);
     } finally {
       await removeProject(project);
     }

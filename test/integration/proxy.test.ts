@@ -1,4 +1,4 @@
-import { cp, writeFile } from "node:fs/promises";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -137,9 +137,9 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const after = await Promise.all(Array.from({ length: 20 }, () => get(port)));
     expect(new Set(after.map((a) => a.body.trim()))).toEqual(new Set(["v2"]));
     const status = await p.reroll(["proxy", "status", "--output", "json"]);
-    const targets = (JSON.parse(status.stdout) as { proxies: { targets: { id: string; state: string }[] }[] }).proxies[0]!.targets;
+    const targets = (JSON.parse(status.stdout) as { proxies: { targets: { name: string; state: string }[] }[] }).proxies[0]!.targets;
     expect(targets.map((t) => t.state)).toEqual(["ready", "ready", "ready"]);
-    expect(targets.every((t) => /-r2-\d$/.test(t.id))).toBe(true);
+    expect(targets.every((t) => /-r2-\d$/.test(t.name))).toBe(true);
   });
 
   it("--verify reports the traffic it sent and which revisions answered; a request in flight for 4 s survives its replica's drain", async () => {
@@ -287,11 +287,40 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     }
     expect(load.failures).toEqual([]);
     const status = await p.reroll(["proxy", "status", "--output", "json"]);
-    const targets = (JSON.parse(status.stdout) as { proxies: { targets: { id: string; state: string }[] }[] }).proxies[0]!.targets;
+    const targets = (JSON.parse(status.stdout) as { proxies: { targets: { name: string; state: string }[] }[] }).proxies[0]!.targets;
     expect(targets.map((t) => t.state)).toEqual(["ready", "ready", "ready"]);
-    expect(targets.every((t) => /-r2-\d$/.test(t.id))).toBe(true);
+    expect(targets.every((t) => /-r2-\d$/.test(t.name))).toBe(true);
     const replicas = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
     expect(replicas.map((c) => c.State)).toEqual(["running", "running", "running"]);
+  });
+
+  it("a configuration-only change (same image, same revision) rolls under load without a failed request", async () => {
+    const p = await project("config");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    // the environment overrides the image's VERSION: new replicas of the same revision, whose names the old ones hold
+    const compose = join(p.dir, "compose.yaml");
+    const text = await readFile(compose, "utf8");
+    await writeFile(compose, text.replace("    stop_grace_period: 2s", "    environment: { VERSION: v1-tuned }\n    stop_grace_period: 2s"));
+    const load = startLoad(port, 16);
+    // slow requests in flight on both old replicas: they must be drained, not cut
+    const slow = Array.from({ length: 4 }, () => get(port, "/slow?ms=3000"));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const run = await p.reroll(["up"]);
+      expect(run.code, run.stderr).toBe(0);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await load.stop();
+    }
+    expect(load.failures).toEqual([]);
+    expect((await Promise.allSettled(slow)).map((r) => (r.status === "fulfilled" ? r.value.body.trim() : String(r.reason)))).toEqual(["v1 slow", "v1 slow", "v1 slow", "v1 slow"]);
+    expect(new Set(load.answers.map((a) => a.body))).toEqual(new Set(["v1", "v1-tuned"]));
+    const after = await Promise.all(Array.from({ length: 10 }, () => get(port)));
+    expect(new Set(after.map((a) => a.body.trim()))).toEqual(new Set(["v1-tuned"]));
+    const replicas = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
+    expect(replicas.map((c) => c.State)).toEqual(["running", "running"]);
   });
 
   it("refuses a port another process holds, naming it, and starts nothing", async () => {

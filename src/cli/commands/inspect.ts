@@ -27,7 +27,7 @@ export async function runStatus(options: StatusCommandOptions, io: CliIo): Promi
     if (s.proxy !== undefined) {
       const p = s.proxy;
       lines.push(`  proxy ${p.name}  ${p.published.join(", ") || "no published port"}${p.error === undefined ? "" : paint(mode, "33", `  ${p.error}`)}`);
-      for (const t of p.targets) lines.push(`    → ${t.id}  ${t.state === "ready" ? t.state : paint(mode, "33", t.state)}  ${t.outstanding} in flight`);
+      for (const t of p.targets) lines.push(`    → ${t.name ?? t.id}  ${t.state === "ready" ? t.state : paint(mode, "33", t.state)}  ${t.outstanding} in flight`);
     }
     for (const r of s.replicas) {
       lines.push(`  ${r.name}  r${r.revision}  slot ${r.slot}  ${r.state}${r.health === undefined ? "" : ` (${r.health})`}${r.ready ? "" : paint(mode, "33", "  not ready")}`);

@@ -31,7 +31,7 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
     const lines: string[] = [];
     for (const p of proxies) {
       lines.push(`${paint(mode, "1", p.service)}  ${p.name}  ${p.published.join(", ") || "no published port"}${p.error === undefined ? "" : paint(mode, "33", `  ${p.error}`)}`);
-      for (const t of p.targets) lines.push(`  → ${t.id} (${t.host})  ${t.state === "ready" ? paint(mode, "32", t.state) : paint(mode, "33", t.state)}  ${t.outstanding} in flight`);
+      for (const t of p.targets) lines.push(`  → ${t.name ?? t.id} (${t.host})  ${t.state === "ready" ? paint(mode, "32", t.state) : paint(mode, "33", t.state)}  ${t.outstanding} in flight`);
       if (p.targets.length === 0 && p.error === undefined) lines.push(paint(mode, "33", "  no target: requests get 503"));
     }
     io.stdout.write(`${lines.length === 0 ? "no proxy: no service of this project publishes a port" : lines.join("\n")}\n`);
