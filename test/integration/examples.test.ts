@@ -64,7 +64,7 @@ describe("examples", () => {
       // the configuration change replaced both replicas, one at a time, behind the healthcheck
       expect(run.output).toMatch(/worker \| .*-r2-1: starting r2 \(replaces .*-r1-1\)/);
       expect(run.output).toMatch(/worker \| .*-r2-1: healthy/);
-      expect(run.output).toMatch(/worker  2\/2 ready  running r2/);
+      expect(run.output).toMatch(/worker {2}2\/2 ready {2}running r2/);
       expect(run.output).not.toMatch(/proxy/);
       expect(await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${project}`] }) })).toEqual([]);
     } finally {

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runReroll, spawnRerollEvents, type CliRun, type TimedEvent } from "../support/cli.js";
 import { docker, removeProject, testName } from "../support/docker.js";
-import { get, startLoad } from "../support/load.js";
+import { get, startLoad, type Load } from "../support/load.js";
 import { eventually, freePort } from "../support/net.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -80,6 +80,19 @@ async function project(label: string): Promise<Project> {
     reroll: (args) => runReroll([...args, "-p", name], { cwd: dir }),
     rerollTimed: (args, onEvent) => spawnRerollEvents([...args, "-p", name], { cwd: dir, ...(onEvent === undefined ? {} : { onEvent }) }),
   };
+}
+
+/** 16 clients on the port from 300 ms before `during` to 300 ms after it. */
+async function underLoad(port: number, during: () => Promise<void>): Promise<Load> {
+  const load = startLoad(port, 16);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    await during();
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    await load.stop();
+  }
+  return load;
 }
 
 async function proxyContainer(projectName: string, service = "web") {
@@ -242,16 +255,11 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     await p.write({ version: "v1", port, replicas: 2 });
     expect((await p.reroll(["up"])).code).toBe(0);
     const firstProxy = (await proxyContainer(p.project)).Id;
-    const load = startLoad(port, 16);
-    try {
-      await new Promise((r) => setTimeout(r, 300));
+    const load = await underLoad(port, async () => {
       await p.write({ version: "v1", port, replicas: 2 }, { name: "api", version: "a1", port: port2, replicas: 1, mode: "tcp", healthPath: null });
       const run = await p.reroll(["up"]);
       expect(run.code, run.stderr).toBe(0);
-      await new Promise((r) => setTimeout(r, 300));
-    } finally {
-      await load.stop();
-    }
+    });
     expect(load.failures).toEqual([]);
     expect(load.answers.length).toBeGreaterThan(50);
     expect((await proxyContainer(p.project)).Id).toBe(firstProxy);
@@ -303,17 +311,12 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const compose = join(p.dir, "compose.yaml");
     const text = await readFile(compose, "utf8");
     await writeFile(compose, text.replace("    stop_grace_period: 2s", "    environment: { VERSION: v1-tuned }\n    stop_grace_period: 2s"));
-    const load = startLoad(port, 16);
     // slow requests in flight on both old replicas: they must be drained, not cut
     const slow = Array.from({ length: 4 }, () => get(port, "/slow?ms=3000"));
-    try {
-      await new Promise((r) => setTimeout(r, 300));
+    const load = await underLoad(port, async () => {
       const run = await p.reroll(["up"]);
       expect(run.code, run.stderr).toBe(0);
-      await new Promise((r) => setTimeout(r, 300));
-    } finally {
-      await load.stop();
-    }
+    });
     expect(load.failures).toEqual([]);
     expect((await Promise.allSettled(slow)).map((r) => (r.status === "fulfilled" ? r.value.body.trim() : String(r.reason)))).toEqual(["v1 slow", "v1 slow", "v1 slow", "v1 slow"]);
     expect(new Set(load.answers.map((a) => a.body))).toEqual(new Set(["v1", "v1-tuned"]));
