@@ -12,6 +12,8 @@ export const LABEL_BASE_IMAGES = "dev.reroll.base-images";
 export const LABEL_GIT_COMMIT = "dev.reroll.git-commit";
 /** on a lock container: who holds it (JSON {pid, host, command, since}) */
 export const LABEL_LOCK_HOLDER = "dev.reroll.lock-holder";
+/** on a reroll-proxy container: the service whose ports it publishes */
+export const LABEL_PROXY_FOR = "dev.reroll.proxy-for";
 
 export function projectFilter(project: string): string {
   return `${LABEL_PROJECT}=${project}`;

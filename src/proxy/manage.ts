@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
-import { LABEL_PROJECT, LABEL_SERVICE } from "../core/labels.js";
+import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_SERVICE } from "../core/labels.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
 import { networkName } from "../rollout/container-spec.js";
@@ -16,7 +16,7 @@ import { CONFIG_ENV, CONTROL_SOCKET, type ProxyConfig, type ProxyListener, type 
  * only that service's proxy: no other service's traffic is touched.
  */
 
-export const LABEL_PROXY_FOR = "dev.reroll.proxy-for";
+export { LABEL_PROXY_FOR };
 /** a hash of what a proxy container was created with (ports, image): a change recreates it */
 export const LABEL_PROXY_SIGNATURE = "dev.reroll.proxy-signature";
 /** listeners inside the proxy container start here, one per published port */

@@ -1,8 +1,8 @@
 import { RerollError } from "../core/errors.js";
-import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
+import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
 import type { Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
-import { LABEL_PROXY_FOR, PROXY_STOP_GRACE_SECONDS, proxyStatuses, type ProxyStatus } from "../proxy/manage.js";
+import type { ProxyStatus } from "../proxy/manage.js";
 import { LABEL_SLOT, LABEL_SPEC_HASH, networkName } from "./container-spec.js";
 import { acquireLock, describeHolder, PROJECT_LOCK_STALE_MS, type LockHolder } from "./lock.js";
 import { completedRevisions, ensureStateImage, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
@@ -49,7 +49,8 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
   const ledger = ledgerContainers.length === 0 ? undefined : await readLedger(engine, spec.project);
   const services: ServiceStatus[] = [];
   // the proxies answer over exec: asked only when there are some, all at once
-  const proxies = all.some((c) => c.labels[LABEL_PROXY_FOR] !== undefined) ? await proxyStatuses(engine, spec.project, names ?? []) : [];
+  // (loaded only then: status must start fast, bench/)
+  const proxies = all.some((c) => c.labels[LABEL_PROXY_FOR] !== undefined) ? await (await import("../proxy/manage.js")).proxyStatuses(engine, spec.project, names ?? []) : [];
   for (const service of spec.services) {
     if (names !== undefined && names.length > 0 && !names.includes(service.name)) continue;
     const containers = all.filter((c) => c.labels[LABEL_SERVICE] === service.name && c.labels[LABEL_SLOT] !== undefined);
@@ -153,7 +154,7 @@ export async function down(spec: Spec, engine: Engine, options: { services?: rea
     for (const c of all) {
       const service = c.labels[LABEL_PROXY_FOR];
       if (service === undefined || (names.length > 0 && !names.includes(service))) continue;
-      await engine.stopContainer(c.id, PROXY_STOP_GRACE_SECONDS);
+      await engine.stopContainer(c.id, (await import("../proxy/manage.js")).PROXY_STOP_GRACE_SECONDS);
       await engine.removeContainer(c.id, { force: true });
       removed.push(c.names[0] ?? c.id);
     }
