@@ -8,6 +8,8 @@
 ARG NODE_VERSION=20
 
 FROM node:${NODE_VERSION}-slim AS package
+# the classic builder leaves this stage behind as an untagged image: reroll removes it by this label
+LABEL dev.reroll.image-stage="package"
 WORKDIR /opt/reroll
 COPY package.json package-lock.json* ./
 COPY bin ./bin

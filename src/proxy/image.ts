@@ -19,6 +19,8 @@ import { VERSION } from "../cli/version.js";
 export const PROXY_IMAGE_REPOSITORY = "reroll";
 export const LABEL_VERSION = "dev.reroll.version";
 export const LABEL_PACKAGE_HASH = "dev.reroll.package-hash";
+/** on the Dockerfile's first stage, which the classic builder leaves behind untagged */
+export const LABEL_BUILD_STAGE = "dev.reroll.image-stage";
 
 /** the package's root: dist/proxy/image.js → ../.. */
 export function packageRoot(): string {
@@ -108,6 +110,20 @@ function linkBins(stage: string, packages: readonly string[]): void {
   }
 }
 
+/**
+ * Removes reroll's own images other than `keep` that no container uses, and the first stages
+ * its builds left untagged: each rebuild (a new version, a changed checkout) would otherwise
+ * leave ~260 MB behind. `only` narrows it to images with these labels as well. One that a
+ * proxy still runs is refused by the daemon and stays until that proxy is replaced.
+ */
+export async function pruneProxyImages(engine: Engine, keep: string, only: readonly string[] = []): Promise<void> {
+  const stale = [...(await engine.listImages([LABEL_PACKAGE_HASH, ...only])), ...(await engine.listImages([LABEL_BUILD_STAGE, ...only]))];
+  for (const image of stale) {
+    if (image.id === keep) continue;
+    await engine.removeImage(image.id).catch(() => undefined);
+  }
+}
+
 export function proxyImageRef(): string {
   return `${PROXY_IMAGE_REPOSITORY}:${VERSION}`;
 }
@@ -158,6 +174,7 @@ export async function ensureProxyImage(engine: Engine, emit: EventSink = () => u
       });
     }
     const image = await engine.inspectImage(proxyImageRef());
+    await pruneProxyImages(engine, image?.id ?? outcome.imageId);
     return image?.id ?? outcome.imageId;
   } finally {
     rmSync(stage, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
 import { networkName } from "../rollout/container-spec.js";
 import { ProxyControl } from "./control-client.js";
-import { ensureProxyImage } from "./image.js";
+import { ensureProxyImage, pruneProxyImages } from "./image.js";
 import { CONFIG_ENV, CONTROL_SOCKET, type ProxyConfig, type ProxyListener, type ProxySettingsMessage, type TargetAddress, type TargetReport } from "./protocol.js";
 
 /**
@@ -111,6 +111,8 @@ export async function ensureServiceProxy(
     }
     await engine.removeContainer(existing.id, { force: true });
     emit({ type: "proxy-removed", service: service.name, name, cause: existing.running ? "recreated with new ports or image" : "not running" });
+    // the image it ran may be an older reroll's, now unused
+    if (existing.imageId !== image) await pruneProxyImages(engine, image);
   }
   if (existing === undefined || existing.labels[LABEL_PROXY_SIGNATURE] !== signature || !existing.running) {
     const result = await engine.createContainer({

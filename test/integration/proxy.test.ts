@@ -4,6 +4,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runReroll, spawnRerollEvents, type CliRun, type TimedEvent } from "../support/cli.js";
+import { createDockerEngine } from "../../src/engine/docker-engine.js";
+import { dockerConnectionFromEnv } from "../../src/engine/connection.js";
+import { LABEL_PACKAGE_HASH, pruneProxyImages } from "../../src/proxy/image.js";
 import { docker, removeProject, testName } from "../support/docker.js";
 import { get, startLoad, type Load } from "../support/load.js";
 import { eventually, freePort } from "../support/net.js";
@@ -324,6 +327,33 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(new Set(after.map((a) => a.body.trim()))).toEqual(new Set(["v1-tuned"]));
     const replicas = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
     expect(replicas.map((c) => c.State)).toEqual(["running", "running"]);
+  });
+
+  it("a rebuilt reroll image does not leave the old one behind, unless a container still runs it", async () => {
+    const label = testName("img");
+    const make = async (tag: string): Promise<string> => {
+      const c = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["true"], Labels: { "dev.reroll.test": label } });
+      try {
+        const committed = (await c.commit({ repo: label, tag, changes: [`LABEL ${LABEL_PACKAGE_HASH}=${tag}`, `LABEL dev.reroll.test=${label}`] })) as { Id: string };
+        return committed.Id;
+      } finally {
+        await c.remove({ force: true });
+      }
+    };
+    const current = await make("current");
+    const unused = await make("unused");
+    const inUse = await make("inuse");
+    const user = await docker.createContainer({ Image: inUse, Cmd: ["true"], Labels: { "dev.reroll.test": label } });
+    try {
+      // narrowed to this test's images: the daemon is shared
+      await pruneProxyImages(await createDockerEngine(dockerConnectionFromEnv(process.env)), current, [`dev.reroll.test=${label}`]);
+      const left = (await docker.listImages({ filters: JSON.stringify({ reference: [`${label}:*`] }) })).map((i) => i.RepoTags?.[0]);
+      expect(left.sort()).toEqual([`${label}:current`, `${label}:inuse`]);
+      expect(unused).not.toBe(current);
+    } finally {
+      await user.remove({ force: true });
+      for (const tag of ["current", "unused", "inuse"]) await docker.getImage(`${label}:${tag}`).remove().catch(() => undefined);
+    }
   });
 
   it("refuses a port another process holds, naming it, and starts nothing", async () => {

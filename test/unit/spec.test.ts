@@ -81,7 +81,7 @@ describe("loading a Compose file", () => {
         "services:",
         "  web:",
         "    build: { context: ./web, dockerfile: Dockerfile.prod, args: [A=1, FROM_ENV], target: prod }",
-        "    ports: ['127.0.0.1:8080:80', '9090:90/udp', { target: 443, published: 8443, host_ip: '::1' }]",
+        "    ports: ['127.0.0.1:8080:80', '9090:90/udp', { target: 443, published: 8443, host_ip: '::1' }, '127.0.0.1::81']",
         "    volumes: ['data:/var/lib/data:ro', './conf:/etc/conf', '/cache']",
         "    healthcheck: { test: 'wget -q -O- http://localhost/health', interval: 2s, retries: 3 }",
         "    deploy: { replicas: 3, update_config: { parallelism: 2, monitor: 1s } }",
@@ -105,6 +105,7 @@ describe("loading a Compose file", () => {
       { hostIp: "127.0.0.1", published: 8080, target: 80, protocol: "tcp" },
       { hostIp: "", published: 9090, target: 90, protocol: "udp" },
       { hostIp: "::1", published: 8443, target: 443, protocol: "tcp" },
+      { hostIp: "127.0.0.1", published: undefined, target: 81, protocol: "tcp" },
     ]);
     expect(web.volumes).toEqual([
       { type: "volume", source: "data", target: "/var/lib/data", readOnly: true, nocopy: false },

@@ -389,12 +389,13 @@ function validatePorts(c: Checker, value: unknown, path: string): PortSpec[] {
     const p = `${path}[${i}]`;
     if (typeof item === "number") item = String(item);
     if (typeof item === "string") {
-      const match = /^(?:(\[[0-9a-fA-F:]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(item.trim());
+      const match = /^(?:(\[[0-9a-fA-F:]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d*):)?(\d+)(?:\/(tcp|udp))?$/.exec(item.trim());
       if (match === null) {
         c.add(p, /-/.test(item) ? `port ranges are not supported ("${item}")` : `"${item}" is not [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`);
         return;
       }
-      const port = portSpec(c, p, (match[1] ?? "").replace(/^\[|\]$/g, ""), match[2], match[3]!, match[4] ?? "tcp");
+      // `IP::PORT` publishes on IP with a port Docker chooses
+      const port = portSpec(c, p, (match[1] ?? "").replace(/^\[|\]$/g, ""), match[2] === "" ? undefined : match[2], match[3]!, match[4] ?? "tcp");
       if (port !== undefined) ports.push(port);
       return;
     }
