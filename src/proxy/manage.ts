@@ -80,16 +80,11 @@ async function portHolder(engine: Engine, hostPort: number): Promise<string> {
 
 /**
  * Makes sure the service's proxy runs with the right ports and image, and routes to exactly
- * the replicas `serving` returns: what Docker says runs and is healthy (or, once the probe
- * answers, still starting).
+ * the replicas that serve now (servingReplicas): Docker is the truth, since a run killed
+ * between starting a replica and routing it, or a replica Docker restarted, leaves routes
+ * that do not match what runs.
  */
-export async function ensureServiceProxy(
-  engine: Engine,
-  spec: Spec,
-  service: ServiceSpec,
-  serving: () => Promise<(TargetAddress & { healthy: boolean })[]>,
-  emit: EventSink,
-): Promise<ServiceProxy> {
+export async function ensureServiceProxy(engine: Engine, spec: Spec, service: ServiceSpec, emit: EventSink): Promise<ServiceProxy> {
   const config = proxyConfig(spec, service);
   const settings = proxySettings(service);
   const image = await ensureProxyImage(engine, emit);
@@ -99,8 +94,8 @@ export async function ensureServiceProxy(
     .digest("hex")
     .slice(0, 16);
   const existing = await engine.inspectContainer(name);
-  let created = false;
-  if (existing !== undefined && (existing.labels[LABEL_PROXY_SIGNATURE] !== signature || !existing.running)) {
+  const reusable = existing !== undefined && existing.labels[LABEL_PROXY_SIGNATURE] === signature && existing.running;
+  if (existing !== undefined && !reusable) {
     if (existing.labels[LABEL_PROJECT] !== spec.project || existing.labels[LABEL_PROXY_FOR] !== service.name) {
       throw new RerollError("E_NAME_TAKEN", `The container name ${name} is taken by a container reroll did not make.`, {
         hint: `Rename or remove that container (docker rm -f ${name}), or use another project name (-p).`,
@@ -114,7 +109,7 @@ export async function ensureServiceProxy(
     // the image it ran may be an older reroll's, now unused
     if (existing.imageId !== image) await pruneProxyImages(engine, image);
   }
-  if (existing === undefined || existing.labels[LABEL_PROXY_SIGNATURE] !== signature || !existing.running) {
+  if (!reusable) {
     const result = await engine.createContainer({
       name,
       image,
@@ -146,21 +141,18 @@ export async function ensureServiceProxy(
       }
       throw error;
     }
-    created = true;
   }
   const control = await ProxyControl.open(engine, name);
   try {
     await control.request({ op: "configure", settings });
-    // Docker is the truth: a run killed between starting a replica and routing it (or a
-    // replica Docker restarted) left routes that do not match what runs
-    await syncRoutes(control, service, await serving());
+    await syncRoutes(control, service, await servingReplicas(engine, spec.project, service.name));
   } catch (error) {
     control.close();
     throw error;
   }
   const details = await engine.inspectContainer(name);
   const published = (details?.ports ?? []).map((p) => ({ hostIp: p.hostIp, hostPort: Number(p.hostPort) }));
-  emit({ type: "proxy-ready", service: service.name, name, published: published.map((p) => publicAddress(p.hostIp, p.hostPort)), created });
+  emit({ type: "proxy-ready", service: service.name, name, published: published.map((p) => publicAddress(p.hostIp, p.hostPort)), created: !reusable });
   return { name, control, published };
 }
 
@@ -185,23 +177,23 @@ export async function removeServiceProxy(engine: Engine, project: string, servic
  * is false for one whose Docker healthcheck has not reported yet (`starting`): it is routed
  * only once the proxy's own probe of the health path answers, or Docker reports it healthy.
  */
-export async function servingReplicas(engine: Engine, project: string, service: string): Promise<(TargetAddress & { healthy: boolean })[]> {
-  const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, `${LABEL_SERVICE}=${service}`]);
-  const out: (TargetAddress & { healthy: boolean })[] = [];
-  for (const c of containers) {
-    if (c.state !== "running" || c.health === "unhealthy") continue;
-    const details = await engine.inspectContainer(c.id);
-    const host = details?.networks[networkName(project)];
-    if (host !== undefined && host !== "") out.push({ id: details!.id, name: details!.names[0]!, host, healthy: c.health !== "starting" });
-  }
-  return out;
+async function servingReplicas(engine: Engine, project: string, service: string): Promise<(TargetAddress & { healthy: boolean })[]> {
+  const containers = (await engine.listContainers([`${LABEL_PROJECT}=${project}`, `${LABEL_SERVICE}=${service}`])).filter((c) => c.state === "running" && c.health !== "unhealthy");
+  const found = await Promise.all(
+    containers.map(async (c) => {
+      const details = await engine.inspectContainer(c.id);
+      const host = details?.networks[networkName(project)];
+      return host === undefined || host === "" ? [] : [{ id: details!.id, name: details!.names[0]!, host, healthy: c.health !== "starting" }];
+    }),
+  );
+  return found.flat();
 }
 
 /**
  * Routes a proxy to exactly the serving replicas: healthy ones at once; ones still `starting`
  * once the proxy's probe of the health path answers (bounded by `probeMs`), when there is a path.
  */
-export async function syncRoutes(control: ProxyControl, service: ServiceSpec, serving: readonly (TargetAddress & { healthy: boolean })[], probeMs = 15_000): Promise<void> {
+async function syncRoutes(control: ProxyControl, service: ServiceSpec, serving: readonly (TargetAddress & { healthy: boolean })[], probeMs = 15_000): Promise<void> {
   await control.request({ op: "sync", targets: serving.filter((t) => t.healthy).map(({ healthy: _healthy, ...target }) => target) });
   if (service.proxy.healthcheckPath === undefined) return;
   await Promise.all(

@@ -4,8 +4,8 @@ import type { Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
 import type { ProxyStatus } from "../proxy/manage.js";
 import { LABEL_SLOT, LABEL_SPEC_HASH, networkName } from "./container-spec.js";
-import { acquireLock, describeHolder, PROJECT_LOCK_STALE_MS, type LockHolder } from "./lock.js";
-import { completedRevisions, ensureStateImage, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
+import { acquireProjectLock, describeHolder, type LockHolder } from "./lock.js";
+import { completedRevisions, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
 
 export interface ReplicaStatus {
   readonly name: string;
@@ -137,15 +137,7 @@ export async function history(spec: Spec, engine: Engine, service: string): Prom
 
 /** Removes the project's service containers and network (named volumes only with `volumes`); nothing without reroll's labels. */
 export async function down(spec: Spec, engine: Engine, options: { services?: readonly string[]; volumes?: boolean; now?: () => number } = {}): Promise<{ removed: string[] }> {
-  const lock = await acquireLock(engine, {
-    name: `${spec.project}-reroll-lock`,
-    project: spec.project,
-    image: await ensureStateImage(engine),
-    command: "reroll down",
-    waitMs: 0,
-    staleAfterMs: PROJECT_LOCK_STALE_MS,
-    now: options.now ?? Date.now,
-  });
+  const lock = await acquireProjectLock(engine, spec.project, "reroll down", options.now === undefined ? {} : { now: options.now });
   const removed: string[] = [];
   try {
     const all = await engine.listContainers([`${LABEL_PROJECT}=${spec.project}`]);
@@ -154,9 +146,8 @@ export async function down(spec: Spec, engine: Engine, options: { services?: rea
     for (const c of all) {
       const service = c.labels[LABEL_PROXY_FOR];
       if (service === undefined || (names.length > 0 && !names.includes(service))) continue;
-      await engine.stopContainer(c.id, (await import("../proxy/manage.js")).PROXY_STOP_GRACE_SECONDS);
-      await engine.removeContainer(c.id, { force: true });
-      removed.push(c.names[0] ?? c.id);
+      const { removeServiceProxy } = await import("../proxy/manage.js");
+      if (await removeServiceProxy(engine, spec.project, service, "reroll down", () => undefined)) removed.push(c.names[0] ?? c.id);
     }
     for (const c of all) {
       if (c.labels[LABEL_SLOT] === undefined) continue; // the lock and the ledger stay

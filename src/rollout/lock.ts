@@ -3,6 +3,7 @@ import { RerollError } from "../core/errors.js";
 import { LABEL_LOCK_HOLDER, LABEL_PROJECT } from "../core/labels.js";
 import type { EventSink } from "../core/events.js";
 import type { Engine } from "../engine/port.js";
+import { ensureStateImage } from "./state.js";
 
 /**
  * A lock kept in Docker: a container created and never started, with a fixed name. Docker's
@@ -107,4 +108,27 @@ export async function acquireLock(engine: Engine, options: LockOptions): Promise
     }
     await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
   }
+}
+
+/**
+ * The project's lock (DESIGN.md): one rollout, teardown or proxy change at a time, held by a
+ * never-started container named `<project>-reroll-lock`.
+ */
+export async function acquireProjectLock(
+  engine: Engine,
+  project: string,
+  command: string,
+  options: { readonly waitMs?: number; readonly now?: () => number; readonly signal?: AbortSignal; readonly onEvent?: EventSink } = {},
+): Promise<HeldLock> {
+  return acquireLock(engine, {
+    name: `${project}-reroll-lock`,
+    project,
+    image: await ensureStateImage(engine),
+    command,
+    waitMs: options.waitMs ?? 0,
+    staleAfterMs: PROJECT_LOCK_STALE_MS,
+    now: options.now ?? Date.now,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+  });
 }

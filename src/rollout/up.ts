@@ -11,11 +11,11 @@ import type { Engine, ImageDetails } from "../engine/port.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, specHash, volumeName } from "./container-spec.js";
 import { executePlan, type ExecuteResult } from "./execute.js";
-import { acquireLock, PROJECT_LOCK_STALE_MS, type HeldLock } from "./lock.js";
-import { ensureServiceProxy, listProxies, proxied, removeServiceProxy, servingReplicas, type ServiceProxy } from "../proxy/manage.js";
+import { acquireProjectLock, type HeldLock } from "./lock.js";
+import { ensureServiceProxy, listProxies, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
 import { proxyTraffic, type Traffic } from "../proxy/traffic.js";
 import { startVerify, type VerifyReport, type VerifyRun } from "../proxy/verify.js";
-import { appendLedger, completedRevisions, ensureStateImage, readLedger, type Outcome } from "./state.js";
+import { appendLedger, completedRevisions, readLedger, type Outcome } from "./state.js";
 
 
 export interface RolloutOptions {
@@ -76,7 +76,8 @@ export async function observeService(engine: Engine, project: string, service: s
   }));
 }
 
-function selectServices(spec: Spec, names: readonly string[] | undefined): ServiceSpec[] {
+/** The services named (all when none), depends_on first; an unknown name is an error listing the known ones. */
+export function selectServices(spec: Spec, names: readonly string[] | undefined): ServiceSpec[] {
   const unknown = (names ?? []).filter((n) => !spec.services.some((s) => s.name === n));
   if (unknown.length > 0) {
     throw new RerollError("E_SERVICE_UNKNOWN", `No such service: ${unknown.join(", ")}.`, {
@@ -182,6 +183,7 @@ async function rollTargets(
   const lock = heldLock ?? (await projectLock(spec, engine, mode, options));
   const done: { target: Target; result: ExecuteResult }[] = [];
   const proxies = new Map<string, ServiceProxy>();
+  const traffic = new Map<string, Traffic>();
   const verifying: VerifyRun[] = [];
   const reports: VerifyReport[] = [];
   const stopVerifying = async (): Promise<void> => {
@@ -194,13 +196,12 @@ async function rollTargets(
     await ensureProjectResources(engine, spec, targets.map((t) => t.service));
     // every proxy is in place (ports published, routes known) before any replica changes
     for (const t of targets) {
-      if (proxied(t.service)) proxies.set(t.service.name, await ensureServiceProxy(engine, spec, t.service, () => servingReplicas(engine, spec.project, t.service.name), emit));
+      if (!proxied(t.service)) continue;
+      const proxy = await ensureServiceProxy(engine, spec, t.service, emit);
+      proxies.set(t.service.name, proxy);
+      traffic.set(t.service.name, proxyTraffic(engine, proxy.control, t.service, networkName(spec.project), emit));
     }
     if (options.verify !== undefined) await startVerifying(targets, proxies, options.verify.path, emit, verifying);
-    const trafficOf = (service: ServiceSpec): Traffic | undefined => {
-      const proxy = proxies.get(service.name);
-      return proxy === undefined ? undefined : proxyTraffic(engine, proxy.control, service, networkName(spec.project), emit);
-    };
     for (const t of targets) {
       const started = now();
       const service = t.service;
@@ -229,12 +230,12 @@ async function rollTargets(
         now,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         emit,
-        ...(proxies.has(service.name) ? { traffic: trafficOf(service)! } : {}),
+        ...(traffic.has(service.name) ? { traffic: traffic.get(service.name)! } : {}),
       });
       emit({ type: "rollout-done", service: service.name, revision: t.revision, outcome: result.outcome, durationMs: now() - started });
       outcomes.push({ service: service.name, revision: t.revision, outcome: result.outcome === "rolled-back" ? "rolled-back" : result.outcome, plan: text });
       if (result.outcome === "rolled-back") {
-        await convergeToPrevious(spec, engine, service, t, options, emit, now, trafficOf(service));
+        await convergeToPrevious(spec, engine, service, t, options, emit, now, traffic.get(service.name));
       }
       // paused keeps what is done: the slots already on the target lose their stopped old replicas
       if (result.outcome === "paused") await result.finish();
@@ -312,16 +313,11 @@ async function startVerifying(targets: readonly Target[], proxies: ReadonlyMap<s
   }
 }
 
-/** One rollout per project at a time (DESIGN.md): a never-started container with a fixed name. */
-async function projectLock(spec: Spec, engine: Engine, mode: string, options: RolloutOptions): Promise<HeldLock> {
-  return acquireLock(engine, {
-    name: `${spec.project}-reroll-lock`,
-    project: spec.project,
-    image: await ensureStateImage(engine),
-    command: `reroll ${mode}`,
-    waitMs: options.lockWaitMs ?? 0,
-    staleAfterMs: PROJECT_LOCK_STALE_MS,
-    now: options.now ?? Date.now,
+/** One rollout per project at a time (DESIGN.md). */
+function projectLock(spec: Spec, engine: Engine, mode: string, options: RolloutOptions): Promise<HeldLock> {
+  return acquireProjectLock(engine, spec.project, `reroll ${mode}`, {
+    ...(options.lockWaitMs === undefined ? {} : { waitMs: options.lockWaitMs }),
+    ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
   });

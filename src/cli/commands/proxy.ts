@@ -1,10 +1,13 @@
 import { RerollError } from "../../core/errors.js";
 import type { EventSink } from "../../core/events.js";
-import { ensureServiceProxy, listProxies, proxied, proxyStatuses, removeServiceProxy, servingReplicas, syncRoutes } from "../../proxy/manage.js";
+import { LABEL_PROJECT } from "../../core/labels.js";
+import { DEFAULT_DRAIN_TIMEOUT_MS } from "../../core/spec/validate.js";
+import { ensureServiceProxy, listProxies, proxied, proxyStatuses, removeServiceProxy } from "../../proxy/manage.js";
 import { CONFIG_ENV, type ProxyConfig, type ProxySettingsMessage } from "../../proxy/protocol.js";
 import { runProxy } from "../../proxy/server.js";
-import { acquireLock, PROJECT_LOCK_STALE_MS } from "../../rollout/lock.js";
-import { ensureStateImage } from "../../rollout/state.js";
+import { networkName } from "../../rollout/container-spec.js";
+import { acquireProjectLock } from "../../rollout/lock.js";
+import { selectServices } from "../../rollout/up.js";
 import { connectEngine } from "../engine.js";
 import type { CliIo } from "../io.js";
 import type { ProxyCommandOptions, ProxyRunCommandOptions } from "../program.js";
@@ -16,11 +19,7 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
   const mode = resolveOutputMode(options.global.output, io);
   const spec = await specFor(options.global, io);
   const engine = await connectEngine(io);
-  const unknown = options.services.filter((n) => !spec.services.some((s) => s.name === n));
-  if (unknown.length > 0) {
-    throw new RerollError("E_SERVICE_UNKNOWN", `No such service: ${unknown.join(", ")}.`, { hint: `Services in ${spec.file}: ${spec.services.map((s) => s.name).join(", ")}.` });
-  }
-  const chosen = spec.services.filter((s) => options.services.length === 0 || options.services.includes(s.name));
+  const chosen = selectServices(spec, options.services);
 
   if (options.action === "status") {
     const proxies = await proxyStatuses(engine, spec.project, options.services);
@@ -39,15 +38,7 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
   }
 
   // up and down change what the proxies route: not while a rollout does the same
-  const lock = await acquireLock(engine, {
-    name: `${spec.project}-reroll-lock`,
-    project: spec.project,
-    image: await ensureStateImage(engine),
-    command: `reroll proxy ${options.action}`,
-    waitMs: 0,
-    staleAfterMs: PROJECT_LOCK_STALE_MS,
-    now: Date.now,
-  });
+  const lock = await acquireProjectLock(engine, spec.project, `reroll proxy ${options.action}`);
   const renderer = createEventRenderer(mode, io);
   const emit: EventSink = renderer.sink;
   try {
@@ -58,18 +49,9 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
       }
       return;
     }
-    const { networkName } = await import("../../rollout/container-spec.js");
-    await engine.ensureNetwork(networkName(spec.project), { "dev.reroll.project": spec.project });
-    for (const service of chosen) {
-      if (!proxied(service)) continue;
-      const proxy = await ensureServiceProxy(engine, spec, service, () => servingReplicas(engine, spec.project, service.name), emit);
-      try {
-        // what runs now is the truth: route to exactly the serving replicas
-        await syncRoutes(proxy.control, service, await servingReplicas(engine, spec.project, service.name));
-      } finally {
-        proxy.control.close();
-      }
-    }
+    await engine.ensureNetwork(networkName(spec.project), { [LABEL_PROJECT]: spec.project });
+    // each proxy is made to route to exactly the replicas that serve now
+    for (const service of chosen) if (proxied(service)) (await ensureServiceProxy(engine, spec, service, emit)).control.close();
     for (const p of await listProxies(engine, spec.project)) {
       const service = spec.services.find((s) => s.name === p.service);
       if (options.services.length > 0 && !options.services.includes(p.service)) continue;
@@ -90,7 +72,7 @@ export async function runProxyProcess(options: ProxyRunCommandOptions, io: CliIo
     });
   }
   let config: ProxyConfig;
-  let settings: ProxySettingsMessage = { healthcheck: undefined, drainTimeoutMs: 30_000 };
+  let settings: ProxySettingsMessage = { healthcheck: undefined, drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS };
   try {
     config = JSON.parse(raw) as ProxyConfig;
     if (io.env["REROLL_PROXY_SETTINGS"] !== undefined) settings = JSON.parse(io.env["REROLL_PROXY_SETTINGS"]) as ProxySettingsMessage;
