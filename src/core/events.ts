@@ -46,6 +46,8 @@ export type RolloutEvent =
       readonly replaces: readonly string[];
     }
   | { readonly type: "replica-state"; readonly service: string; readonly name: string; readonly state: "running" | "healthy" | "ready" }
+  /** a kept replica of the target that has not proven itself yet is watched through the readiness gates */
+  | { readonly type: "replica-watch"; readonly service: string; readonly name: string; readonly cause: string }
   | {
       readonly type: "replica-failed";
       readonly service: string;

@@ -71,6 +71,27 @@ function observedFromCreate(id: string, name: string, revision: number, slot: nu
   return { id, name, revision, slot, specHash: hash, imageId, state: "running", health: undefined };
 }
 
+/** Takes a replica out of the proxy's routes (draining it); a proxy that cannot be reached is reported, not fatal. */
+async function retireReplica(ctx: ExecuteContext, c: { id: string; name: string }): Promise<void> {
+  if (ctx.traffic === undefined) return;
+  try {
+    await ctx.traffic.retire(c);
+  } catch (error) {
+    ctx.emit({ type: "warning", service: ctx.service.name, message: `could not drain ${c.name} through the proxy: ${error instanceof Error ? error.message : String(error)}` });
+  }
+}
+
+async function removeReplica(ctx: ExecuteContext, c: { id: string; name: string }, cause: string): Promise<void> {
+  await retireReplica(ctx, c);
+  await ctx.engine.removeContainer(c.id, { force: true });
+  ctx.emit({ type: "replica-remove", service: ctx.service.name, name: c.name, cause });
+}
+
+function reportReplicaFailure(ctx: ExecuteContext, failure: ReadinessFailure): void {
+  if (failure.reason === "interrupted") return;
+  ctx.emit({ type: "replica-failed", service: ctx.service.name, name: failure.name, reason: failure.reason, message: failure.message, logs: failure.logs, ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }) });
+}
+
 export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promise<ExecuteResult> {
   const { engine, service } = ctx;
   const health = effectiveHealthcheck(service, ctx.image);
@@ -101,20 +122,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const ids = containers === undefined ? [...stopping.keys()] : containers.map((c) => c.id);
     await Promise.all(ids.map((id) => stopping.get(id)).filter((p) => p !== undefined));
   };
-  /** Takes a replica out of the proxy's routes (draining it); a proxy that cannot be reached is reported, not fatal. */
-  const retire = async (c: { id: string; name: string }): Promise<void> => {
-    if (ctx.traffic === undefined) return;
-    try {
-      await ctx.traffic.retire(c);
-    } catch (error) {
-      ctx.emit({ type: "warning", service: service.name, message: `could not drain ${c.name} through the proxy: ${error instanceof Error ? error.message : String(error)}` });
-    }
-  };
-  const remove = async (c: ObservedContainer, cause: string): Promise<void> => {
-    await retire(c);
-    await engine.removeContainer(c.id, { force: true });
-    ctx.emit({ type: "replica-remove", service: service.name, name: c.name, cause });
-  };
+  const retire = (c: { id: string; name: string }): Promise<void> => retireReplica(ctx, c);
+  const remove = (c: { id: string; name: string }, cause: string): Promise<void> => removeReplica(ctx, c, cause);
 
   /**
    * Starts containers and watches them: `healthy` settles when every one passed its first
@@ -174,10 +183,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   const startAndWait = async (containers: readonly { id: string; name: string }[], monitorMs: number, interruptible: boolean): Promise<ReadinessFailure | undefined> =>
     (await startWatch(containers, monitorMs, interruptible)).ready;
 
-  const reportFailure = (failure: ReadinessFailure): void => {
-    if (failure.reason === "interrupted") return;
-    ctx.emit({ type: "replica-failed", service: service.name, name: failure.name, reason: failure.reason, message: failure.message, logs: failure.logs, ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }) });
-  };
+  const reportFailure = (failure: ReadinessFailure): void => reportReplicaFailure(ctx, failure);
 
   /** Puts old replicas of the given slots back (newest batch first) and removes their new ones. */
   const goBack = async (slots: readonly Replaced[], reason: string): Promise<void> => {
@@ -423,4 +429,46 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       },
     };
   }
+}
+
+/**
+ * Watches the kept replicas that have not proven themselves yet (`RolloutPlan.unproven`)
+ * through the same gates as a new replica: the proxy's probe or Docker's health, then the
+ * monitor window. The first one that fails is drained and removed, and its failure returned,
+ * so the caller plans its slot again; nothing else changes meanwhile.
+ */
+export async function proveKept(plan: RolloutPlan, ctx: ExecuteContext, observedAtMs: number): Promise<ReadinessFailure | undefined> {
+  if (plan.unproven.length === 0) return undefined;
+  const { engine, service } = ctx;
+  const health = effectiveHealthcheck(service, ctx.image);
+  const monitorMs = ctx.update.monitorMs;
+  const watched: WatchedReplica[] = plan.unproven.map(({ container: c, cause }) => {
+    ctx.emit({ type: "replica-watch", service: service.name, name: c.name, cause });
+    // healthy when observed, or running without a healthcheck since its start: only the monitor window is left
+    const passedAtMs = c.health === "healthy" ? observedAtMs : health === undefined ? c.startedAtMs : undefined;
+    return {
+      id: c.id,
+      name: c.name,
+      hasHealthcheck: health !== undefined,
+      deadlineMs: ctx.timeoutMs ?? readinessDeadlineMs(health, monitorMs),
+      ...(passedAtMs === undefined ? {} : { passedAtMs }),
+    };
+  });
+  const failure = await waitUntilReady(engine, watched, {
+    monitorMs,
+    sinceMs: observedAtMs,
+    now: ctx.now,
+    ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+    onProgress: (replica, state) => ctx.emit({ type: "replica-state", service: service.name, name: replica.name, state }),
+    ...(ctx.traffic?.gate === undefined ? {} : { gate: ctx.traffic.gate }),
+  });
+  if (failure === undefined) {
+    // routed if the proxy did not route it yet (no health path: Docker's health was the gate)
+    await ctx.traffic?.admit(watched);
+    return undefined;
+  }
+  if (failure.reason === "interrupted") return failure;
+  reportReplicaFailure(ctx, failure);
+  await removeReplica(ctx, failure, "kept, but failed its readiness gate; its slot gets a new replica");
+  return failure;
 }

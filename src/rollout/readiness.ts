@@ -16,6 +16,11 @@ export interface WatchedReplica {
   readonly hasHealthcheck: boolean;
   /** how long after its start it may take to become healthy */
   readonly deadlineMs: number;
+  /**
+   * A replica that runs already and passed its first gate at this moment (epoch ms): only
+   * its monitor window is left to hold (a kept replica that restarted recently).
+   */
+  readonly passedAtMs?: number;
 }
 
 export type ReadinessFailureReason = "exited" | "unhealthy" | "timeout" | "interrupted";
@@ -65,8 +70,8 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
   const ready = new Set<string>();
   const startedAt = options.sinceMs;
   let allHealthyTold = false;
-  const passedGate = (replica: WatchedReplica, state: "running" | "healthy"): void => {
-    readySince.set(replica.id, options.now());
+  const passedGate = (replica: WatchedReplica, state: "running" | "healthy", at = options.now()): void => {
+    readySince.set(replica.id, at);
     options.onProgress?.(replica, state);
     if (!allHealthyTold && readySince.size === replicas.length) {
       allHealthyTold = true;
@@ -97,8 +102,9 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
   let gateArrived = new Promise<"gate">((resolve) => (wakeGate = () => resolve("gate")));
   try {
     await options.start?.();
+    for (const r of replicas) if (r.passedAtMs !== undefined) passedGate(r, r.hasHealthcheck ? "healthy" : "running", r.passedAtMs);
     if (options.gate !== undefined) {
-      for (const r of replicas) {
+      for (const r of replicas.filter((x) => x.passedAtMs === undefined)) {
         options.gate(r).then(
           () => {
             gated.push({ replica: r });

@@ -3,14 +3,14 @@ import { parseImageRef, repositoryKey } from "../core/image-ref.js";
 import { isRerollError, RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_REVISION, serviceFilters } from "../core/labels.js";
-import { planRollout, renderPlan, type ObservedContainer } from "../core/rollout/plan.js";
+import { isConverged, planRollout, renderPlan, type ObservedContainer, type RolloutPlan, type RolloutTarget } from "../core/rollout/plan.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";
 import type { Engine, ImageDetails } from "../engine/port.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, specHash, volumeName } from "./container-spec.js";
-import { executePlan, type ExecuteResult } from "./execute.js";
+import { executePlan, proveKept, type ExecuteContext, type ExecuteResult } from "./execute.js";
 import { acquireProjectLock, type HeldLock } from "./lock.js";
 import { ensureServiceProxy, listProxies, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
 import { proxyTraffic, type Traffic } from "../proxy/traffic.js";
@@ -63,17 +63,53 @@ interface Target {
   readonly revision: number;
 }
 
-export async function observeService(engine: Engine, project: string, service: string): Promise<ObservedContainer[]> {
-  return (await engine.listContainers(serviceFilters(project, service))).map((c) => ({
-    id: c.id,
-    name: c.names[0] ?? c.id,
-    revision: Number(c.labels[LABEL_REVISION] ?? 0),
-    slot: Number(c.labels[LABEL_SLOT] ?? 0),
-    specHash: c.labels[LABEL_SPEC_HASH] ?? "",
-    imageId: c.imageId,
-    state: c.state,
-    health: c.health,
-  }));
+/**
+ * The service's containers as the planner sees them. With `revision`, the running ones of that
+ * revision are inspected too, for when they last started (a replica the planner would keep
+ * must not be in a crash loop under its restart policy).
+ */
+export async function observeService(engine: Engine, project: string, service: string, revision?: number): Promise<ObservedContainer[]> {
+  const listed = (await engine.listContainers(serviceFilters(project, service))).map(
+    (c): ObservedContainer => ({
+      id: c.id,
+      name: c.names[0] ?? c.id,
+      revision: Number(c.labels[LABEL_REVISION] ?? 0),
+      slot: Number(c.labels[LABEL_SLOT] ?? 0),
+      specHash: c.labels[LABEL_SPEC_HASH] ?? "",
+      imageId: c.imageId,
+      state: c.state,
+      health: c.health,
+    }),
+  );
+  if (revision === undefined) return listed;
+  return Promise.all(
+    listed.map(async (c) => {
+      if (c.revision !== revision || c.state !== "running") return c;
+      const details = await engine.inspectContainer(c.id);
+      const startedAtMs = details === undefined ? NaN : Date.parse(details.startedAt);
+      return Number.isNaN(startedAtMs) ? c : { ...c, startedAtMs, health: details?.health ?? c.health };
+    }),
+  );
+}
+
+/**
+ * Observes and plans one service; kept replicas that have not proven themselves yet are
+ * watched through the readiness gates first, and one that fails is removed and the service
+ * planned again, so its slot gets a new replica like any other.
+ */
+async function planProven(spec: Spec, target: RolloutTarget, ctx: ExecuteContext): Promise<{ plan: RolloutPlan; observed: ObservedContainer[] }> {
+  for (;;) {
+    const observedAt = ctx.now();
+    const observed = await observeService(ctx.engine, spec.project, target.service, target.revision);
+    const plan = planRollout(target, observed, observedAt);
+    ctx.emit({ type: "rollout-plan", service: target.service, plan: renderPlan(plan, (slot) => containerName(spec.project, target.service, target.revision, slot)) });
+    const failure = await proveKept(plan, ctx, observedAt);
+    // proven: from here on they are kept like any other
+    if (failure === undefined) return { plan: { ...plan, unproven: [] }, observed };
+    if (failure.reason === "interrupted") {
+      throw new RerollError("E_INTERRUPTED", `Interrupted while watching ${failure.name}; nothing was changed.`, { kind: "interrupted", hint: "Run the same command again." });
+    }
+  }
 }
 
 /** The services named (all when none), depends_on first; an unknown name is an error listing the known ones. */
@@ -171,7 +207,8 @@ async function rollTargets(
       const hash = specHash(spec, t.service, t.image);
       const plan = planRollout(
         { service: t.service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: t.service.deploy.replicas, update: mode === "up" ? t.service.deploy.update : t.service.deploy.rollback },
-        await observeService(engine, spec.project, t.service.name),
+        await observeService(engine, spec.project, t.service.name, t.revision),
+        now(),
       );
       const text = renderPlan(plan, (slot) => containerName(spec.project, t.service.name, t.revision, slot));
       emit({ type: "rollout-plan", service: t.service.name, plan: text });
@@ -208,16 +245,7 @@ async function rollTargets(
       checkDataSafety(service, t.image);
       const hash = specHash(spec, service, t.image);
       const update = mode === "up" ? service.deploy.update : service.deploy.rollback;
-      const observed = await observeService(engine, spec.project, service.name);
-      const plan = planRollout({ service: service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: service.deploy.replicas, update }, observed);
-      const text = renderPlan(plan, (slot) => containerName(spec.project, service.name, t.revision, slot));
-      emit({ type: "rollout-plan", service: service.name, plan: text });
-      for (const warning of plan.warnings) emit({ type: "warning", service: service.name, message: warning });
-      if (!t.image.healthcheck && !service.healthcheck?.test && service.deploy.replicas > 0) {
-        emit({ type: "warning", service: service.name, message: `${service.name} has no healthcheck: a replica counts as ready once it has run for the monitor window (${update.monitorMs / 1000}s)` });
-      }
-      emit({ type: "rollout-start", service: service.name, revision: t.revision, from: [...new Set(observed.filter((c) => c.state === "running").map((c) => c.revision))] });
-      const result = await executePlan(plan, {
+      const ctx: ExecuteContext = {
         engine,
         spec,
         service,
@@ -231,7 +259,15 @@ async function rollTargets(
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         emit,
         ...(traffic.has(service.name) ? { traffic: traffic.get(service.name)! } : {}),
-      });
+      };
+      if (!t.image.healthcheck && !service.healthcheck?.test && service.deploy.replicas > 0) {
+        emit({ type: "warning", service: service.name, message: `${service.name} has no healthcheck: a replica counts as ready once it has run for the monitor window (${update.monitorMs / 1000}s)` });
+      }
+      const { plan, observed } = await planProven(spec, { service: service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: service.deploy.replicas, update }, ctx);
+      const text = renderPlan(plan, (slot) => containerName(spec.project, service.name, t.revision, slot));
+      for (const warning of plan.warnings) emit({ type: "warning", service: service.name, message: warning });
+      emit({ type: "rollout-start", service: service.name, revision: t.revision, from: [...new Set(observed.filter((c) => c.state === "running").map((c) => c.revision))] });
+      const result = await executePlan(plan, ctx);
       emit({ type: "rollout-done", service: service.name, revision: t.revision, outcome: result.outcome, durationMs: now() - started });
       outcomes.push({ service: service.name, revision: t.revision, outcome: result.outcome === "rolled-back" ? "rolled-back" : result.outcome, plan: text });
       if (result.outcome === "rolled-back") {
@@ -335,11 +371,7 @@ async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSp
   const image = images[0] === undefined ? undefined : await engine.inspectImage(images[0].id);
   if (image === undefined) return;
   const hash = specHash(spec, service, image);
-  const observed = await observeService(engine, spec.project, service.name);
-  const plan = planRollout({ service: service.name, revision: previous, imageId: image.id, specHash: hash, replicas: service.deploy.replicas, update: service.deploy.rollback }, observed);
-  if (plan.batches.length === 0 && plan.cleanup.length === 0 && plan.finish.length === 0) return;
-  emit({ type: "rollback-start", service: service.name, to: [previous], reason: `replicas left on r${failed.revision} by an earlier run` });
-  const result = await executePlan(plan, {
+  const ctx: ExecuteContext = {
     engine,
     spec,
     service,
@@ -352,7 +384,11 @@ async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSp
     now,
     emit,
     ...(traffic === undefined ? {} : { traffic }),
-  });
+  };
+  const { plan } = await planProven(spec, { service: service.name, revision: previous, imageId: image.id, specHash: hash, replicas: service.deploy.replicas, update: service.deploy.rollback }, ctx);
+  if (isConverged(plan)) return;
+  emit({ type: "rollback-start", service: service.name, to: [previous], reason: `replicas left on r${failed.revision} by an earlier run` });
+  const result = await executePlan(plan, ctx);
   if (result.outcome !== "completed") {
     throw new RerollError("E_ROLLBACK_FAILED", `Returning ${service.name} to r${previous} failed: ${result.failure?.message ?? result.outcome}.`, {
       kind: "inconsistent",

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { REROLL_BIN } from "../support/cli.js";
-import { docker, removeProject } from "../support/docker.js";
+import { docker, execIn, removeProject } from "../support/docker.js";
 import { eventually } from "../support/net.js";
 import { killReroll, rolloutFixture, type Fixture } from "../support/rollout-fixture.js";
 import { tempDir } from "../support/tmp.js";
@@ -218,6 +218,34 @@ describe("reroll up / rollback", async () => {
     expect(after.all).toHaveLength(2);
     expect(after.revisions).toHaveLength(1);
     expect(after.ready).toHaveLength(2);
+  });
+
+  it("a kept replica in a crash loop under its restart policy is watched, fails, and its slot gets a new replica", async () => {
+    const f = await fixture("crash-loop", { replicas: 2, monitor: "8s" });
+    await f.setVersion("v1", "crash-loop-when-marked");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const [first, second] = (await f.containers()).sort((a, b) => a.name.localeCompare(b.name));
+    expect(await execIn(second!.id, ["touch", "/crash"])).toBe(0);
+    // Docker restarted it once and it runs again, between two crashes: what `docker ps` shows as "Up"
+    await eventually(
+      async () => {
+        const state = (await docker.getContainer(second!.id).inspect()) as { RestartCount: number; State: { Running: boolean; Restarting: boolean; StartedAt: string } };
+        return state.RestartCount >= 1 && state.State.Running && !state.State.Restarting && Date.now() - Date.parse(state.State.StartedAt) < 1_000;
+      },
+      "the marked replica to be restarted by its restart policy",
+      30_000,
+    );
+    const run = await f.reroll(["up", "--no-build", "--output", "json"]);
+    expect(run.code, run.stderr).toBe(0);
+    const events = eventsOf(run.stdout);
+    expect(events.find((e) => e["type"] === "replica-watch")?.["name"]).toBe(second!.name);
+    expect(events.some((e) => e["type"] === "replica-failed" && e["name"] === second!.name)).toBe(true);
+    const after = await runningOn(f);
+    const ids = after.all.map((c) => c.id);
+    expect(ids).toContain(first!.id);
+    expect(ids).not.toContain(second!.id);
+    expect(after.ready).toHaveLength(2);
+    expect(after.revisions).toEqual([1]);
   });
 
   it("Ctrl-C: starts nothing new, takes the batch in flight back, exits 130; the next up finishes", async () => {

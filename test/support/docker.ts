@@ -53,6 +53,18 @@ export async function runInImage(image: string, cmd: string[]): Promise<string> 
   }
 }
 
+/** Runs `cmd` inside a running container (docker exec) and waits for it to end; returns its exit code. */
+export async function execIn(id: string, cmd: string[]): Promise<number> {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  await new Promise<void>((resolve, reject) => {
+    stream.on("end", resolve);
+    stream.on("error", reject);
+    stream.resume();
+  });
+  return ((await exec.inspect()) as { ExitCode: number | null }).ExitCode ?? -1;
+}
+
 /** Removes everything of one test project: containers (with volumes), then images. */
 export async function removeProject(project: string): Promise<void> {
   const filters = JSON.stringify({ label: [`dev.reroll.project=${project}`] });

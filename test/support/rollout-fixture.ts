@@ -7,7 +7,7 @@ import { docker, testName } from "./docker.js";
  * A small web service for rollout tests: busybox httpd, a healthcheck on /health, a start
  * script whose behaviour is chosen per version.
  */
-export type Behaviour = "serve" | "exit-at-start" | "never-healthy" | "die-in-monitor" | "first-replica-only";
+export type Behaviour = "serve" | "exit-at-start" | "never-healthy" | "die-in-monitor" | "first-replica-only" | "crash-loop-when-marked";
 
 const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   serve: 'echo "$VERSION started" >> /data/log 2>/dev/null; exec httpd -f -p 80 -h /www',
@@ -17,6 +17,10 @@ const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   // the first replica of this version to start serves; later ones die in their monitor window (needs the volume)
   "first-replica-only":
     'if mkdir "/data/first-$VERSION" 2>/dev/null; then exec httpd -f -p 80 -h /www; fi; httpd -p 80 -h /www; sleep 2; echo not the first >&2; exit 5',
+  // serves until /crash exists, then exits; from then on (a file in its own filesystem, which
+  // a restart keeps) it dies 6 s after every start: a crash loop under the restart policy
+  "crash-loop-when-marked":
+    "httpd -p 80 -h /www; if [ -e /crash ]; then sleep 6; echo crashed again >&2; exit 6; fi; while [ ! -e /crash ]; do sleep 0.2; done; exit 6",
 };
 
 export interface FixtureOptions {

@@ -132,4 +132,23 @@ describe("rollout plans", () => {
     expect(isConverged(plan)).toBe(true);
     expect(renderPlan(plan, name)).toContain("nothing to do");
   });
+
+  it("a kept replica that has not proven itself is watched: health still starting, or restarted inside the monitor window", () => {
+    const now = 1_000_000;
+    const restarted = { ...c(2, 2), startedAtMs: now - 1200 };
+    const settled = { ...c(2, 3), startedAtMs: now - 60_000 };
+    const plan = planRollout(target(), [c(2, 1, "running", "starting"), restarted, settled], now);
+    expect(isConverged(plan)).toBe(false);
+    expect(plan.unproven.map((u) => u.container.slot)).toEqual([1, 2]);
+    expect(renderPlan(plan, name)).toBe(
+      [
+        "web: 3 replicas of r2 (222222222222), start-first, parallelism 1, monitor 5s, on failure rollback",
+        "  watch   shop-web-r2-1: r2, but its healthcheck has not passed yet; wait until ready, replace it if it fails",
+        "  watch   shop-web-r2-2: r2, but it (re)started 1.2s ago, inside the 5s monitor window; wait until ready, replace it if it fails",
+        "  keep    shop-web-r2-3: already r2 and running",
+      ].join("\n"),
+    );
+    // without the clock, only the health the list reports counts
+    expect(planRollout(target(), [c(2, 1), restarted, settled]).unproven).toEqual([]);
+  });
 });

@@ -54,6 +54,8 @@ export function describeEvent(event: RerollEvent): string | undefined {
       return `${event.name}: starting r${event.revision}${event.replaces.length === 0 ? "" : ` (replaces ${event.replaces.join(", ")})`}`;
     case "replica-state":
       return `${event.name}: ${event.state}`;
+    case "replica-watch":
+      return `${event.name}: kept, watched until ready (${event.cause})`;
     case "replica-failed":
       return `${event.name}: FAILED: ${event.message}`;
     case "replica-stop":
@@ -136,6 +138,8 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
         return `${event.replaces.length === 0 ? "new" : `${event.replaces.join(", ")} →`} r${event.revision}: starting`;
       case "replica-state":
         return event.state;
+      case "replica-watch":
+        return `kept, watching: ${event.cause}`;
       case "replica-failed":
         return `FAILED: ${event.message}`;
       case "replica-stop":
@@ -151,7 +155,7 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
       if (closed) return;
       const name = ttySubject(event);
       if (!lines.has(name)) order.push(name);
-      if (event.type === "build-start" || event.type === "replica-start") started.set(name, now());
+      if (event.type === "build-start" || event.type === "replica-start" || event.type === "replica-watch") started.set(name, now());
       if (
         event.type === "build-done" ||
         event.type === "build-failed" ||

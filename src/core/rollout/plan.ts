@@ -18,6 +18,8 @@ export interface ObservedContainer {
   readonly state: string;
   /** "healthy", "unhealthy", "starting", or undefined without a healthcheck */
   readonly health: string | undefined;
+  /** when its process last started (epoch ms), for running replicas of the target when known */
+  readonly startedAtMs?: number;
 }
 
 export interface RolloutTarget {
@@ -46,6 +48,13 @@ export interface RolloutPlan {
   readonly target: RolloutTarget;
   /** replicas already on the target and running: kept as they are */
   readonly kept: readonly ObservedContainer[];
+  /**
+   * Kept replicas not yet proven ready: their healthcheck has not passed, or they (re)started
+   * inside the monitor window (a crash loop under a restart policy looks like this between
+   * two restarts). They pass the readiness gates before anything else changes; one that
+   * fails is removed and its slot planned again.
+   */
+  readonly unproven: readonly { readonly container: ObservedContainer; readonly cause: string }[];
   /** leftovers removed before any batch: stopped or failed target replicas, duplicates */
   readonly cleanup: readonly Step[];
   readonly batches: readonly Batch[];
@@ -68,10 +77,21 @@ function whyReplaced(c: ObservedContainer, target: RolloutTarget): string {
   return "its configuration changed";
 }
 
-export function planRollout(target: RolloutTarget, observed: readonly ObservedContainer[]): RolloutPlan {
+/** Why a kept replica still has to prove itself, or undefined when it has (see RolloutPlan.unproven). */
+function unprovenBecause(c: ObservedContainer, target: RolloutTarget, now: number | undefined): string | undefined {
+  if (c.health === "starting") return "its healthcheck has not passed yet";
+  if (now === undefined || c.startedAtMs === undefined) return undefined;
+  const upMs = now - c.startedAtMs;
+  if (upMs < target.update.monitorMs) return `it (re)started ${(Math.max(0, upMs) / 1000).toFixed(1)}s ago, inside the ${target.update.monitorMs / 1000}s monitor window`;
+  return undefined;
+}
+
+/** `now` (epoch ms) lets the planner tell replicas that started inside the monitor window. */
+export function planRollout(target: RolloutTarget, observed: readonly ObservedContainer[], now?: number): RolloutPlan {
   const warnings: string[] = [];
   const cleanup: Step[] = [];
   const kept: ObservedContainer[] = [];
+  const unproven: { container: ObservedContainer; cause: string }[] = [];
   const finish: Step[] = [];
 
   // A target replica that is running (and not unhealthy) is kept; a stopped, failed or
@@ -83,6 +103,8 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
     if (usable && !keptBySlot.has(c.slot)) {
       keptBySlot.set(c.slot, c);
       kept.push(c);
+      const cause = unprovenBecause(c, target, now);
+      if (cause !== undefined) unproven.push({ container: c, cause });
     } else {
       cleanup.push({
         kind: "remove",
@@ -139,7 +161,7 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
   for (const batch of batches) {
     for (const c of batch.replaces) finish.push({ kind: "remove", container: c, cause: `replaced by r${target.revision}` });
   }
-  return { target, kept, cleanup, batches, finish, warnings };
+  return { target, kept, unproven, cleanup, batches, finish, warnings };
 }
 
 /** The plan as text: one line per step with its cause. Golden-tested; printed by --dry-run. */
@@ -150,7 +172,11 @@ export function renderPlan(plan: RolloutPlan, name: (slot: number) => string): s
       `${t.update.order}, parallelism ${t.update.parallelism === 0 ? "all" : t.update.parallelism}, monitor ${t.update.monitorMs / 1000}s, on failure ${t.update.failureAction}`,
   ];
   for (const w of plan.warnings) lines.push(`  warning: ${w}`);
-  for (const c of plan.kept) lines.push(`  keep    ${c.name}: already r${t.revision} and running`);
+  const unproven = new Map(plan.unproven.map((u) => [u.container.id, u.cause]));
+  for (const c of plan.kept) {
+    const cause = unproven.get(c.id);
+    lines.push(cause === undefined ? `  keep    ${c.name}: already r${t.revision} and running` : `  watch   ${c.name}: r${t.revision}, but ${cause}; wait until ready, replace it if it fails`);
+  }
   for (const step of plan.cleanup) lines.push(`  ${stepText(step, name)}`);
   plan.batches.forEach((batch, i) => {
     lines.push(`  batch ${i + 1}/${plan.batches.length}`);
@@ -158,7 +184,7 @@ export function renderPlan(plan: RolloutPlan, name: (slot: number) => string): s
   });
   if (plan.finish.length > 0) lines.push("  when every batch is ready");
   for (const step of plan.finish) lines.push(`    ${stepText(step, name)}`);
-  if (plan.cleanup.length === 0 && plan.batches.length === 0 && plan.finish.length === 0) lines.push("  nothing to do: every replica runs the target");
+  if (isConverged(plan)) lines.push("  nothing to do: every replica runs the target");
   return lines.join("\n");
 }
 
@@ -175,5 +201,5 @@ function stepText(step: Step, name: (slot: number) => string): string {
 
 /** True when nothing needs to change. */
 export function isConverged(plan: RolloutPlan): boolean {
-  return plan.cleanup.length === 0 && plan.batches.length === 0 && plan.finish.length === 0;
+  return plan.cleanup.length === 0 && plan.batches.length === 0 && plan.finish.length === 0 && plan.unproven.length === 0;
 }
