@@ -1,5 +1,6 @@
-import { Agent, createServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
-import { connect, type Socket } from "node:net";
+import { Agent, createServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { connect, createServer as createNetServer, type Server, type Socket } from "node:net";
+import { WireProxy } from "./http-wire.js";
 import type { Duplex } from "node:stream";
 import type { TargetPool } from "./pool.js";
 
@@ -9,6 +10,10 @@ import type { TargetPool } from "./pool.js";
  * TargetPool. A request whose connection to a target fails before any of it was sent is
  * tried on another ready target; one that reached a target is never replayed. With no
  * ready target the answer is 503 with Retry-After, at once.
+ *
+ * Plain HTTP/1.1 requests take the fast path on raw sockets (http-wire.ts); a connection
+ * with anything else (HTTP/1.0, Upgrade, Expect, a chunked request body…) is handed to
+ * Node's HTTP server below, which applies the same rules.
  */
 
 export interface HttpProxyOptions {
@@ -103,12 +108,18 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     return agent;
   };
 
-  const server = createServer(
+  const limits = {
+    requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
+  };
+  const strict = createServer(
     {
-      requestTimeout: options.requestTimeoutMs ?? 60_000,
-      headersTimeout: options.headersTimeoutMs ?? 10_000,
-      maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
     },
     (req, res) => {
       const declared = Number(req.headers["content-length"] ?? 0);
@@ -202,7 +213,25 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     });
   }
 
-  server.on("upgrade", (req: IncomingMessage, client: Duplex, head: Buffer) => upgrade(req, client, head, new Set()));
+  strict.on("upgrade", (req: IncomingMessage, client: Duplex, head: Buffer) => upgrade(req, client, head, new Set()));
+
+  const wire = new WireProxy({
+    pool,
+    fallback: (socket, buffered) => {
+      if (buffered.length > 0) socket.unshift(buffered);
+      strict.emit("connection", socket);
+      socket.resume();
+    },
+    closing: () => closing,
+    ...limits,
+    maxBodyBytes,
+    connectTimeoutMs,
+    responseTimeoutMs,
+    verifyHeader: VERIFY_HEADER,
+    targetHeader: TARGET_HEADER,
+    staleResetMs: STALE_RESET_MS,
+  });
+  const server = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => wire.accept(socket));
 
   function upgrade(req: IncomingMessage, client: Duplex, head: Buffer, tried: Set<string>): void {
     const target = pool.pick(tried);
@@ -258,9 +287,11 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     shutdown() {
       closing = true;
       server.close();
-      server.closeIdleConnections();
+      wire.closeIdle();
+      strict.closeIdleConnections();
     },
     forget(targetId) {
+      wire.forget(targetId);
       const agent = agents.get(targetId);
       if (agent === undefined) return;
       for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();

@@ -67,14 +67,29 @@ export class TargetPool {
     for (const resolve of target.idle.splice(0)) resolve();
   }
 
-  /** The ready target with the fewest outstanding requests, skipping `exclude`; undefined when none. */
-  pick(exclude: ReadonlySet<string> = new Set()): { id: string; name: string; host: string; port: number } | undefined {
-    const ready = [...this.#targets.values()].filter((t) => t.state === "ready" && !exclude.has(t.id));
-    if (ready.length === 0) return undefined;
-    const least = Math.min(...ready.map((t) => t.outstanding));
-    const tied = ready.filter((t) => t.outstanding === least);
-    const chosen = tied[this.#turn++ % tied.length]!;
-    return { id: chosen.id, name: chosen.name, host: chosen.host, port: chosen.port };
+  /** The ready target with the fewest outstanding requests, skipping `exclude`; undefined when none. Ties take turns. */
+  pick(exclude?: ReadonlySet<string>): { id: string; name: string; host: string; port: number } | undefined {
+    let least = Infinity;
+    let tied = 0;
+    for (const t of this.#targets.values()) {
+      if (t.state !== "ready" || exclude?.has(t.id) === true) continue;
+      if (t.outstanding < least) {
+        least = t.outstanding;
+        tied = 1;
+      } else if (t.outstanding === least) tied += 1;
+    }
+    if (tied === 0) return undefined;
+    let turn = this.#turn++ % tied;
+    for (const t of this.#targets.values()) {
+      if (t.state !== "ready" || exclude?.has(t.id) === true || t.outstanding !== least) continue;
+      if (turn-- === 0) return { id: t.id, name: t.name, host: t.host, port: t.port };
+    }
+    return undefined;
+  }
+
+  /** true while `id` takes new requests */
+  isReady(id: string): boolean {
+    return this.#targets.get(id)?.state === "ready";
   }
 
   /** Counts one request (or upgraded connection) on `id` until the returned function is called. */

@@ -1,5 +1,5 @@
-import { createServer, request, type IncomingMessage, type Server } from "node:http";
-import { connect, type AddressInfo } from "node:net";
+import { createServer, request, type IncomingMessage } from "node:http";
+import { connect, type AddressInfo, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHttpProxy } from "../../src/proxy/http-proxy.js";
 import { TargetPool } from "../../src/proxy/pool.js";
@@ -7,15 +7,16 @@ import { TargetPool } from "../../src/proxy/pool.js";
 /** reroll-proxy's HTTP core against real loopback servers (no Docker): what a client sees. */
 
 const servers: Server[] = [];
+const connections = new Set<Socket>();
 afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((resolve) => s.close(resolve));
-  }
+  for (const c of connections) c.destroy();
+  connections.clear();
+  for (const s of servers.splice(0)) await new Promise((resolve) => s.close(resolve));
 });
 
 async function listen(server: Server): Promise<number> {
   servers.push(server);
+  server.on("connection", (c: Socket) => connections.add(c));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return (server.address() as AddressInfo).port;
 }
