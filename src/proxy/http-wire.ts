@@ -85,6 +85,21 @@ function mayMatter(code: number): boolean {
   }
 }
 
+/** The lowercased options a Connection header lists: close, keep-alive, upgrade, or header names. */
+function connectionOptions(value: string): string[] {
+  const options: string[] = [];
+  for (const token of value.toLowerCase().split(",")) {
+    const t = token.trim();
+    if (t !== "") options.push(t);
+  }
+  return options;
+}
+
+/** A kept header line that the Connection header names is hop-by-hop too, and is dropped. */
+function namedByConnection(named: readonly string[], line: string, name: string): boolean {
+  return named.length > 0 && named.includes(name === "" ? line.slice(0, line.indexOf(":")).toLowerCase() : name);
+}
+
 /**
  * Parses a request head (without its final CRLF CRLF). Undefined means "not for the fast
  * path": Node's parser takes the connection and answers or rejects as it does.
@@ -131,14 +146,13 @@ export function parseRequestHead(head: string, client: string, verifyHeader: str
         host = value;
         kept.push([line, name]);
         break;
-      case "connection":
-        for (const token of value.toLowerCase().split(",")) {
-          const t = token.trim();
-          if (t === "close") keepAlive = false;
-          else if (t === "upgrade") return undefined;
-          else if (t !== "" && t !== "keep-alive") named.push(t);
-        }
+      case "connection": {
+        const options = connectionOptions(value);
+        if (options.includes("upgrade")) return undefined;
+        if (options.includes("close")) keepAlive = false;
+        named.push(...options);
         break;
+      }
       case "x-forwarded-for":
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         break;
@@ -154,7 +168,7 @@ export function parseRequestHead(head: string, client: string, verifyHeader: str
     }
   }
   if (named.length > 0) named = named.filter((n) => n !== "host");
-  for (const [line, name] of kept) if (named.length === 0 || !named.includes(name === "" ? line.slice(0, line.indexOf(":")).toLowerCase() : name)) out += `${line}\r\n`;
+  for (const [line, name] of kept) if (!namedByConnection(named, line, name)) out += `${line}\r\n`;
   out += `x-forwarded-for: ${forwardedFor === undefined || forwardedFor === "" ? client : `${forwardedFor}, ${client}`}\r\n`;
   out += `x-forwarded-proto: ${forwardedProto ?? "http"}\r\n`;
   if (host !== undefined) out += `x-forwarded-host: ${forwardedHost ?? host}\r\n`;
@@ -203,19 +217,17 @@ export function parseResponseHead(head: string, method: string): WireResponse | 
       chunked = value.toLowerCase().split(",").at(-1)?.trim() === "chunked";
       kept.push([`Transfer-Encoding: ${value}`, name]);
     } else if (name === "connection") {
-      for (const token of value.toLowerCase().split(",")) {
-        const t = token.trim();
-        if (t === "close") reusable = false;
-        else if (t === "keep-alive" && statusLine[1] === "0") reusable = true;
-        else if (t !== "" && t !== "keep-alive") named.push(t);
-      }
+      const options = connectionOptions(value);
+      if (options.includes("close")) reusable = false;
+      else if (options.includes("keep-alive") && statusLine[1] === "0") reusable = true;
+      named.push(...options);
     } else if (!HOP_BY_HOP.has(name) || name === "trailer") {
       kept.push([line, name]);
     }
   }
   if (named.length > 0) named = named.filter((n) => n !== "transfer-encoding" && n !== "content-length");
   let out = `HTTP/1.1${lines[0]!.slice(8)}`;
-  for (const [line, name] of kept) if (named.length === 0 || !named.includes(name === "" ? line.slice(0, line.indexOf(":")).toLowerCase() : name)) out += `\r\n${line}`;
+  for (const [line, name] of kept) if (!namedByConnection(named, line, name)) out += `\r\n${line}`;
   const bodiless = method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200);
   if (bodiless) return { status, head: out, framing: { kind: "length", length: 0 }, reusable };
   if (encoded) {

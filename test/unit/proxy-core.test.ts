@@ -1,25 +1,13 @@
 import { createServer, request, type IncomingMessage } from "node:http";
-import { connect, type AddressInfo, type Server, type Socket } from "node:net";
+import { connect, type AddressInfo, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHttpProxy } from "../../src/proxy/http-proxy.js";
 import { TargetPool } from "../../src/proxy/pool.js";
+import { closeLoopback, listen, until } from "../support/loopback.js";
 
 /** reroll-proxy's HTTP core against real loopback servers (no Docker): what a client sees. */
 
-const servers: Server[] = [];
-const connections = new Set<Socket>();
-afterEach(async () => {
-  for (const c of connections) c.destroy();
-  connections.clear();
-  for (const s of servers.splice(0)) await new Promise((resolve) => s.close(resolve));
-});
-
-async function listen(server: Server): Promise<number> {
-  servers.push(server);
-  server.on("connection", (c: Socket) => connections.add(c));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return (server.address() as AddressInfo).port;
-}
+afterEach(closeLoopback);
 
 /** An upstream that answers with its name, the headers it got, and waits ?delay= ms first. */
 async function upstream(name: string): Promise<{ port: number; server: Server }> {
@@ -144,10 +132,10 @@ describe("reroll-proxy HTTP core", () => {
     let received = "";
     socket.on("data", (c: Buffer) => (received += c.toString()));
     socket.write("GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n");
-    await vi_wait(() => received.includes("101 Switching Protocols"));
+    await until(() => received.includes("101 Switching Protocols"));
     const drained = pool.drain("a", 400);
     socket.write("ping");
-    await vi_wait(() => received.includes("a:ping"));
+    await until(() => received.includes("a:ping"));
     // the open connection counts as outstanding: the drain runs to its timeout
     expect(await drained).toEqual({ drained: false, outstanding: 1 });
     socket.destroy();
@@ -163,11 +151,3 @@ describe("reroll-proxy HTTP core", () => {
     expect(answer.status).toBe(413);
   });
 });
-
-async function vi_wait(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -1,30 +1,18 @@
 import { createHash } from "node:crypto";
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
-import { connect, createServer as createNetServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { connect, createServer as createNetServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHttpProxy } from "../../src/proxy/http-proxy.js";
 import { ChunkedEnd, parseRequestHead, parseResponseHead } from "../../src/proxy/http-wire.js";
 import { TargetPool } from "../../src/proxy/pool.js";
+import { closeLoopback, listen, until } from "../support/loopback.js";
 
 /**
  * reroll-proxy's fast path (raw sockets) against real loopback servers: message framing,
  * connection reuse on both sides, and the hand-over of unusual requests to Node's parser.
  */
 
-const servers: Server[] = [];
-const connections = new Set<Socket>();
-afterEach(async () => {
-  for (const c of connections) c.destroy();
-  connections.clear();
-  for (const s of servers.splice(0)) await new Promise((resolve) => s.close(resolve));
-});
-
-async function listen(server: Server): Promise<number> {
-  servers.push(server);
-  server.on("connection", (c: Socket) => connections.add(c));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return (server.address() as AddressInfo).port;
-}
+afterEach(closeLoopback);
 
 /** An upstream served by `handler`; counts the connections it accepted. */
 async function upstream(handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void, keepAliveTimeout = 5_000): Promise<{ port: number; accepted: () => number }> {
@@ -244,10 +232,10 @@ describe("reroll-proxy fast path: traffic", () => {
     let text = "";
     socket.on("data", (c: Buffer) => (text += c.toString()));
     socket.write(request);
-    await vi_wait(() => text.endsWith("ok"));
+    await until(() => text.endsWith("ok"));
     expect(text.toLowerCase()).not.toContain("connection: close");
     socket.write(request);
-    await vi_wait(() => text.split("\r\n\r\nok").length === 3);
+    await until(() => text.split("\r\n\r\nok").length === 3);
     socket.destroy();
   });
 
@@ -310,7 +298,7 @@ describe("reroll-proxy fast path: traffic", () => {
     });
     const { port, pool } = await proxyTo(up.port);
     await raw(port, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", (t) => t.includes("start"));
-    await vi_wait(() => pool.list()[0]!.outstanding === 0);
+    await until(() => pool.list()[0]!.outstanding === 0);
     expect((await get(port)).body.toString()).toBe("after");
   });
 
@@ -329,11 +317,3 @@ describe("reroll-proxy fast path: traffic", () => {
     expect(answer.headers["connection"]).toBe("close");
   });
 });
-
-async function vi_wait(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
