@@ -308,7 +308,7 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
   for (const [action, summary] of [
     ["up", "create or update the proxy of every service with ports, routing to its ready replicas"],
     ["down", "remove the proxies (the services' ports stop answering)"],
-    ["status", "each proxy's public address and targets (ready, draining, probing)"],
+    ["status", "each proxy's public address and targets (ready, draining, probing, unreachable)"],
   ] as const) {
     proxy
       .command(action)

@@ -1,8 +1,8 @@
-import { Agent, createServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { Agent, createServer, request as httpRequest, type ClientRequest, type ClientRequestArgs, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import { connect, createServer as createNetServer, type Server, type Socket } from "node:net";
 import { WireProxy } from "./http-wire.js";
 import type { Duplex } from "node:stream";
-import type { TargetPool } from "./pool.js";
+import { MOVED, type TargetPool } from "./pool.js";
 
 /**
  * reroll-proxy's HTTP side: HTTP/1.1 with keep-alive on both sides, Upgrade (WebSocket)
@@ -103,6 +103,24 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     let agent = agents.get(id);
     if (agent === undefined) {
       agent = new Agent({ keepAlive: true, keepAliveMsecs: 1_000, timeout: responseTimeoutMs });
+      // The request gets its socket only once connected, and only if the target is still at
+      // that address (pool.reaches): nothing of it is written to an address since given to another container.
+      agent.createConnection = (options: ClientRequestArgs, created?: (error: Error | null, socket: Duplex) => void): Duplex | undefined => {
+        const host = options.host ?? "";
+        const socket = connect({ host, port: Number(options.port ?? 80), noDelay: true });
+        if (created === undefined) return socket;
+        const failed = (error: Error): void => created(error, socket);
+        socket.once("error", failed);
+        socket.once("connect", () => {
+          socket.off("error", failed);
+          if (pool.reaches(id, host)) created(null, socket);
+          else {
+            socket.destroy();
+            created(Object.assign(new Error("the replica moved while connecting"), { code: MOVED }), socket);
+          }
+        });
+        return undefined;
+      };
       agents.set(id, agent);
     }
     return agent;
@@ -144,6 +162,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     let sent = false; // any byte of the request written to a connected target
     let sentAt = 0;
     let answered = false;
+    let abandoned = false; // the client left: a failure of this request says nothing of the target
     const upstream: ClientRequest = httpRequest({
       host: target.host,
       port: target.port,
@@ -201,6 +220,7 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
       const reusedReset =
         upstream.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE") && Date.now() - sentAt < STALE_RESET_MS && IDEMPOTENT.has(req.method ?? "") && declaredEmpty(req);
       if (!sent || reusedReset) {
+        if (!sent && !abandoned && error.code !== MOVED) pool.failed(target.id);
         forward(req, res, tried);
         return;
       }
@@ -208,7 +228,10 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     });
     res.on("close", () => {
       // the client went away (or the response ended): nothing more to send upstream
-      if (!res.writableFinished) upstream.destroy();
+      if (!res.writableFinished) {
+        abandoned = true;
+        upstream.destroy();
+      }
       release();
     });
   }
@@ -245,6 +268,10 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
     socket.setTimeout(connectTimeoutMs, () => socket.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })));
     let connected = false;
     socket.once("connect", () => {
+      if (!pool.reaches(target.id, target.host)) {
+        socket.destroy(Object.assign(new Error("the replica moved while connecting"), { code: MOVED }));
+        return;
+      }
       connected = true;
       socket.setTimeout(0);
       const headers = forwardHeaders(req, true);
@@ -260,9 +287,10 @@ export function createHttpProxy(options: HttpProxyOptions): HttpProxy {
       socket.destroy();
       client.destroy();
     };
-    socket.on("error", () => {
+    socket.on("error", (error: NodeJS.ErrnoException) => {
       if (!connected) {
         release();
+        if (!client.destroyed && error.code !== MOVED) pool.failed(target.id);
         upgrade(req, client, head, tried);
         return;
       }

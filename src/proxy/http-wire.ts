@@ -1,5 +1,5 @@
 import { connect, type Socket } from "node:net";
-import type { TargetPool } from "./pool.js";
+import { MOVED, type TargetPool } from "./pool.js";
 
 /**
  * reroll-proxy's fast path: plain HTTP/1.1 requests forwarded on raw sockets. Node's HTTP
@@ -326,10 +326,14 @@ class Upstream {
   /** when it was parked idle (epoch ms), 0 while in use */
   parkedAt = 0;
 
+  /** the address connected to: a target that moved since is not reached through this one again */
+  readonly host: string;
+
   constructor(
     target: { readonly host: string; readonly port: number },
     readonly targetId: string,
   ) {
+    this.host = target.host;
     const socket = connect({
       host: target.host,
       port: target.port,
@@ -414,7 +418,7 @@ export class WireProxy {
     u.onData = undefined;
     // paused for a slow client of the last exchange: that client no longer matters
     if (u.socket.isPaused()) u.socket.resume();
-    if (!this.options.pool.isReady(u.targetId)) {
+    if (!this.options.pool.isReady(u.targetId, u.host)) {
       u.socket.destroy();
       return;
     }
@@ -793,6 +797,7 @@ class ClientConnection {
       if (!sent || stale) {
         finished = true;
         release();
+        if (!sent && error !== undefined && error.code !== MOVED) o.pool.failed(target.id);
         this.#exchangeDeadline = 0;
         this.#onClientGone = undefined;
         if (client.destroyed) return;
@@ -826,7 +831,10 @@ class ClientConnection {
     if (upstream.connected) send();
     else {
       this.#setExchangeDeadline(o.connectTimeoutMs, () => socket.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })));
-      socket.once("connect", send);
+      socket.once("connect", () => {
+        if (o.pool.reaches(target.id, upstream.host)) send();
+        else socket.destroy(Object.assign(new Error("the replica moved while connecting"), { code: MOVED }));
+      });
     }
   }
 

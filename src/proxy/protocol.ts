@@ -46,7 +46,8 @@ export interface TargetAddress {
   readonly host: string;
 }
 
-export type TargetStatus = "probing" | "ready" | "draining";
+/** unreachable: routed, but its container has no address now (stopped, or being restarted by Docker) */
+export type TargetStatus = "probing" | "ready" | "draining" | "unreachable";
 
 export interface TargetReport extends TargetAddress {
   readonly state: TargetStatus;

@@ -1,3 +1,4 @@
+import { Resolver } from "node:dns/promises";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -13,10 +14,52 @@ import { createTcpProxy } from "./tcp-proxy.js";
  * targets per listener, the fast health probe, and the control socket. Its targets are
  * written to a file beside the socket on every change and read back at start, so a proxy
  * that crashed or was restarted by Docker comes back serving the same replicas.
+ *
+ * Between rollouts nobody tells the proxy that Docker restarted a crashed replica, and the
+ * replica may come back at another address while its old one goes to another container.
+ * So every target's address is checked against Docker's DNS each RESOLVE_EVERY_MS, and at
+ * once when a connect to it fails: a target whose container has no address takes no request,
+ * one that moved is followed.
  */
 
 /** the cadence of a new target's probe until its first 2xx, when the settings give none */
 export const PROBE_EVERY_MS = 100;
+/** how often each routed target's address is checked */
+export const RESOLVE_EVERY_MS = 1_000;
+
+/**
+ * A target's current address: a string, null when its container has none (not running),
+ * undefined when that could not be told (keep what is known).
+ */
+export type AddressLookup = (id: string) => Promise<string | null | undefined>;
+
+/**
+ * Docker's embedded DNS (127.0.0.11, in a container on a user-defined network) answers a
+ * container's short id with its address on the network both share, and NXDOMAIN once the
+ * container stops. The id is used, not the name: a name may pass from an old replica to its
+ * replacement. Undefined outside such a container (the proxy run by hand, tests).
+ */
+export function dockerDnsLookup(resolvConf = "/etc/resolv.conf"): AddressLookup | undefined {
+  let conf: string;
+  try {
+    conf = readFileSync(resolvConf, "utf8");
+  } catch {
+    return undefined;
+  }
+  if (!/^\s*nameserver\s+127\.0\.0\.11\s*$/m.test(conf)) return undefined;
+  const resolver = new Resolver({ timeout: 500, tries: 1 });
+  resolver.setServers(["127.0.0.11"]);
+  return async (id) => {
+    try {
+      // the trailing dot: the short id as it is, never with a search domain
+      const [address] = await resolver.resolve4(`${id.slice(0, 12)}.`);
+      return address ?? null;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return code === "ENOTFOUND" || code === "ENODATA" ? null : undefined;
+    }
+  };
+}
 
 export interface RunningProxy {
   readonly close: () => Promise<void>;
@@ -35,16 +78,29 @@ interface Saved {
   readonly settings?: ProxySettingsMessage;
 }
 
-export async function runProxy(config: ProxyConfig, options: { controlPath: string; settings: ProxySettingsMessage; log?: (line: string) => void }): Promise<RunningProxy> {
+export interface ProxyRunOptions {
+  readonly controlPath: string;
+  readonly settings: ProxySettingsMessage;
+  readonly log?: (line: string) => void;
+  /** how targets' addresses are checked; default dockerDnsLookup(), null for never */
+  readonly lookup?: AddressLookup | null;
+  /** default RESOLVE_EVERY_MS */
+  readonly resolveEveryMs?: number;
+}
+
+export async function runProxy(config: ProxyConfig, options: ProxyRunOptions): Promise<RunningProxy> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const statePath = join(dirname(options.controlPath), "routes.json");
   let settings = options.settings;
   const routed = new Map<string, TargetAddress>();
   const probing = new Map<string, Probing>();
   const draining = new Set<string>();
+  /** routed targets whose container has no address now */
+  const unreachable = new Set<string>();
+  const lookup = options.lookup === undefined ? dockerDnsLookup() : (options.lookup ?? undefined);
 
   const listeners = config.listeners.map((l) => {
-    const pool = new TargetPool();
+    const pool = new TargetPool({ onFailure: (id) => void recheck(id) });
     let http: HttpProxy | undefined;
     let server: Server;
     if (l.mode === "http") {
@@ -67,15 +123,64 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
   const route = (t: TargetAddress): void => {
     routed.set(t.id, t);
     draining.delete(t.id);
+    unreachable.delete(t.id);
     for (const l of listeners) l.pool.add(t.id, t.host, l.config.targetPort, t.name ?? t.id);
   };
   const unroute = (id: string): void => {
     routed.delete(id);
+    unreachable.delete(id);
     for (const l of listeners) {
       l.pool.remove(id);
       l.http?.forget(id);
     }
   };
+
+  /** Follows a routed target to where its container is now (see RESOLVE_EVERY_MS). */
+  const checking = new Set<string>();
+  const recheck = async (id: string): Promise<void> => {
+    if (lookup === undefined || checking.has(id) || !routed.has(id)) return;
+    checking.add(id);
+    try {
+      const address = await lookup(id);
+      const known = routed.get(id);
+      if (known === undefined || address === undefined) return;
+      const name = known.name ?? id.slice(0, 12);
+      if (address === null) {
+        if (unreachable.has(id)) return;
+        unreachable.add(id);
+        for (const l of listeners) {
+          l.pool.unreachable(id);
+          l.http?.forget(id);
+        }
+        log(`reroll-proxy: ${name} has no address (its container is not running): no request goes to it until it is back`);
+        return;
+      }
+      const wasUnreachable = unreachable.delete(id);
+      if (address === known.host) {
+        if (wasUnreachable) {
+          for (const l of listeners) l.pool.readdress(id, address);
+          log(`reroll-proxy: ${name} is back at ${address}: routed`);
+        }
+        return;
+      }
+      routed.set(id, { ...known, host: address });
+      for (const l of listeners) {
+        l.pool.readdress(id, address);
+        l.http?.forget(id);
+      }
+      await save();
+      log(`reroll-proxy: ${name} moved from ${known.host} to ${address} (Docker restarted it): routed there`);
+    } catch (error) {
+      log(`reroll-proxy: checking the address of ${id.slice(0, 12)} failed: ${(error as Error).message}`);
+    } finally {
+      checking.delete(id);
+    }
+  };
+  const recheckAll = (): void => {
+    for (const id of routed.keys()) void recheck(id);
+  };
+  const rechecks = lookup === undefined ? undefined : setInterval(recheckAll, options.resolveEveryMs ?? RESOLVE_EVERY_MS);
+  rechecks?.unref();
 
   // routes kept from before a restart
   try {
@@ -86,6 +191,8 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
   } catch {
     // first start: no routes yet
   }
+  // a replica may have moved while the proxy was down
+  recheckAll();
 
   /** One probe of the health path (HTTP), or a plain connect (TCP mode / no path). */
   const probeOnce = (t: TargetAddress): Promise<boolean> =>
@@ -148,7 +255,9 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
   const status = (): StatusReply => {
     const targets: TargetReport[] = [];
     const outstanding = (id: string) => listeners.reduce((n, l) => n + (l.pool.list().find((x) => x.id === id)?.outstanding ?? 0), 0);
-    for (const t of routed.values()) targets.push({ ...t, state: draining.has(t.id) ? "draining" : "ready", outstanding: outstanding(t.id) });
+    for (const t of routed.values()) {
+      targets.push({ ...t, state: draining.has(t.id) ? "draining" : unreachable.has(t.id) ? "unreachable" : "ready", outstanding: outstanding(t.id) });
+    }
     for (const p of probing.values()) if (!routed.has(p.target.id)) targets.push({ ...p.target, state: "probing", outstanding: 0 });
     return { config, settings, targets };
   };
@@ -262,6 +371,7 @@ export async function runProxy(config: ProxyConfig, options: { controlPath: stri
   return {
     ports,
     close: async () => {
+      clearInterval(rechecks);
       for (const p of probing.values()) p.cancel();
       control.close();
       const outstanding = () => listeners.reduce((n, l) => n + l.pool.list().reduce((m, t) => m + t.outstanding, 0), 0);

@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
-import type { TargetPool } from "./pool.js";
+import { MOVED, type TargetPool } from "./pool.js";
 
 /**
  * reroll-proxy's plain TCP mode (`x-reroll.proxy.mode: tcp`), for ports that do not speak
@@ -36,6 +36,10 @@ export function createTcpProxy(options: TcpProxyOptions): Server {
       upstream.setTimeout(connectTimeoutMs, () => upstream.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })));
       let connected = false;
       upstream.once("connect", () => {
+        if (!options.pool.reaches(target.id, target.host)) {
+          upstream.destroy(Object.assign(new Error("the replica moved while connecting"), { code: MOVED }));
+          return;
+        }
         connected = true;
         upstream.setTimeout(idleTimeoutMs, () => upstream.destroy());
         client.setTimeout(idleTimeoutMs, () => client.destroy());
@@ -48,10 +52,12 @@ export function createTcpProxy(options: TcpProxyOptions): Server {
         upstream.destroy();
         client.destroy();
       };
-      upstream.on("error", () => {
+      upstream.on("error", (error: NodeJS.ErrnoException) => {
         if (connected) return close();
         release();
-        if (!client.destroyed) attempt();
+        if (client.destroyed) return;
+        if (error.code !== MOVED) options.pool.failed(target.id);
+        attempt();
       });
       upstream.on("close", () => {
         if (connected) close();

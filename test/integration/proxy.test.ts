@@ -251,6 +251,66 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(web.proxy.targets.map((t) => t.state)).toEqual(["ready", "ready"]);
   });
 
+  it("follows a replica that Docker restarted at another address; the address it left, now another container's, gets no request", async () => {
+    const p = await project("moved");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const proxyTargets = async () => {
+      const status = await p.reroll(["proxy", "status", "--output", "json"]);
+      return (JSON.parse(status.stdout) as { proxies: { targets: { id: string; name: string; state: string; host: string }[] }[] }).proxies[0]!.targets;
+    };
+    const [moved, kept] = await proxyTargets();
+    const replica = docker.getContainer(moved!.id);
+    const inspected = await replica.inspect();
+    const network = Object.keys(inspected.NetworkSettings.Networks)[0]!;
+    const left = inspected.NetworkSettings.Networks[network]!.IPAddress;
+    expect(moved!.host).toBe(left);
+
+    const load = startLoad(port, 16);
+    let stopped = Infinity;
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await replica.stop({ t: 2 });
+      stopped = Date.now();
+      await eventually(async () => (await proxyTargets()).find((t) => t.id === moved!.id)?.state === "unreachable", "the proxy to see the stopped replica as unreachable", 10_000);
+      // Docker gives the lowest free address to the next container: the one the replica left
+      const filler = await docker.createContainer({
+        Image: inspected.Image,
+        Env: ["VERSION=filler"],
+        Labels: { "dev.reroll.project": p.project, "dev.reroll.test": "filler" },
+        HostConfig: { NetworkMode: network },
+      });
+      await filler.start();
+      expect((await filler.inspect()).NetworkSettings.Networks[network]!.IPAddress).toBe(left);
+      await replica.start();
+      const now = (await replica.inspect()).NetworkSettings.Networks[network]!.IPAddress;
+      expect(now).not.toBe(left);
+      await eventually(
+        async () => {
+          const targets = await proxyTargets();
+          return targets.find((t) => t.id === moved!.id)?.host === now && targets.every((t) => t.state === "ready");
+        },
+        "the proxy to follow the replica to its new address",
+        10_000,
+      );
+      const answered = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const res = await get(port, "/", false, { "x-reroll-verify": "1" });
+        expect(res.body.trim()).toBe("v1");
+        answered.add(String(res.headers["x-reroll-target"]));
+      }
+      expect(answered).toEqual(new Set([moved!.name, kept!.name]));
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await load.stop();
+    }
+    // Requests in flight when a replica is stopped by hand, without a drain, may fail (a
+    // drain is what reroll does before it stops one); none may fail once it is down.
+    expect(load.failures.filter((f) => f.at >= stopped)).toEqual([]);
+    expect(load.answers.filter((a) => a.body !== "v1")).toEqual([]);
+  });
+
   it("adds a second service with ports while the first is under load: no failed request on the first", async () => {
     const p = await project("second");
     const port = await freePort();
