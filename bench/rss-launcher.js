@@ -3,5 +3,5 @@
 process.on("exit", () => {
   process.stderr.write(`\nREROLL_MAX_RSS_KB=${process.resourceUsage().maxRSS}\n`);
 });
-const cli = await import("../dist/cli/main.js");
+const cli = await import("../dist/bundle/reroll.mjs");
 await cli.run();

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The published entry point. The TypeScript sources are compiled to dist/ by `npm run build`
-// (run automatically by `npm install` / `npm ci` through the "prepare" script).
-import("../dist/cli/main.js").then(
+// The published entry point. The TypeScript sources are compiled to dist/ and the CLI bundled
+// into dist/cli/reroll.mjs by `npm run build` (run by `npm install` / `npm ci` through the
+// "prepare" script; see scripts/bundle-cli.mjs).
+import("../dist/bundle/reroll.mjs").then(
   (cli) => cli.run(),
   (error) => {
     if (error?.code === "ERR_MODULE_NOT_FOUND") {

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { isRerollError, RerollError } from "../core/errors.js";
 import { InterpolationError, interpolateTree, parseDotEnv } from "../core/spec/interpolate.js";
@@ -42,8 +41,10 @@ export function findComposeFile(cwd: string, file?: string): string {
 export async function loadSpec(options: LoadSpecOptions): Promise<Spec> {
   const file = findComposeFile(options.cwd, options.file);
   const dir = dirname(file);
-  // require, not import(): the CommonJS build of yaml loads faster from here.
-  const { parseDocument } = createRequire(import.meta.url)("yaml") as typeof import("yaml");
+  // loaded here, not at start: only commands that read a Compose file pay for it. yaml is
+  // CommonJS: its exports are `default` (always, and only that in the CLI's bundle) or named.
+  const yaml = (await import("yaml")) as typeof import("yaml") & { default?: typeof import("yaml") };
+  const { parseDocument } = yaml.default ?? yaml;
   const text = readFileSync(file, "utf8");
   const document = parseDocument(text, { merge: true, prettyErrors: true });
   if (document.errors.length > 0) {
