@@ -76,5 +76,11 @@ export async function fixedRate(host, port, { rate = 200, seconds = 5, connectio
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const at = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return { p50: at(0.5), p99: at(0.99), failed, count: latencies.length };
+  return { p50: at(0.5), p99: at(0.99), failed, count: latencies.length, latencies };
+}
+
+/** The `p` quantile (0..1) of unsorted samples. */
+export function quantile(samples, p) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 }
