@@ -124,6 +124,21 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   };
   const retire = (c: { id: string; name: string }): Promise<void> => retireReplica(ctx, c);
   const remove = (c: { id: string; name: string }, cause: string): Promise<void> => removeReplica(ctx, c, cause);
+  /** old replicas renamed `<name>-replaced-<id>` to free their name for a replacement: id → name */
+  const steppedAside = new Map<string, string>();
+  /**
+   * Gives old replicas that stepped aside their names back, once the replacements holding
+   * those names are gone (a rollback): what runs afterwards is named as before the run.
+   */
+  const takeNamesBack = async (olds: readonly { id: string }[]): Promise<void> => {
+    for (const old of olds) {
+      const name = steppedAside.get(old.id);
+      if (name === undefined) continue;
+      steppedAside.delete(old.id);
+      // a name still taken (a replacement that could not be removed) leaves the old one as it is
+      await engine.renameContainer(old.id, name).catch(() => undefined);
+    }
+  };
 
   /**
    * Starts containers and watches them: `healthy` settles when every one passed its first
@@ -207,6 +222,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
         );
       }
       for (const r of batch) await remove(r.fresh, "rolled back");
+      await takeNamesBack(toStart);
     }
   };
 
@@ -261,6 +277,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       watch.abort();
       await watch.ready.catch(() => undefined);
       for (const r of fresh) await remove(r.fresh, why);
+      await takeNamesBack(batch.replaces);
       if (update.order === "stop-first" && batch.replaces.length > 0) {
         const back = await startAndWait(batch.replaces, ctx.rollbackConfig.monitorMs, false);
         if (back !== undefined) {
@@ -329,6 +346,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
               // the replica this one replaces has its name (same revision, new configuration):
               // it steps aside, still serving, and is stopped and removed by id as usual
               await engine.renameContainer(holder.id, `${request.name}-replaced-${holder.id.slice(0, 8)}`);
+              steppedAside.set(holder.id, request.name);
             } else {
               // a leftover of the same name, from a run killed between create and record
               await engine.removeContainer(request.name, { force: true });
@@ -344,6 +362,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       if (refused !== undefined) {
         // none of the batch runs: the ones created go, so nothing is left half-made
         await Promise.all(fresh.map((r) => engine.removeContainer(r.fresh.id, { force: true })));
+        await takeNamesBack(batch.replaces);
         throw refused.reason;
       }
       for (const r of fresh) ctx.emit({ type: "replica-start", service: service.name, name: r.fresh.name, revision: ctx.revision, slot: r.slot, replaces: r.old.map((c) => c.name) });

@@ -108,6 +108,24 @@ describe("reroll up / rollback", async () => {
     return f;
   };
 
+  it("a configuration-only change that fails is rolled back with the old replicas under their own names again", async () => {
+    const f = await fixture("rename-back", { replicas: 2 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up", "--output", "plain"])).code).toBe(0);
+    const before = (await f.containers()).map((c) => ({ id: c.id, name: c.name })).sort((a, b) => a.name.localeCompare(b.name));
+    // same image, same revision, a new health check that never passes: replacements take the
+    // old replicas' names (they step aside as <name>-replaced-<id>) and then fail
+    const compose = join(f.dir, "compose.yaml");
+    await writeFile(compose, (await readFile(compose, "utf8")).replace("http://127.0.0.1/health", "http://127.0.0.1/nothere"));
+    const run = await f.reroll(["up", "--no-build", "--output", "plain"]);
+    expect(run.code).toBe(1);
+    // the replacement took its predecessor's name, which stepped aside for it
+    expect(run.stderr).toMatch(/(\S+-web-r1-1): starting r1 \(replaces \1\)/);
+    const after = await f.containers();
+    expect(after.map((c) => ({ id: c.id, name: c.name })).sort((a, b) => a.name.localeCompare(b.name))).toEqual(before);
+    expect(after.every((c) => c.state === "running" && c.revision === 1)).toBe(true);
+  });
+
   it("failure_action pause: stops where it is, exit 1, every slot ready on one revision or the other", async () => {
     const f = await onV1ThenPartlyBrokenV2("pause", { failureAction: "pause" });
     const run = await f.reroll(["up", "--output", "plain"]);
