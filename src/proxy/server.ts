@@ -1,5 +1,6 @@
 import { Resolver } from "node:dns/promises";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { request as httpRequest } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
@@ -49,15 +50,32 @@ export function dockerDnsLookup(resolvConf = "/etc/resolv.conf"): AddressLookup 
   if (!/^\s*nameserver\s+127\.0\.0\.11\s*$/m.test(conf)) return undefined;
   const resolver = new Resolver({ timeout: 500, tries: 1 });
   resolver.setServers(["127.0.0.11"]);
-  return async (id) => {
+  // the trailing dot: the name as it is, never with a search domain
+  return idLookup((name) => resolver.resolve4(`${name}.`), hostname());
+}
+
+/**
+ * Container ids looked up with `resolve4`. An NXDOMAIN is believed only once `self` (this
+ * container's own short id, its default hostname) has resolved: a daemon whose DNS did not
+ * answer ids would otherwise have every target taken for stopped.
+ */
+export function idLookup(resolve4: (name: string) => Promise<string[]>, self: string): AddressLookup {
+  let trusted = false;
+  const ask = async (name: string): Promise<string | null | undefined> => {
     try {
-      // the trailing dot: the short id as it is, never with a search domain
-      const [address] = await resolver.resolve4(`${id.slice(0, 12)}.`);
+      const [address] = await resolve4(name);
       return address ?? null;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       return code === "ENOTFOUND" || code === "ENODATA" ? null : undefined;
     }
+  };
+  return async (id) => {
+    if (!trusted) {
+      if (typeof (await ask(self)) !== "string") return undefined;
+      trusted = true;
+    }
+    return ask(id.slice(0, 12));
   };
 }
 

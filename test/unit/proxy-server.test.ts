@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connect, type Server as NetServer } from "node:net";
 import { createHttpProxy } from "../../src/proxy/http-proxy.js";
-import { runProxy, type RunningProxy } from "../../src/proxy/server.js";
+import { idLookup, runProxy, type RunningProxy } from "../../src/proxy/server.js";
 import { createTcpProxy } from "../../src/proxy/tcp-proxy.js";
 import { TargetPool } from "../../src/proxy/pool.js";
 import { until } from "../support/loopback.js";
@@ -190,6 +190,37 @@ describe("a connect that completes after its target lost that address", () => {
     const port = (tcp.address() as { port: number }).port;
     const bodies = await Promise.all(Array.from({ length: 6 }, () => exchange(port, "1.1")));
     expect(bodies).toEqual(Array(6).fill("b"));
+  });
+});
+
+describe("looking targets up by container id", () => {
+  const nxdomain = () => Promise.reject(Object.assign(new Error("queryA ENOTFOUND"), { code: "ENOTFOUND" }));
+
+  it("believes 'no such container' only once its own id resolved: a DNS that answers no ids stops nothing", async () => {
+    const lookup = idLookup(nxdomain, "selfselfself");
+    expect(await lookup("0123456789abcdef")).toBeUndefined();
+  });
+
+  it("asks for the short id: an address, or null once the container is gone", async () => {
+    const asked: string[] = [];
+    const dns = new Map([
+      ["selfselfself", "172.20.0.9"],
+      ["0123456789ab", "172.20.0.3"],
+    ]);
+    const lookup = idLookup(async (name) => {
+      asked.push(name);
+      const address = dns.get(name);
+      return address === undefined ? nxdomain() : [address];
+    }, "selfselfself");
+    expect(await lookup("0123456789abcdef")).toBe("172.20.0.3");
+    dns.delete("0123456789ab");
+    expect(await lookup("0123456789abcdef")).toBeNull();
+    expect(asked).toEqual(["selfselfself", "0123456789ab", "0123456789ab"]);
+  });
+
+  it("a DNS that does not answer (timeout) leaves the target as it is", async () => {
+    const lookup = idLookup(async (name) => (name === "selfselfself" ? ["172.20.0.9"] : Promise.reject(Object.assign(new Error("timeout"), { code: "ETIMEOUT" }))), "selfselfself");
+    expect(await lookup("0123456789abcdef")).toBeUndefined();
   });
 });
 
