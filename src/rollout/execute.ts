@@ -8,9 +8,9 @@ import type { Traffic } from "../proxy/traffic.js";
 import { waitUntilReady, type ReadinessFailure, type WatchedReplica } from "./readiness.js";
 
 /**
- * Executes a rollout plan, batch by batch: start the new replicas, wait until they are
- * healthy, then stop the old ones (start-first; stop-first does it the other way round)
- * while the batch's monitor window runs beside the next batch's start. Replaced replicas
+ * Executes a rollout plan in `parallelism` lanes: each starts a slot's new replica, waits
+ * until it is healthy, then stops the old one (start-first; stop-first does it the other way
+ * round) while the slot's monitor window runs beside the lane's next start. Replaced replicas
  * are stopped, not removed, until the whole run succeeds, so that going back is starting
  * them again. On a failure the failure action decides: `rollback` returns every slot
  * already replaced to its old replica with the same readiness gates.
@@ -52,7 +52,7 @@ interface Watch {
   abort(): void;
 }
 
-/** A batch that passed its healthy gate and whose monitor window is open. */
+/** A slot that passed its healthy gate and whose monitor window is open. */
 interface Window {
   readonly fresh: readonly Replaced[];
   readonly watch: Watch;
@@ -102,7 +102,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   const batchOld = new Set(plan.batches.flatMap((b) => b.replaces.map((c) => c.id)));
   let failures = 0;
 
-  /** Graceful stops in flight, by container id: they overlap the next batch, as in Swarm. */
+  /** Graceful stops in flight, by container id: they overlap the next starts, as in Swarm. */
   const stopping = new Map<string, Promise<void>>();
   const stop = (c: ObservedContainer, cause: string): Promise<void> => {
     const existing = stopping.get(c.id);
@@ -235,16 +235,40 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   }
 
   /**
-   * The batches, pipelined as Swarm does: once a batch is healthy, its old replicas stop and
-   * its monitor window stays open while the next batch starts. At most one window is open,
-   * and a batch's old replicas stop only after the window before it closed cleanly, so the
-   * replicas not yet ready never exceed one batch: the floor of `replicas − parallelism`
-   * ready replicas holds. A window that fails brings its batch back (old replicas started
-   * again and ready, new ones removed) before anything else stops.
+   * The slots, pipelined as Swarm's updater does: `parallelism` lanes, each taking the next
+   * slot as soon as its own previous one is healthy, so a slow replica holds up its lane
+   * only, not a whole batch. Within a lane, once a slot is healthy its old replicas stop and
+   * its monitor window stays open while the lane's next slot starts; the lane stops its next
+   * old replicas only after that window closed cleanly. So each lane has at most one slot
+   * without a ready replica, and the floor of `replicas − parallelism` ready replicas holds.
+   * A failure that is not tolerated halts every lane: the slots in flight are dropped (their
+   * new replicas removed), and the open windows go back with everything replaced (rollback)
+   * or are waited for (pause). A window that fails brings its slot back (old replica started
+   * again and ready, new one removed) before its lane stops anything else.
    */
   async function run(): Promise<ExecuteResult> {
     const update = ctx.update;
-    let open: Window | undefined;
+    // one entry per slot, in the plan's order; the lanes take them in turn
+    const queue: Batch[] = plan.batches.flatMap((b) => b.slots.map((slot) => ({ slots: [slot], replaces: b.replaces.filter((c) => c.slot === slot), steps: [] })));
+    const laneCount = Math.max(1, Math.min(queue.length, update.parallelism === 0 ? queue.length : update.parallelism));
+    let next = 0;
+    type Halt = { readonly outcome: "rolled-back" | "paused" | "interrupted"; readonly failure: ReadinessFailure };
+    let halt: Halt | undefined;
+    let signalHalt: () => void = () => undefined;
+    const halted = new Promise<void>((resolve) => (signalHalt = resolve));
+    /** read through a call: TypeScript would narrow the variable, which the lanes' awaits change */
+    const halting = (): Halt | undefined => halt;
+    const stopAll = (outcome: Halt["outcome"], failure: ReadinessFailure): void => {
+      if (halt !== undefined) return;
+      halt = { outcome, failure };
+      signalHalt();
+    };
+    const haltFor = (failure: ReadinessFailure): Halt["outcome"] => (failure.reason === "interrupted" ? "interrupted" : update.failureAction === "pause" ? "paused" : "rolled-back");
+    const interruption: ReadinessFailure = { id: "", name: service.name, reason: "interrupted", message: "interrupted", logs: [] };
+    /** an error thrown in a lane (the daemon refused something): the others stop, then it is thrown */
+    const thrown: unknown[] = [];
+    /** windows open when a rollback halted the lanes: their slots go back with the replaced ones */
+    const abandoned: Replaced[] = [];
 
     /** A failure counted against max_failure_ratio: true when the rollout goes on. */
     const tolerate = (count: number): boolean => {
@@ -255,24 +279,11 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       replaced.push(...w.fresh);
       for (const r of w.fresh) doneSlots.add(r.slot);
     };
-    /** Waits for the open window; a failure in it brings its batch back and is returned with the batch's size. */
-    const closeWindow = async (): Promise<{ failure: ReadinessFailure; count: number } | undefined> => {
-      const w = open;
-      if (w === undefined) return undefined;
-      open = undefined;
-      const failure = await w.watch.ready;
-      if (failure === undefined) {
-        accept(w);
-        return undefined;
-      }
-      await bringBack(w, failure);
-      return { failure, count: w.fresh.length };
-    };
     const bringBack = async (w: Window, failure: ReadinessFailure): Promise<void> => {
       reportFailure(failure);
       await goBack(w.fresh, failure.reason === "interrupted" ? "interrupted inside its monitor window" : failure.message);
     };
-    /** The in-flight batch failed or was stopped: its new replicas out, its old ones (stop-first) back. */
+    /** The in-flight slot failed or was stopped: its new replica out, its old ones (stop-first) back. */
     const dropInFlight = async (batch: Batch, fresh: readonly Replaced[], watch: Watch, why: string): Promise<void> => {
       watch.abort();
       await watch.ready.catch(() => undefined);
@@ -288,137 +299,183 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
         }
       }
     };
-    /** Ends the run on a failure that is not tolerated: pause keeps what is done, rollback returns all of it. */
-    const stopOnFailure = async (failure: ReadinessFailure): Promise<ExecuteResult> => {
-      if (update.failureAction === "pause") {
-        await closeWindow();
-        return result("paused", failure);
-      }
-      const w = open;
-      open = undefined;
-      if (w !== undefined) {
-        w.watch.abort();
-        await w.watch.ready.catch(() => undefined);
-      }
-      await goBack([...replaced, ...(w?.fresh ?? [])], failure.message);
-      replaced.length = 0;
-      return result("rolled-back", failure);
-    };
-    /** Closes the open window and applies its failure, if any: the run's end, or undefined to go on. */
-    const settleWindow = async (): Promise<ExecuteResult | undefined> => {
-      const closed = await closeWindow();
-      if (closed === undefined) return undefined;
-      if (closed.failure.reason === "interrupted") return result("interrupted", closed.failure);
-      return tolerate(closed.count) ? undefined : stopOnFailure(closed.failure);
-    };
-    const interrupted = async (failure: ReadinessFailure): Promise<ExecuteResult> => {
-      const w = open;
-      open = undefined;
-      if (w !== undefined) {
-        w.watch.abort();
-        // a window that closed cleanly before the interruption keeps its batch
-        const closed = await w.watch.ready.catch(() => failure);
+
+    const lane = async (): Promise<void> => {
+      let open: Window | undefined;
+      /** Waits for the open window (or a halt); true when the lane must stop. */
+      const settle = async (): Promise<boolean> => {
+        const w = open;
+        if (w === undefined) return halting() !== undefined;
+        const closed = await Promise.race([w.watch.ready.then((failure) => ({ failure })), halted.then(() => undefined)]);
+        if (closed === undefined) return true; // halted: leave() settles the window
+        open = undefined;
+        if (closed.failure === undefined) {
+          accept(w);
+          return false;
+        }
+        await bringBack(w, closed.failure);
+        if (closed.failure.reason === "interrupted") stopAll("interrupted", closed.failure);
+        else if (!tolerate(w.fresh.length)) stopAll(haltFor(closed.failure), closed.failure);
+        return halting() !== undefined;
+      };
+      /** The lane stops: its open window is settled the way the halt asks. */
+      const leave = async (): Promise<void> => {
+        const w = open;
+        open = undefined;
+        if (w === undefined) return;
+        if (halting()?.outcome === "rolled-back") {
+          w.watch.abort();
+          await w.watch.ready.catch(() => undefined);
+          abandoned.push(...w.fresh);
+          return;
+        }
+        // paused: the window runs to its end; interrupted: it is cut short. One that closed cleanly keeps its slot.
+        if (halting()?.outcome !== "paused") w.watch.abort();
+        const closed = await w.watch.ready.catch(() => halting()?.failure ?? interruption);
         if (closed === undefined) accept(w);
         else await bringBack(w, closed);
+      };
+
+      let first = true;
+      try {
+        lanes: for (;;) {
+          if (halting() !== undefined) break;
+          if (aborted()) {
+            stopAll("interrupted", interruption);
+            break;
+          }
+          const batch = queue[next];
+          if (batch === undefined) {
+            await settle();
+            break;
+          }
+          next += 1;
+          if (!first && update.delayMs > 0) {
+            await Promise.race([new Promise((resolve) => setTimeout(resolve, update.delayMs)), halted]);
+            if (halting() !== undefined) break;
+          }
+          first = false;
+          const oldOf = (slot: number) => batch.replaces.filter((c) => c.slot === slot);
+          if (update.order === "stop-first") {
+            // stopping an old replica while the lane's window is open would take two slots below ready
+            if (await settle()) break;
+            for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
+          }
+
+          const creating = await Promise.allSettled(
+            batch.slots.map(async (slot): Promise<Replaced> => {
+              const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
+              let created = await engine.createContainer(request);
+              if ("conflict" in created) {
+                const holder = await engine.inspectContainer(request.name);
+                if (holder !== undefined && batchOld.has(holder.id)) {
+                  // the replica this one replaces has its name (same revision, new configuration):
+                  // it steps aside, still serving, and is stopped and removed by id as usual
+                  await engine.renameContainer(holder.id, `${request.name}-replaced-${holder.id.slice(0, 8)}`);
+                  steppedAside.set(holder.id, request.name);
+                } else {
+                  // a leftover of the same name, from a run killed between create and record
+                  await engine.removeContainer(request.name, { force: true });
+                }
+                created = await engine.createContainer(request);
+              }
+              if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
+              return { slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) };
+            }),
+          );
+          const fresh = creating.flatMap((c) => (c.status === "fulfilled" ? [c.value] : []));
+          const refused = creating.find((c) => c.status === "rejected");
+          if (refused !== undefined) {
+            // nothing of the slot runs: what was created goes, so nothing is left half-made
+            await Promise.all(fresh.map((r) => engine.removeContainer(r.fresh.id, { force: true })));
+            await takeNamesBack(batch.replaces);
+            throw refused.reason;
+          }
+          for (const r of fresh) ctx.emit({ type: "replica-start", service: service.name, name: r.fresh.name, revision: ctx.revision, slot: r.slot, replaces: r.old.map((c) => c.name) });
+          const watch = await startWatch(
+            fresh.map((r) => r.fresh),
+            update.monitorMs,
+            true,
+          );
+
+          // Wait until this slot is healthy and the lane's window before it closed, whichever comes last.
+          let healthy = false;
+          for (;;) {
+            const w = open;
+            const event = await Promise.race([
+              healthy ? never() : watch.healthy.then((failure) => ({ from: "slot" as const, failure })),
+              // a failure inside this slot's own monitor window, while the window before it is still open
+              watch.ready.then((failure) => (failure === undefined ? never() : { from: "slot" as const, failure })),
+              w === undefined ? never() : w.watch.ready.then((failure) => ({ from: "window" as const, failure })),
+              halted.then(() => ({ from: "halt" as const, failure: undefined })),
+            ]);
+            if (event.from === "halt") {
+              await dropInFlight(batch, fresh, watch, halting()?.outcome === "interrupted" ? "interrupted before it was ready" : "stopped: another replica failed");
+              break lanes;
+            } else if (event.from === "slot" && event.failure === undefined) {
+              healthy = true;
+            } else if (event.from === "slot") {
+              const failure = event.failure!;
+              reportFailure(failure);
+              await dropInFlight(batch, fresh, watch, failure.reason === "interrupted" ? "interrupted before it was ready" : "failed its readiness gate");
+              if (failure.reason === "interrupted") {
+                stopAll("interrupted", failure);
+                break lanes;
+              }
+              if (!tolerate(fresh.length)) {
+                stopAll(haltFor(failure), failure);
+                break lanes;
+              }
+              break;
+            } else if (event.failure === undefined) {
+              open = undefined;
+              accept(w!);
+            } else {
+              const failure = event.failure;
+              open = undefined;
+              if (failure.reason === "interrupted") {
+                await dropInFlight(batch, fresh, watch, "interrupted before it was ready");
+                await bringBack(w!, failure);
+                stopAll("interrupted", failure);
+                break lanes;
+              }
+              await bringBack(w!, failure);
+              if (!tolerate(w!.fresh.length)) {
+                await dropInFlight(batch, fresh, watch, "stopped: an earlier replica failed");
+                stopAll(haltFor(failure), failure);
+                break lanes;
+              }
+            }
+            if (healthy && open === undefined) {
+              // The old replicas' graceful stops run while the lane's next slot starts; the floor
+              // holds because the replacement is healthy and the lane has no other window open.
+              if (update.order === "start-first") for (const c of batch.replaces) void stop(c, `replaced by ${fresh.find((r) => r.slot === c.slot)?.fresh.name ?? "a new replica"}`);
+              open = { fresh, watch };
+              break;
+            }
+          }
+        }
+      } catch (error) {
+        thrown.push(error);
+        stopAll("interrupted", interruption);
       }
-      return result("interrupted", failure);
+      try {
+        await leave();
+      } catch (error) {
+        thrown.push(error);
+      }
     };
 
-    for (const [index, batch] of plan.batches.entries()) {
-      if (aborted()) return interrupted({ id: "", name: service.name, reason: "interrupted", message: "interrupted", logs: [] });
-      if (index > 0 && update.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, update.delayMs));
-      const oldOf = (slot: number) => batch.replaces.filter((c) => c.slot === slot);
-      if (update.order === "stop-first") {
-        // stopping old replicas while a window is open would take two batches below ready
-        const ended = await settleWindow();
-        if (ended !== undefined) return ended;
-        for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
+    await Promise.all(Array.from({ length: laneCount }, () => lane()));
+    if (thrown.length > 0) throw thrown[0];
+    const ended = halting();
+    if (ended !== undefined) {
+      if (ended.outcome === "rolled-back") {
+        await goBack([...replaced, ...abandoned], ended.failure.message);
+        replaced.length = 0;
       }
-
-      // a batch's replicas are created at once: the daemon's create time is paid once per batch
-      const creating = await Promise.allSettled(
-        batch.slots.map(async (slot): Promise<Replaced> => {
-          const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
-          let created = await engine.createContainer(request);
-          if ("conflict" in created) {
-            const holder = await engine.inspectContainer(request.name);
-            if (holder !== undefined && batchOld.has(holder.id)) {
-              // the replica this one replaces has its name (same revision, new configuration):
-              // it steps aside, still serving, and is stopped and removed by id as usual
-              await engine.renameContainer(holder.id, `${request.name}-replaced-${holder.id.slice(0, 8)}`);
-              steppedAside.set(holder.id, request.name);
-            } else {
-              // a leftover of the same name, from a run killed between create and record
-              await engine.removeContainer(request.name, { force: true });
-            }
-            created = await engine.createContainer(request);
-          }
-          if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
-          return { slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) };
-        }),
-      );
-      const fresh = creating.flatMap((c) => (c.status === "fulfilled" ? [c.value] : []));
-      const refused = creating.find((c) => c.status === "rejected");
-      if (refused !== undefined) {
-        // none of the batch runs: the ones created go, so nothing is left half-made
-        await Promise.all(fresh.map((r) => engine.removeContainer(r.fresh.id, { force: true })));
-        await takeNamesBack(batch.replaces);
-        throw refused.reason;
-      }
-      for (const r of fresh) ctx.emit({ type: "replica-start", service: service.name, name: r.fresh.name, revision: ctx.revision, slot: r.slot, replaces: r.old.map((c) => c.name) });
-      const watch = await startWatch(
-        fresh.map((r) => r.fresh),
-        update.monitorMs,
-        true,
-      );
-
-      // Wait until this batch is healthy and the window before it closed, whichever comes last.
-      let healthy = false;
-      for (;;) {
-        const w = open;
-        const event = await Promise.race([
-          healthy ? never() : watch.healthy.then((failure) => ({ from: "batch" as const, failure })),
-          // a failure inside this batch's own monitor window, while the window before it is still open
-          watch.ready.then((failure) => (failure === undefined ? never() : { from: "batch" as const, failure })),
-          w === undefined ? never() : w.watch.ready.then((failure) => ({ from: "window" as const, failure })),
-        ]);
-        if (event.from === "batch" && event.failure === undefined) {
-          healthy = true;
-        } else if (event.from === "batch") {
-          const failure = event.failure!;
-          reportFailure(failure);
-          await dropInFlight(batch, fresh, watch, failure.reason === "interrupted" ? "interrupted before it was ready" : "failed its readiness gate");
-          if (failure.reason === "interrupted") return interrupted(failure);
-          if (!tolerate(fresh.length)) return stopOnFailure(failure);
-          break;
-        } else if (event.failure === undefined) {
-          open = undefined;
-          accept(w!);
-        } else {
-          const failure = event.failure;
-          open = undefined;
-          if (failure.reason === "interrupted") {
-            await dropInFlight(batch, fresh, watch, "interrupted before it was ready");
-            await bringBack(w!, failure);
-            return result("interrupted", failure);
-          }
-          await bringBack(w!, failure);
-          if (!tolerate(w!.fresh.length)) {
-            await dropInFlight(batch, fresh, watch, "stopped: an earlier batch failed");
-            return stopOnFailure(failure);
-          }
-        }
-        if (healthy && open === undefined) {
-          // The old replicas' graceful stops run while the next batch starts; the floor holds
-          // because each one's replacement is healthy and no other window is open.
-          if (update.order === "start-first") for (const c of batch.replaces) void stop(c, `replaced by ${fresh.find((r) => r.slot === c.slot)?.fresh.name ?? "a new replica"}`);
-          open = { fresh, watch };
-          break;
-        }
-      }
+      return result(ended.outcome, ended.failure);
     }
-    const ended = await settleWindow();
-    if (ended !== undefined) return ended;
     const kept = plan.batches.flatMap((b) => b.slots).filter((slot) => !doneSlots.has(slot));
     if (kept.length > 0) {
       ctx.emit({

@@ -108,6 +108,49 @@ describe("reroll up / rollback", async () => {
     return f;
   };
 
+  it("parallelism 2 runs two lanes: a slow replica holds up only its own lane, and never more than 2 slots are below ready", async () => {
+    const f = await fixture("lanes", { volume: true, replicas: 4, parallelism: 2, startPeriod: "10s" });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2", "slow-first");
+    let lowest = Infinity;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        lowest = Math.min(lowest, (await runningOn(f)).ready.length);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const run = await f.reroll(["up", "--output", "json"]);
+    sampling = false;
+    await sampler;
+    expect(run.code, run.stderr).toBe(0);
+    const events = eventsOf(run.stdout);
+    const at = (predicate: (e: Record<string, unknown>) => boolean): number => events.findIndex(predicate);
+    const started = (slot: number) => at((e) => e["type"] === "replica-start" && e["slot"] === slot);
+    const healthy = (slot: number) => at((e) => e["type"] === "replica-state" && new RegExp(`-r2-${slot}$`).test(String(e["name"])) && e["state"] === "healthy");
+    // slots 1 and 2 start together; the one that got the slow start answers 4 s later
+    const slowHealthy = Math.max(healthy(1), healthy(2));
+    expect(started(3), "slot 3 started before both of slots 1 and 2 were healthy").toBeLessThan(slowHealthy);
+    expect(started(4), "slot 4 too: the fast lane went on alone").toBeLessThan(slowHealthy);
+    const after = await runningOn(f);
+    expect(after.ready).toHaveLength(4);
+    expect(after.revisions).toEqual([2]);
+    expect(lowest, "ready replicas never dropped below replicas − parallelism").toBeGreaterThanOrEqual(2);
+  });
+
+  it("parallelism 2: a replica failing in one lane rolls every lane back, the other lane's slots included", async () => {
+    const f = await onV1ThenPartlyBrokenV2("lanes-back", { replicas: 4, parallelism: 2, monitor: "3s" });
+    const before = (await f.containers()).map((c) => c.id).sort();
+    const run = await f.reroll(["up", "--output", "plain"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/exited with code 5/);
+    const after = await runningOn(f);
+    expect(after.all.map((c) => c.id).sort()).toEqual(before);
+    expect(after.ready).toHaveLength(4);
+    expect(after.revisions).toEqual([1]);
+  });
+
   it("a configuration-only change that fails is rolled back with the old replicas under their own names again", async () => {
     const f = await fixture("rename-back", { replicas: 2 });
     await f.setVersion("v1");

@@ -7,7 +7,7 @@ import { docker, testName } from "./docker.js";
  * A small web service for rollout tests: busybox httpd, a healthcheck on /health, a start
  * script whose behaviour is chosen per version.
  */
-export type Behaviour = "serve" | "exit-at-start" | "never-healthy" | "die-in-monitor" | "first-replica-only" | "crash-loop-when-marked";
+export type Behaviour = "serve" | "exit-at-start" | "never-healthy" | "die-in-monitor" | "first-replica-only" | "slow-first" | "crash-loop-when-marked";
 
 const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   serve: 'echo "$VERSION started" >> /data/log 2>/dev/null; exec httpd -f -p 80 -h /www',
@@ -17,6 +17,8 @@ const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   // the first replica of this version to start serves; later ones die in their monitor window (needs the volume)
   "first-replica-only":
     'if mkdir "/data/first-$VERSION" 2>/dev/null; then exec httpd -f -p 80 -h /www; fi; httpd -p 80 -h /www; sleep 2; echo not the first >&2; exit 5',
+  // the first replica of this version to start takes 4 s before it serves; the others serve at once (needs the volume and a start_period)
+  "slow-first": 'if mkdir "/data/slow-$VERSION" 2>/dev/null; then sleep 4; fi; exec httpd -f -p 80 -h /www',
   // serves until /crash exists, then exits; from then on (a file in its own filesystem, which
   // a restart keeps) it dies 6 s after every start: a crash loop under the restart policy
   "crash-loop-when-marked":
@@ -31,6 +33,8 @@ export interface FixtureOptions {
   readonly failureAction?: "rollback" | "pause" | "continue";
   readonly maxFailureRatio?: number;
   readonly volume?: boolean;
+  /** the healthcheck's start_period: failures inside it do not count */
+  readonly startPeriod?: string;
   readonly extra?: string;
 }
 
@@ -57,6 +61,7 @@ export async function rolloutFixture(root: string, label: string, options: Fixtu
     "      interval: 500ms",
     "      timeout: 3s",
     "      retries: 2",
+    ...(options.startPeriod === undefined ? [] : [`      start_period: ${options.startPeriod}`]),
     "    deploy:",
     `      replicas: ${options.replicas ?? 3}`,
     "      update_config:",
