@@ -39,10 +39,12 @@ export interface ProjectStatus {
   readonly services: readonly ServiceStatus[];
 }
 
-/** What runs, per service and replica, read with one container list and one image list. */
+/** What runs, per service and replica, read with one container list and one image list, asked at once. */
 export async function status(spec: Spec, engine: Engine, names?: readonly string[]): Promise<ProjectStatus> {
-  const all = await engine.listContainers([`${LABEL_PROJECT}=${spec.project}`]);
-  const images = await engine.listImages([`${LABEL_PROJECT}=${spec.project}`, LABEL_REVISION]);
+  const [all, images] = await Promise.all([
+    engine.listContainers([`${LABEL_PROJECT}=${spec.project}`]),
+    engine.listImages([`${LABEL_PROJECT}=${spec.project}`, LABEL_REVISION]),
+  ]);
   const lockContainer = all.find((c) => c.labels[LABEL_LOCK_HOLDER] !== undefined && c.names[0] === `${spec.project}-reroll-lock`);
   const lockHolder = lockContainer === undefined ? undefined : describeHolder(JSON.parse(lockContainer.labels[LABEL_LOCK_HOLDER] ?? "{}") as LockHolder);
   const ledgerContainers = all.filter((c) => c.labels[LABEL_LEDGER] !== undefined);
