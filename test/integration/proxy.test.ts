@@ -2,7 +2,7 @@ import { cp, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runReroll, spawnRerollEvents, type CliRun, type TimedEvent } from "../support/cli.js";
 import { createDockerEngine } from "../../src/engine/docker-engine.js";
 import { dockerConnectionFromEnv } from "../../src/engine/connection.js";
@@ -106,8 +106,9 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
   beforeAll(async () => {
     root = await tempDir("reroll-proxy-");
   });
-  afterAll(async () => {
-    for (const p of projects) await removeProject(p);
+  // each test's replicas (a node healthcheck each second apiece) and proxy go when it ends
+  afterEach(async () => {
+    for (const p of projects.splice(0)) await removeProject(p);
   });
 
   it("rolls 3 replicas v1 → v2 and rolls a broken v3 back under 16 clients without a failed request", async () => {

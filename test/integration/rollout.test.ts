@@ -1,6 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { REROLL_BIN } from "../support/cli.js";
 import { docker, execIn, removeProject } from "../support/docker.js";
@@ -17,8 +17,10 @@ describe("reroll up / rollback", async () => {
     fixtures.push(f);
     return f;
   };
-  afterAll(async () => {
-    for (const f of fixtures) await removeProject(f.project);
+  // each test's containers go when it ends: their healthchecks, left running until the end
+  // of the file, slowed the later tests on two cores enough to time one out in CI
+  afterEach(async () => {
+    for (const f of fixtures.splice(0)) await removeProject(f.project);
   });
 
   const eventsOf = (stdout: string): Record<string, unknown>[] =>
@@ -279,7 +281,8 @@ describe("reroll up / rollback", async () => {
     expect(after.all).toHaveLength(2);
     expect(after.revisions).toHaveLength(1);
     expect(after.ready).toHaveLength(2);
-  });
+    // three rollouts with 5 s monitor windows (v1, the killed v2, the rerun): 42 s in a quiet CI run
+  }, 120_000);
 
   it("a kept replica in a crash loop under its restart policy is watched, fails, and its slot gets a new replica", async () => {
     const f = await fixture("crash-loop", { replicas: 2, monitor: "8s" });
