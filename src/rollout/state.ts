@@ -48,7 +48,14 @@ function ledgerName(project: string, seq: number): string {
 }
 
 export async function readLedger(engine: Engine, project: string): Promise<Ledger> {
-  const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_LEDGER]);
+  return newestRecord(await ledgerContainers(engine, project));
+}
+
+function ledgerContainers(engine: Engine, project: string) {
+  return engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_LEDGER]);
+}
+
+function newestRecord(containers: Awaited<ReturnType<typeof ledgerContainers>>): Ledger {
   let best = EMPTY;
   for (const c of containers) {
     try {
@@ -67,13 +74,13 @@ export async function readLedger(engine: Engine, project: string): Promise<Ledge
  * Callers hold the project lock.
  */
 export async function appendLedger(engine: Engine, project: string, entries: Readonly<Record<string, LedgerEntry>>): Promise<Ledger> {
-  const current = await readLedger(engine, project);
+  const [records, image] = await Promise.all([ledgerContainers(engine, project), ensureStateImage(engine)]);
+  const current = newestRecord(records);
   const services: Record<string, readonly LedgerEntry[]> = { ...current.services };
   for (const [service, entry] of Object.entries(entries)) {
     services[service] = [...(services[service] ?? []), entry].slice(-LEDGER_HISTORY_PER_SERVICE);
   }
   const next: Ledger = { seq: current.seq + 1, services };
-  const image = await ensureStateImage(engine);
   const created = await engine.createContainer({
     name: ledgerName(project, next.seq),
     image,
@@ -81,9 +88,8 @@ export async function appendLedger(engine: Engine, project: string, entries: Rea
     labels: { [LABEL_PROJECT]: project, [LABEL_LEDGER]: JSON.stringify(next) },
   });
   if ("conflict" in created) throw new Error(`the ledger record ${ledgerName(project, next.seq)} already exists`);
-  for (const c of await engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_LEDGER])) {
-    if (c.id !== created.id) await engine.removeContainer(c.id, { force: true });
-  }
+  // the records read above are all there are: every writer holds the project lock
+  await Promise.all(records.map((c) => engine.removeContainer(c.id, { force: true })));
   return next;
 }
 

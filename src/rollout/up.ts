@@ -309,10 +309,14 @@ async function rollTargets(
       done.push({ target: t, result });
     }
     for (const d of done) await d.result.finish();
-    await appendLedger(engine, spec.project, Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "completed" as const, at: now() }])));
-    // a service whose ports were removed no longer needs its proxy
+    // the outcome is recorded while the proxies are listed: a service whose ports were
+    // removed no longer needs its proxy, which goes once the outcome is recorded
+    const [, existingProxies] = await Promise.all([
+      appendLedger(engine, spec.project, Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "completed" as const, at: now() }]))),
+      listProxies(engine, spec.project),
+    ]);
     const rolled = new Set(targets.map((t) => t.service.name));
-    for (const p of await listProxies(engine, spec.project)) {
+    for (const p of existingProxies) {
       const service = spec.services.find((s) => s.name === p.service);
       if (rolled.has(p.service) && service !== undefined && !proxied(service)) await removeServiceProxy(engine, spec.project, p.service, "the service publishes no port any more", emit);
     }
@@ -403,8 +407,19 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
   const services = selectServices(spec, options.services);
   const emit: EventSink = options.onEvent ?? (() => undefined);
   const bumped: { path: string; original: Buffer }[] = [];
+  // Without a build, the newest revisions are read while the lock is taken (a daemon round
+  // trip or two each); read again if the lock had to wait, since the holder may have built.
+  const readsEarly = options.bump === undefined && (options.noBuild === true || options.dryRun === true);
+  const early = new Map(readsEarly ? services.filter((s) => s.build !== undefined).map((s) => [s.name, newestRevision(engine, spec.project, s.name)] as const) : []);
+  for (const read of early.values()) read.catch(() => undefined); // awaited below, unless the lock fails first
+  let waited = false;
+  const onEvent: EventSink = (event) => {
+    if (event.type === "lock-wait") waited = true;
+    emit(event);
+  };
   // The lock covers the whole transaction: the --bump edit and the build too.
-  const lock = options.dryRun === true ? undefined : await projectLock(spec, engine, "up", options);
+  const lock = options.dryRun === true ? undefined : await projectLock(spec, engine, "up", { ...options, onEvent });
+  if (waited) early.clear();
   try {
     if (options.bump !== undefined) {
       const ref = parseImageRef(options.bump, "--bump");
@@ -442,7 +457,7 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
       }
     } else {
       for (const s of buildable) {
-        const newest = await newestRevision(engine, spec.project, s.name);
+        const newest = await (early.get(s.name) ?? newestRevision(engine, spec.project, s.name));
         if (newest === undefined) {
           throw new RerollError("E_NO_BUILD", `${s.name} has no built revision yet.`, { hint: options.dryRun === true ? "Run reroll build first, or reroll up without --dry-run." : "Run reroll up without --no-build, or reroll build first." });
         }
