@@ -77,3 +77,60 @@ export function ratioRow(benchmark, value, baselineName, baseline, maxRatio, for
 export function limitRow(benchmark, value, max, format = fmt.ms) {
   return { benchmark, value: format(value), target: `< ${format(max)}`, ok: value < max };
 }
+
+function lines(text) {
+  return text.trim() === "" ? [] : [...new Set(text.trim().split("\n"))];
+}
+
+/**
+ * Removes everything a benchmark made under one project label: its Swarm service (waiting for
+ * the service's task containers to go), containers with their anonymous volumes, image tags and
+ * networks. Every step tolerates what is already gone.
+ */
+export function removeBenchProject(name) {
+  const label = `label=dev.reroll.project=${name}`;
+  const services = lines(sh("docker", ["service", "ls", "-q", "--filter", label], { allowFail: true }).stdout);
+  if (services.length > 0) {
+    sh("docker", ["service", "rm", ...services], { allowFail: true });
+    for (let i = 0; i < 50 && lines(sh("docker", ["ps", "-aq", "--filter", `label=com.docker.swarm.service.name=${name}`], { allowFail: true }).stdout).length > 0; i += 1) {
+      spawnSync("sleep", ["0.2"]);
+    }
+  }
+  const containers = lines(sh("docker", ["ps", "-aq", "--filter", label], { allowFail: true }).stdout);
+  if (containers.length > 0) sh("docker", ["rm", "-f", "-v", ...containers], { allowFail: true });
+  const tags = lines(sh("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", label], { allowFail: true }).stdout)
+    .filter((tag) => !tag.endsWith(":<none>"));
+  if (tags.length > 0) sh("docker", ["rmi", "-f", ...tags], { allowFail: true });
+  const networks = lines(sh("docker", ["network", "ls", "-q", "--filter", label], { allowFail: true }).stdout);
+  if (networks.length > 0) sh("docker", ["network", "rm", ...networks], { allowFail: true });
+}
+
+/**
+ * A benchmark killed mid-run (Ctrl-C, a crash, a machine restart) leaves its projects behind,
+ * and a Swarm service among them keeps recreating 30 healthchecked tasks that would load every
+ * later measurement. Bench projects are named `reroll-bench-<unix seconds>-…`; this removes
+ * those started more than `maxAgeSeconds` ago (a whole `npm run bench` takes about 10 minutes).
+ */
+export function removeStaleBenchProjects(maxAgeSeconds = 1800) {
+  const now = Date.now() / 1000;
+  const found = new Set();
+  const filter = ["--filter", "label=dev.reroll.project"];
+  const label = '{{.Label "dev.reroll.project"}}';
+  const names = [
+    sh("docker", ["ps", "-a", ...filter, "--format", label], { allowFail: true }).stdout,
+    sh("docker", ["network", "ls", ...filter, "--format", label], { allowFail: true }).stdout,
+    sh("docker", ["service", "ls", ...filter, "--format", "{{.Name}}"], { allowFail: true }).stdout,
+  ];
+  const images = lines(sh("docker", ["images", "-q", ...filter], { allowFail: true }).stdout);
+  if (images.length > 0) {
+    names.push(sh("docker", ["image", "inspect", "--format", '{{index .Config.Labels "dev.reroll.project"}}', ...images], { allowFail: true }).stdout);
+  }
+  for (const text of names) for (const name of lines(text)) found.add(name);
+  const stale = [...found].filter((name) => {
+    const started = /^reroll-bench-(\d+)-/.exec(name)?.[1];
+    return started !== undefined && now - Number(started) > maxAgeSeconds;
+  });
+  for (const name of stale) removeBenchProject(name);
+  if (stale.length > 0) process.stderr.write(`[bench] removed ${stale.length} projects left by an earlier, interrupted run\n`);
+  return stale;
+}

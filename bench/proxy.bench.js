@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { continuousLoad, fixedRate, quantile } from "./load.js";
-import { fmt, median, sh } from "./lib.js";
+import { fmt, median, removeBenchProject, sh } from "./lib.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const APP = fileURLToPath(new URL("../test/fixtures/proxy-app", import.meta.url));
@@ -251,16 +251,7 @@ export async function run() {
     return rows;
   } finally {
     nginx?.kill("SIGTERM");
-    sh("docker", ["service", "rm", swarmName], { allowFail: true });
-    for (const name of [project, slow, naive, swarmName]) {
-      const ids = sh("docker", ["ps", "-aq", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
-      if (ids) sh("docker", ["rm", "-f", "-v", ...ids.split("\n")], { allowFail: true });
-      const tags = sh("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
-      if (tags) sh("docker", ["rmi", "-f", ...new Set(tags.split("\n"))], { allowFail: true });
-      sh("docker", ["network", "rm", `${name}_default`], { allowFail: true });
-    }
-    for (let i = 0; i < 50 && sh("docker", ["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${swarmName}`], { allowFail: true }).stdout.trim() !== ""; i += 1) await sleep(200);
-    sh("docker", ["network", "rm", `${swarmName}-net`], { allowFail: true });
+    for (const name of [project, slow, naive, swarmName]) removeBenchProject(name);
     if (joinedSwarm) sh("docker", ["swarm", "leave", "--force"], { allowFail: true });
     rmSync(root, { recursive: true, force: true });
   }

@@ -2,13 +2,12 @@
 // on a single-node swarm with the same images and settings, and `reroll status` with 100
 // containers. Cleans up every container, service and image it made; leaves swarm mode only
 // if it entered it.
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { floorRollout } from "./floor.js";
-import { fmt, limitRow, median, ratioRow, sh } from "./lib.js";
+import { fmt, limitRow, median, ratioRow, removeBenchProject, sh } from "./lib.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const STATUS_TARGET_MS = 300;
@@ -70,11 +69,7 @@ function swarmRollout(name, replicas, imageFrom, imageTo, parallelism = 1, inter
   sh("docker", ["network", "create", "--driver", "overlay", "--label", `dev.reroll.project=${name}`, `${name}-net`]);
   sh("docker", ["service", "create", "--quiet", "--detach=false", "--name", name, "--network", `${name}-net`, "--label", `dev.reroll.project=${name}`, "--replicas", String(replicas), ...common, imageFrom]);
   const ms = sh("docker", ["service", "update", "--quiet", "--detach=false", "--image", imageTo, name]).ms;
-  sh("docker", ["service", "rm", name], { allowFail: true });
-  for (let i = 0; i < 50 && sh("docker", ["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${name}`], { allowFail: true }).stdout.trim() !== ""; i += 1) {
-    spawnSync("sleep", ["0.2"]);
-  }
-  sh("docker", ["network", "rm", `${name}-net`], { allowFail: true });
+  removeBenchProject(name);
   return ms;
 }
 
@@ -82,14 +77,6 @@ function swarmRollout(name, replicas, imageFrom, imageTo, parallelism = 1, inter
 function removeContainers(name) {
   const ids = sh("docker", ["ps", "-aq", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
   if (ids) sh("docker", ["rm", "-f", "-v", ...ids.split("\n")], { allowFail: true });
-}
-
-function removeByLabel(name) {
-  removeContainers(name);
-  const tags = sh("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `label=dev.reroll.project=${name}`], { allowFail: true }).stdout.trim();
-  if (tags) sh("docker", ["rmi", "-f", ...new Set(tags.split("\n"))], { allowFail: true });
-  sh("docker", ["network", "rm", `${name}_default`], { allowFail: true });
-  sh("docker", ["network", "rm", `${name}-net`], { allowFail: true }); // the floor's
 }
 
 export async function run() {
@@ -111,6 +98,7 @@ export async function run() {
     if (joinedSwarm) sh("docker", ["swarm", "init", "--advertise-addr", "127.0.0.1"]);
     const from = `${three}0-web:r1`;
     const to = `${three}0-web:r2`;
+    names.push(...[0, 1, 2, 30].map((i) => `reroll-bench-${stamp}-swarm${i}`));
     const swarm3 = median([0, 1, 2].map((i) => swarmRollout(`reroll-bench-${stamp}-swarm${i}`, 3, from, to)));
     const swarm30 = swarmRollout(`reroll-bench-${stamp}-swarm30`, 30, from, to, THIRTY_PARALLELISM, THIRTY_INTERVAL);
 
@@ -146,7 +134,7 @@ export async function run() {
       { ...limitRow("status: 100 containers (median wall, whole command)", median(statusTimes), STATUS_TARGET_MS), baselineName: "node -e 0", baseline: fmt.ms(median(nodeTimes)) },
     ];
   } finally {
-    for (const name of names) removeByLabel(name);
+    for (const name of names) removeBenchProject(name);
     if (joinedSwarm) sh("docker", ["swarm", "leave", "--force"], { allowFail: true });
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,5 +1,5 @@
 // `npm run bench`: runs every benchmark and prints one table. See bench/README.md.
-import { printTable } from "./lib.js";
+import { printTable, removeStaleBenchProjects } from "./lib.js";
 
 const suites = [
   ["bump", () => import("./bump.bench.js")],
@@ -10,6 +10,7 @@ const suites = [
 const only = process.argv.slice(2);
 const rows = [];
 const started = Date.now();
+removeStaleBenchProjects();
 for (const [name, load] of suites) {
   if (only.length > 0 && !only.includes(name)) continue;
   process.stderr.write(`[bench] ${name}…\n`);
