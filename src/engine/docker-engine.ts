@@ -406,7 +406,9 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         filters: JSON.stringify(filters),
         ...(sinceMs === undefined ? {} : { since: (sinceMs / 1000).toFixed(3) }),
       };
-      const stream = (await call(() => docker().getEvents(options as Dockerode.GetEventsOptions))) as NodeJS.ReadableStream & AsyncIterable<Buffer> & { destroy(): void };
+      // The subscription ends by closing its connection (stop), never by the signal's own abort:
+      // a stream that ends early must close it too.
+      const stream = await call(() => api.stream("GET", "/events", { query: options }));
       const stop = () => stream.destroy();
       if (signal.aborted) stop();
       signal.addEventListener("abort", stop, { once: true });
@@ -480,22 +482,25 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       return networks.map((n) => n.Name);
     },
     async *build(request) {
-      const stream = (await call(() =>
-        docker().buildImage(request.context as unknown as NodeJS.ReadableStream, {
-          dockerfile: request.dockerfile,
-          t: [...request.tags],
-          buildargs: { ...request.buildArgs },
-          labels: { ...request.labels },
-          ...(request.target === undefined ? {} : { target: request.target }),
-          nocache: request.noCache,
-          pull: request.pull,
-          rm: true,
-          forcerm: true,
-          ...(request.signal === undefined ? {} : { abortSignal: request.signal }),
-          // dockerode sends an array as repeated `t=` parameters: one tag each
-        } as unknown as Dockerode.ImageBuildOptions),
-      )) as NodeJS.ReadableStream & AsyncIterable<Buffer>;
-      yield* jsonMessages(stream);
+      const response = await call(() =>
+        api.stream("POST", "/build", {
+          query: {
+            dockerfile: request.dockerfile,
+            t: [...request.tags],
+            buildargs: JSON.stringify(request.buildArgs),
+            labels: JSON.stringify(request.labels),
+            target: request.target,
+            nocache: request.noCache,
+            pull: request.pull,
+            rm: true,
+            forcerm: true,
+          },
+          body: request.context,
+          contentType: "application/x-tar",
+          ...(request.signal === undefined ? {} : { signal: request.signal }),
+        }),
+      );
+      yield* jsonMessages(response);
     },
   };
 }

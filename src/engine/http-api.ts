@@ -1,13 +1,16 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from "node:http";
 import { createRequire } from "node:module";
+import type { Readable } from "node:stream";
 import type { DockerConnection } from "./port.js";
 
 /**
- * The Engine API's plain request/response calls (list, inspect, create, start, stop,
- * remove…) over node:http, with no dependency: loading dockerode costs ~100 ms, which
- * `reroll status` cannot afford (< 300 ms, bench/). dockerode stays the client for the
- * streaming calls (build, import, events, logs) and is loaded on their first use. Errors
- * carry `statusCode` and the daemon's message, as dockerode's do.
+ * The Engine API over node:http, with no dependency: plain request/response calls (list,
+ * inspect, create, start, stop, remove…) and the two streams on every command's path, a
+ * build (a tar body, a JSON-lines answer) and the event subscription. Loading dockerode
+ * costs ~70 ms even with its optional modules deferred, which `reroll status` (< 300 ms) and
+ * a build or rollout's start cannot afford (bench/). dockerode stays the client for the rare
+ * calls it does best (exec's hijacked stream, logs, import) and is loaded on their first use.
+ * Errors carry `statusCode` and the daemon's message, as dockerode's do.
  */
 
 export interface EngineApiError extends Error {
@@ -15,10 +18,56 @@ export interface EngineApiError extends Error {
   readonly json?: unknown;
 }
 
-export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
+/** Query parameters; an array is sent as the parameter repeated (`t=a&t=b`). */
+export type Query = Readonly<Record<string, string | number | boolean | readonly string[] | undefined>>;
+
+export interface StreamOptions {
+  readonly query?: Query;
+  /** a request body streamed as it is read (sent chunked) */
+  readonly body?: Readable;
+  readonly contentType?: string;
+  /** aborting closes the connection: the daemon cancels a build, and the answer ends */
+  readonly signal?: AbortSignal;
+}
 
 export interface EngineApi {
   <T = unknown>(method: string, path: string, options?: { query?: Query; body?: unknown }): Promise<T>;
+  /** A call whose answer is read as it comes: resolves with the response once its status is 2xx. */
+  stream(method: string, path: string, options?: StreamOptions): Promise<IncomingMessage>;
+}
+
+function queryString(query: Query | undefined): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value as readonly string[]) search.append(key, item);
+    else search.set(key, String(value));
+  }
+  return search.size === 0 ? "" : `?${search.toString()}`;
+}
+
+function apiError(status: number, text: string): EngineApiError {
+  let json: unknown;
+  try {
+    json = text === "" ? undefined : JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  const message = (json as { message?: string } | undefined)?.message ?? (typeof json === "string" ? json.trim() : "");
+  return Object.assign(new Error(`(HTTP code ${status}) ${message}`), { statusCode: status, json }) as EngineApiError;
+}
+
+function readAll(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    res.on("error", reject);
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error("The operation was aborted"), { name: "AbortError" });
 }
 
 export function engineApi(connection: DockerConnection): EngineApi {
@@ -34,39 +83,80 @@ export function engineApi(connection: DockerConnection): EngineApi {
           ...(connection.protocol === "https" ? { ca: connection.ca, cert: connection.cert, key: connection.key } : ({ servername: "" } as RequestOptions)),
         };
 
-  return async <T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> => {
-    const search = new URLSearchParams();
-    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) search.set(key, String(value));
-    const query = search.size === 0 ? "" : `?${search.toString()}`;
+  const call = async <T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> => {
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req: ClientRequest = send(
         {
           ...base,
           method,
-          path: `${path}${query}`,
+          path: `${path}${queryString(options.query)}`,
           headers: payload === undefined ? {} : { "Content-Type": "application/json", "Content-Length": payload.length },
         },
         (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-          res.on("error", reject);
+          readAll(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
         },
       );
       req.on("error", reject);
       req.end(payload);
     });
-    let json: unknown;
+    if (response.status >= 300) throw apiError(response.status, response.text);
+    if (response.text === "") return undefined as T;
     try {
-      json = response.text === "" ? undefined : JSON.parse(response.text);
+      return JSON.parse(response.text) as T;
     } catch {
-      json = response.text;
+      return response.text as T;
     }
-    if (response.status >= 300) {
-      const message = (json as { message?: string } | undefined)?.message ?? (typeof json === "string" ? json.trim() : "");
-      throw Object.assign(new Error(`(HTTP code ${response.status}) ${message}`), { statusCode: response.status, json }) as EngineApiError;
-    }
-    return json as T;
   };
+
+  const stream = (method: string, path: string, options: StreamOptions = {}): Promise<IncomingMessage> =>
+    new Promise<IncomingMessage>((resolve, reject) => {
+      const { signal, body } = options;
+      if (signal?.aborted === true) {
+        reject(abortError(signal));
+        return;
+      }
+      let response: IncomingMessage | undefined;
+      const onAbort = (): void => {
+        const error = abortError(signal!);
+        response?.destroy(error);
+        req.destroy(error);
+      };
+      const req: ClientRequest = send(
+        {
+          ...base,
+          method,
+          path: `${path}${queryString(options.query)}`,
+          headers: body === undefined ? {} : { "Content-Type": options.contentType ?? "application/octet-stream" },
+        },
+        (res: IncomingMessage) => {
+          response = res;
+          res.on("close", () => signal?.removeEventListener("abort", onAbort));
+          const status = res.statusCode ?? 0;
+          if (status >= 300) {
+            body?.unpipe(req);
+            readAll(res).then((text) => reject(apiError(status, text)), reject);
+            return;
+          }
+          // After the answer has begun, an abort or a lost daemon ends it with an error.
+          req.off("error", reject);
+          req.on("error", (error) => res.destroy(error));
+          resolve(res);
+        },
+      );
+      req.on("error", reject);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      req.on("close", () => {
+        if (response === undefined) signal?.removeEventListener("abort", onAbort);
+      });
+      if (body === undefined) {
+        req.end();
+      } else {
+        // A body that fails (an unreadable file in a build context) ends the request with its error.
+        body.on("error", (error) => req.destroy(error));
+        body.pipe(req);
+      }
+    });
+
+  return Object.assign(call, { stream }) as EngineApi;
 }
