@@ -7,7 +7,7 @@ import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";
 import { labelInstruction } from "../core/dockerfile/quote.js";
 import { isRerollError, RerollError } from "../core/errors.js";
-import type { EventSink } from "../core/events.js";
+import type { EventSink, RerollEvent } from "../core/events.js";
 import { parseImageRef, repositoryKey } from "../core/image-ref.js";
 import {
   LABEL_BASE_IMAGES,
@@ -19,7 +19,7 @@ import {
   serviceFilters,
 } from "../core/labels.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
-import type { BuildStreamMessage, Engine } from "../engine/port.js";
+import type { BuildStreamMessage, Engine, ImageSummary } from "../engine/port.js";
 import { acquireLock } from "../rollout/lock.js";
 import { ensureStateImage } from "../rollout/state.js";
 import { createBuildContext } from "./context.js";
@@ -56,17 +56,65 @@ export interface BuildResult {
   readonly images: readonly BuiltImage[];
 }
 
+type KnownImage = { readonly revision: number; readonly image: ImageSummary };
+
+interface RevisionState {
+  /** the service's images that carry a revision label */
+  readonly images: readonly KnownImage[];
+  /** the highest revision on any of its images or containers */
+  readonly highest: number;
+  /** image ids that any container on the daemon (reroll's or not, in any state) uses */
+  readonly inUse: ReadonlySet<string>;
+}
+
 /** The revision labels of a service's images and containers: where revision numbers come from. */
-export async function knownRevisions(engine: Engine, project: string, service: string) {
-  const filters = serviceFilters(project, service);
-  const images = (await engine.listImages([...filters, LABEL_REVISION])).flatMap((image) => {
+async function revisionState(engine: Engine, project: string, service: string): Promise<RevisionState> {
+  const [listed, containers] = await Promise.all([engine.listImages([...serviceFilters(project, service), LABEL_REVISION]), engine.listContainers()]);
+  const images = listed.flatMap((image) => {
     const revision = Number(image.labels[LABEL_REVISION]);
     return Number.isInteger(revision) ? [{ revision, image }] : [];
   });
-  const containerRevisions = (await engine.listContainers(filters))
+  const containerRevisions = containers
+    .filter((c) => c.labels[LABEL_PROJECT] === project && c.labels[LABEL_SERVICE] === service)
     .map((c) => Number(c.labels[LABEL_REVISION]))
     .filter((n) => Number.isInteger(n));
-  return { images, highest: Math.max(0, ...images.map((i) => i.revision), ...containerRevisions) };
+  return {
+    images,
+    highest: Math.max(0, ...images.map((i) => i.revision), ...containerRevisions),
+    inUse: new Set(containers.map((c) => c.imageId)),
+  };
+}
+
+/** The images beyond the newest `history` revisions, counting `current` (which is kept). */
+function revisionsBeyondHistory(images: readonly KnownImage[], current: { id: string; revision: number }, history: number): KnownImage[] {
+  const others = images.filter((i) => i.image.id !== current.id).sort((a, b) => b.revision - a.revision);
+  return others.slice(Math.max(0, history - 1));
+}
+
+/**
+ * Removes old revision images (their tags, then the image), never one a container uses.
+ * `moving` are tags being put on the new image meanwhile (`:latest`): never removed by name,
+ * which could take them off the new image.
+ */
+async function removeRevisions(
+  engine: Engine,
+  service: string,
+  old: readonly KnownImage[],
+  inUse: ReadonlySet<string>,
+  moving: ReadonlySet<string> = new Set(),
+): Promise<RerollEvent[]> {
+  return Promise.all(
+    old.map(async ({ revision, image }): Promise<RerollEvent> => {
+      if (inUse.has(image.id)) return { type: "image-kept", service, revision, imageId: image.id, reason: "a container uses it" };
+      try {
+        for (const tag of image.repoTags) if (!moving.has(tag)) await engine.removeImage(tag);
+        if (image.repoTags.length === 0 || (await engine.inspectImage(image.id)) !== undefined) await engine.removeImage(image.id);
+        return { type: "image-removed", service, revision, imageId: image.id };
+      } catch (error) {
+        return { type: "image-kept", service, revision, imageId: image.id, reason: (error as Error).message };
+      }
+    }),
+  );
 }
 
 function tagsFor(service: ServiceSpec, revision: number): { repository: string; tag: string }[] {
@@ -315,61 +363,65 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onEvent: emit,
     });
+    let pruned: RerollEvent[];
+    let result: BuiltImage;
     try {
-      const { images, highest } = await knownRevisions(engine, spec.project, service.name);
+      const { images, highest, inUse } = await revisionState(engine, spec.project, service.name);
       const known = images.find((i) => i.image.labels[LABEL_BUILD_ID] === built.id);
-      let imageId: string;
-      let revision: number;
-      if (known !== undefined) {
-        imageId = known.image.id;
-        revision = known.revision;
-      } else {
-        revision = highest + 1;
-        // A base the build itself pulled did not exist when it was first looked up.
-        const baseImages = await Promise.all(
-          (await bases).map(async (b) => (b.id !== null ? b : { ref: b.ref, id: (await engine.inspectImage(b.ref))?.id ?? null })),
-        );
-        const gitHead = await commit;
-        const labels = {
-          ...b.labels,
-          [LABEL_PROJECT]: spec.project,
-          [LABEL_SERVICE]: service.name,
-          [LABEL_REVISION]: String(revision),
-          [LABEL_BUILD_ID]: built.id,
-          [LABEL_BASE_IMAGES]: JSON.stringify(baseImages),
-          ...(gitHead === undefined ? {} : { [LABEL_GIT_COMMIT]: gitHead }),
-        };
-        // A commit of a never-started container adds the labels and nothing else, for a
-        // fraction of a builder step; an image without a command (no container can be made
-        // from it) is labelled by a one-step build instead.
-        const committed = await engine.labelImage(built.id, labels, `${spec.project}-${service.name}-reroll-labeller`);
-        if (committed !== undefined) {
-          imageId = committed;
-        } else {
-          const labelled = await followBuild(
-            service.name,
-            engine.build({ context: labelContext(built.id, labels), dockerfile: "Dockerfile", tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false }),
-            () => undefined,
-          );
-          if (labelled.error !== undefined || labelled.imageId === undefined) {
-            throw new RerollError("E_BUILD_FAILED", `Labelling ${service.name}'s image failed: ${labelled.error ?? "no image id"}`, { kind: "failed" });
-          }
-          imageId = (await engine.inspectImage(labelled.imageId))?.id ?? labelled.imageId;
-        }
-      }
+      const revision = known?.revision ?? highest + 1;
+      const imageId = known !== undefined ? known.image.id : await labelBuilt(revision);
       const tags = tagsFor(service, revision);
-      for (const { repository, tag } of tags) await engine.tagImage(imageId, repository, tag);
-      const result: BuiltImage = {
+      // Old revisions beyond the history go while the new one is tagged: which ones is decided
+      // by the numbers alone. Not before the labelling, so a failed build removes nothing.
+      const old = revisionsBeyondHistory(images, { id: imageId, revision }, spec.reroll.history);
+      [pruned] = await Promise.all([
+        removeRevisions(engine, service.name, old, inUse, new Set(tags.map((t) => `${t.repository}:${t.tag}`))),
+        Promise.all(tags.map(({ repository, tag }) => engine.tagImage(imageId, repository, tag))),
+      ]);
+      result = {
         service: service.name,
         imageId,
         revision,
         reused: known !== undefined,
         tags: tags.map((t) => `${t.repository}:${t.tag}`),
       };
-      emit({ type: "build-done", ...result, durationMs: now() - started });
-      return result;
     } finally {
       await lock.release();
+    }
+    emit({ type: "build-done", ...result, durationMs: now() - started });
+    for (const event of pruned) emit(event);
+    return result;
+
+    /** The built image with reroll's labels: a new image id, the same layers. */
+    async function labelBuilt(revision: number): Promise<string> {
+      // A base the build itself pulled did not exist when it was first looked up.
+      const baseImages = await Promise.all(
+        (await bases).map(async (b) => (b.id !== null ? b : { ref: b.ref, id: (await engine.inspectImage(b.ref))?.id ?? null })),
+      );
+      const gitHead = await commit;
+      const labels = {
+        ...b.labels,
+        [LABEL_PROJECT]: spec.project,
+        [LABEL_SERVICE]: service.name,
+        [LABEL_REVISION]: String(revision),
+        [LABEL_BUILD_ID]: built!.id,
+        [LABEL_BASE_IMAGES]: JSON.stringify(baseImages),
+        ...(gitHead === undefined ? {} : { [LABEL_GIT_COMMIT]: gitHead }),
+      };
+      // A commit of a never-started container adds the labels and nothing else, for a
+      // fraction of a builder step; an image without a command (no container can be made
+      // from it) is labelled by a one-step build instead.
+      const committed = await engine.labelImage(built!.id, labels, `${spec.project}-${service.name}-reroll-labeller`);
+      if (committed !== undefined) return committed;
+      const labelled = await followBuild(
+        service.name,
+        engine.build({ context: labelContext(built!.id, labels), dockerfile: "Dockerfile", tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false }),
+        () => undefined,
+      );
+      if (labelled.error !== undefined || labelled.imageId === undefined) {
+        throw new RerollError("E_BUILD_FAILED", `Labelling ${service.name}'s image failed: ${labelled.error ?? "no image id"}`, { kind: "failed" });
+      }
+      return (await engine.inspectImage(labelled.imageId))?.id ?? labelled.imageId;
     }
   };
 
@@ -418,31 +470,18 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
       hint: "Fix the Dockerfiles or contexts; the previous images and containers are untouched.",
     });
   }
-  const images = settled.flatMap((s) => (s.status === "fulfilled" && s.value !== undefined ? [s.value] : []));
-  for (const image of images) await pruneRevisions(spec, engine, image.service, emit);
-  return { images };
+  return { images: settled.flatMap((s) => (s.status === "fulfilled" && s.value !== undefined ? [s.value] : [])) };
 }
 
 /**
  * Keeps the newest `x-reroll.history` revision images of a service and removes older ones,
- * never one that a container (reroll's or anyone's, in any state) still uses.
+ * never one that a container (reroll's or anyone's, in any state) still uses. `reroll build`
+ * does this itself for each service it builds.
  */
 export async function pruneRevisions(spec: Spec, engine: Engine, service: string, emit: EventSink): Promise<void> {
-  const { images } = await knownRevisions(engine, spec.project, service);
-  const old = images.sort((a, b) => b.revision - a.revision).slice(spec.reroll.history);
-  if (old.length === 0) return;
-  const inUse = new Set((await engine.listContainers()).map((c) => c.imageId));
-  for (const { revision, image } of old) {
-    if (inUse.has(image.id)) {
-      emit({ type: "image-kept", service, revision, imageId: image.id, reason: "a container uses it" });
-      continue;
-    }
-    try {
-      for (const tag of image.repoTags) await engine.removeImage(tag);
-      if (image.repoTags.length === 0 || (await engine.inspectImage(image.id)) !== undefined) await engine.removeImage(image.id);
-      emit({ type: "image-removed", service, revision, imageId: image.id });
-    } catch (error) {
-      emit({ type: "image-kept", service, revision, imageId: image.id, reason: (error as Error).message });
-    }
-  }
+  const { images, inUse } = await revisionState(engine, spec.project, service);
+  const newest = [...images].sort((a, b) => b.revision - a.revision)[0];
+  if (newest === undefined) return;
+  const old = revisionsBeyondHistory(images, { id: newest.image.id, revision: newest.revision }, spec.reroll.history);
+  for (const event of await removeRevisions(engine, service, old, inUse)) emit(event);
 }

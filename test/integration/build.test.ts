@@ -288,6 +288,29 @@ describe("reroll build against the real daemon", async () => {
     expect(revisions).toEqual([3, 4]);
   });
 
+  it("history 1: each build removes the one before, and :latest always names the new image", async () => {
+    const { dir, project } = await newProject("one", {
+      "compose.yaml": "x-reroll:\n  history: 1\nservices:\n  svc:\n    build: .\n",
+      Dockerfile: `FROM ${BASE}\nCOPY v.txt /v.txt\n`,
+      "v.txt": "1\n",
+    });
+    for (const [n, content] of ["1\n", "2\n", "3\n"].entries()) {
+      await writeFile(join(dir, "v.txt"), content);
+      const run = await runReroll(["build", "-p", project, "--output", "json"], { cwd: dir });
+      expect(run.code, run.stderr).toBe(0);
+      const { result, events } = parseJsonLines(run.stdout);
+      const image = result!.images[0]!;
+      expect(image.revision).toBe(n + 1);
+      if (n > 0) expect(events).toContainEqual(expect.objectContaining({ type: "image-removed", revision: n }));
+      const latest = await docker.getImage(`${project}-svc:latest`).inspect();
+      expect(latest.Id).toBe(image.imageId);
+      expect(latest.RepoTags.sort()).toEqual([`${project}-svc:latest`, `${project}-svc:r${n + 1}`]);
+      expect(await runInImage(image.imageId, ["cat", "/v.txt"])).toBe(content);
+      const left = await docker.listImages({ filters: JSON.stringify({ label: [`dev.reroll.project=${project}`, "dev.reroll.revision"] }) });
+      expect(left.map((i) => i.Id)).toEqual([image.imageId]);
+    }
+  });
+
   it("an invalid Compose file: exit 2 listing every problem with its path, nothing built", async () => {
     const { dir, project } = await newProject("invalid", {
       "compose.yaml": [
