@@ -78,7 +78,7 @@ export async function run_() {
     writeFileSync(join(large, ".dockerignore"), "node_modules\n*.log\n");
     writeFileSync(join(large, "compose.yaml"), "services:\n  app:\n    build: .\n");
     writeFileSync(join(large, "Dockerfile"), `FROM ${BASE}\nCOPY src /app/src\n`);
-    const big = compare(large, largeProject, 3);
+    const big = compare(large, largeProject, 5);
 
     return [
       ratioRow("build: 2,000-file context, uncached (median wall)", small.reroll, "docker build (same builder)", small.docker, WALL_RATIO_TARGET),
