@@ -308,10 +308,12 @@ async function rollTargets(
       }
       done.push({ target: t, result });
     }
-    for (const d of done) await d.result.finish();
-    // the outcome is recorded while the proxies are listed: a service whose ports were
-    // removed no longer needs its proxy, which goes once the outcome is recorded
-    const [, existingProxies] = await Promise.all([
+    // Every new replica is ready and has held for its monitor window: the outcome is recorded
+    // while the stopped old replicas are removed and the proxies are listed (a service whose
+    // ports were removed no longer needs its proxy, which goes once the outcome is recorded).
+    // Should a removal fail, the record is still true, and the next up removes what is left.
+    const [, , existingProxies] = await Promise.all([
+      Promise.all(done.map((d) => d.result.finish())),
       appendLedger(engine, spec.project, Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "completed" as const, at: now() }]))),
       listProxies(engine, spec.project),
     ]);
