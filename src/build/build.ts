@@ -351,6 +351,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     }
     const built = await engine.inspectImage(outcome.imageId);
     if (built === undefined) throw new RerollError("E_BUILD_FAILED", `The image ${outcome.imageId} built for ${service.name} is gone.`, { kind: "failed" });
+    const builtId = built.id;
 
     const lock = await acquireLock(engine, {
       name: `${spec.project}-${service.name}-revision-lock`,
@@ -367,7 +368,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     let result: BuiltImage;
     try {
       const { images, highest, inUse } = await revisionState(engine, spec.project, service.name);
-      const known = images.find((i) => i.image.labels[LABEL_BUILD_ID] === built.id);
+      const known = images.find((i) => i.image.labels[LABEL_BUILD_ID] === builtId);
       const revision = known?.revision ?? highest + 1;
       const imageId = known !== undefined ? known.image.id : await labelBuilt(revision);
       const tags = tagsFor(service, revision);
@@ -404,18 +405,18 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         [LABEL_PROJECT]: spec.project,
         [LABEL_SERVICE]: service.name,
         [LABEL_REVISION]: String(revision),
-        [LABEL_BUILD_ID]: built!.id,
+        [LABEL_BUILD_ID]: builtId,
         [LABEL_BASE_IMAGES]: JSON.stringify(baseImages),
         ...(gitHead === undefined ? {} : { [LABEL_GIT_COMMIT]: gitHead }),
       };
       // A commit of a never-started container adds the labels and nothing else, for a
       // fraction of a builder step; an image without a command (no container can be made
       // from it) is labelled by a one-step build instead.
-      const committed = await engine.labelImage(built!.id, labels, `${spec.project}-${service.name}-reroll-labeller`);
+      const committed = await engine.labelImage(builtId, labels, `${spec.project}-${service.name}-reroll-labeller`);
       if (committed !== undefined) return committed;
       const labelled = await followBuild(
         service.name,
-        engine.build({ context: labelContext(built!.id, labels), dockerfile: "Dockerfile", tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false }),
+        engine.build({ context: labelContext(builtId, labels), dockerfile: "Dockerfile", tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false }),
         () => undefined,
       );
       if (labelled.error !== undefined || labelled.imageId === undefined) {

@@ -486,7 +486,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         api.stream("POST", "/build", {
           query: {
             dockerfile: request.dockerfile,
-            t: [...request.tags],
+            t: request.tags,
             buildargs: JSON.stringify(request.buildArgs),
             labels: JSON.stringify(request.labels),
             target: request.target,
