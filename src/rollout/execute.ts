@@ -40,10 +40,15 @@ export type ExecuteOutcome = "completed" | "rolled-back" | "paused" | "interrupt
 export interface ExecuteResult {
   readonly outcome: ExecuteOutcome;
   readonly failure?: ReadinessFailure;
-  /** removes the replaced (stopped) old replicas: call once every service of the run succeeded */
+  /**
+   * waits for the old replicas' graceful stops still in flight (on completion, the last slots'
+   * are), then removes the replaced old replicas: call once every service of the run succeeded
+   */
   finish(): Promise<void>;
   /** puts the replaced old replicas back and removes the new ones: call when a later service failed */
   revert(): Promise<void>;
+  /** resolves once no graceful stop is in flight any more (whatever became of them) */
+  settled(): Promise<void>;
 }
 
 interface Watch {
@@ -227,11 +232,16 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   };
 
   for (const step of plan.cleanup) if (step.kind === "remove") await remove(step.container, step.cause);
+  let completed = false;
   try {
-    return await run();
+    const executed = await run();
+    completed = executed.outcome === "completed";
+    return executed;
   } finally {
-    // never leave a stop half-awaited behind the caller's back
-    if (stopping.size > 0) await stopped().catch(() => undefined);
+    // Never leave a stop half-awaited behind the caller's back, except on completion: the last
+    // slots' old replicas are still in their grace period then, and finish() awaits them, so
+    // the caller records the outcome meanwhile instead of after Docker's kill and teardown.
+    if (!completed && stopping.size > 0) await stopped().catch(() => undefined);
   }
 
   /**
@@ -503,6 +513,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
         if (replaced.length > 0) await goBack(replaced, "another service of this rollout failed");
         replaced.length = 0;
       },
+      settled: () => stopped().catch(() => undefined),
     };
   }
 }

@@ -325,6 +325,9 @@ async function rollTargets(
     await stopVerifying();
     return { project: spec.project, services: outcomes, ...(options.verify === undefined ? {} : { verify: reports }) };
   } finally {
+    // a completed service's last old replicas may still be draining or stopping when a later
+    // one fails: they are stopped before the lock goes, as they would have been
+    await Promise.all(done.map((d) => d.result.settled()));
     await stopVerifying().catch(() => undefined);
     for (const p of proxies.values()) p.control.close();
     if (heldLock === undefined) await lock.release();
@@ -486,30 +489,62 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
   }
 }
 
-/** Goes back to the last revision whose rollout completed before the current one (or `to`). */
-export async function rollback(spec: Spec, engine: Engine, options: RollbackOptions = {}): Promise<RolloutResult> {
-  const services = selectServices(spec, options.services);
-  const ledger = await readLedger(engine, spec.project);
-  const targets: Target[] = [];
-  for (const service of services) {
-    const running = (await observeService(engine, spec.project, service.name)).filter((c) => c.state === "running").map((c) => c.revision);
-    const completed = completedRevisions(ledger, service.name);
+/**
+ * Where `rollback` goes, per service: the last revision whose rollout completed before the
+ * current one (or `to`), with its image. The services are read at once; a failure is the
+ * first service's in the Compose order, whichever answered first.
+ */
+async function rollbackTargets(spec: Spec, engine: Engine, services: readonly ServiceSpec[], to: number | undefined): Promise<Target[]> {
+  const ledger = readLedger(engine, spec.project);
+  ledger.catch(() => undefined); // awaited by each service's read
+  const read = async (service: ServiceSpec): Promise<Target> => {
+    const [entries, observed] = await Promise.all([ledger, observeService(engine, spec.project, service.name)]);
+    const running = observed.filter((c) => c.state === "running").map((c) => c.revision);
+    const completed = completedRevisions(entries, service.name);
     const current = completed[0];
-    const revision = options.to ?? completed.find((r) => r !== current) ?? undefined;
+    const revision = to ?? completed.find((r) => r !== current) ?? undefined;
     if (revision === undefined) {
       throw new RerollError("E_NO_PREVIOUS", `${service.name} has no earlier completed revision to go back to${running.length > 0 ? ` (running: ${[...new Set(running)].map((r) => `r${r}`).join(", ")})` : ""}.`, {
         hint: "See reroll history SERVICE, and pass --to REVISION.",
       });
     }
     const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${revision}`]);
-    const entry = (ledger.services[service.name] ?? []).find((e) => e.revision === revision);
+    const entry = (entries.services[service.name] ?? []).find((e) => e.revision === revision);
     const image = await engine.inspectImage(images[0]?.id ?? entry?.imageId ?? "");
     if (image === undefined) {
       throw new RerollError("E_REVISION_GONE", `The image of ${service.name} r${revision} is no longer on the daemon.`, {
         hint: "Raise x-reroll.history to keep more revisions; rebuild that revision to go back to it.",
       });
     }
-    targets.push({ service, image, revision });
+    return { service, image, revision };
+  };
+  const settled = await Promise.allSettled(services.map(read));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<Target>).value);
+}
+
+/** Goes back to the last revision whose rollout completed before the current one (or `to`). */
+export async function rollback(spec: Spec, engine: Engine, options: RollbackOptions = {}): Promise<RolloutResult> {
+  const services = selectServices(spec, options.services);
+  if (options.dryRun === true) return rollTargets(spec, engine, await rollbackTargets(spec, engine, services, options.to), "rollback", options);
+  // The targets are read while the lock is taken (a few daemon round trips), as `up --no-build`
+  // does, and read again if the lock had to wait: its holder may have completed a rollout.
+  const early = rollbackTargets(spec, engine, services, options.to);
+  early.catch(() => undefined); // awaited below, unless the lock fails first
+  let waited = false;
+  const emit: EventSink = options.onEvent ?? (() => undefined);
+  const lock = await projectLock(spec, engine, "rollback", {
+    ...options,
+    onEvent: (event) => {
+      if (event.type === "lock-wait") waited = true;
+      emit(event);
+    },
+  });
+  try {
+    const targets = waited ? await rollbackTargets(spec, engine, services, options.to) : await early;
+    return await rollTargets(spec, engine, targets, "rollback", options, lock);
+  } finally {
+    await lock.release();
   }
-  return rollTargets(spec, engine, targets, "rollback", options);
 }

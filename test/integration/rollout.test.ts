@@ -245,6 +245,32 @@ describe("reroll up / rollback", async () => {
     expect((await runningOn(f)).revisions).toEqual([2]);
   });
 
+  it("rollback with nothing to go back to exits 2 and leaves no lock; one that waited for the lock goes back from what its holder completed", async () => {
+    const f = await fixture("rollback-lock", { replicas: 1 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const nothing = await f.reroll(["rollback", "--output", "plain"]);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/E_NO_PREVIOUS/);
+    expect(await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) })).toEqual([]);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+
+    // read before the lock was free, the ledger had r1 alone: the rollback must read it again
+    await f.setVersion("v2");
+    const first = f.reroll(["up", "--output", "plain"]);
+    await eventually(
+      async () => (await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) })).length > 0,
+      "the rollout to hold the lock",
+      30_000,
+    );
+    const back = f.reroll(["rollback", "--lock-wait", "60s", "--output", "plain"]);
+    expect((await first).code).toBe(0);
+    const done = await back;
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stderr).toMatch(/waiting for \S+-reroll-lock, held by reroll up/);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+  });
+
   it.each([
     ["the first new replica was created", (e: Record<string, unknown>) => e["type"] === "replica-start"],
     ["a new replica turned healthy", (e: Record<string, unknown>) => e["type"] === "replica-state" && e["state"] === "healthy"],
