@@ -188,8 +188,8 @@ export async function run() {
     // 600-request round rests on its 6 slowest requests and moved by ±0.4 ms between runs.
     // A first round on every side is not recorded: it follows the tests above (a proxy
     // replaced seconds before, the naive recreate's containers and ports torn down), and its
-    // p99 was 1.5-3.8 ms through reroll-proxy and up to 2.8 ms through nginx, against
-    // 0.9-1.4 ms and 0.8-1.1 ms in the rounds after. What is measured is the steady state;
+    // p99 was 1.6-3.8 ms through reroll-proxy and up to 2.8 ms through nginx, against
+    // 1.0-2.2 ms and 0.8-1.7 ms in the rounds after. What is measured is the steady state;
     // the first round's p99 is printed beside it.
     const sides = { direct: [replicaIps[0], 8080], proxy: [proxyIp, 10000], nginx: ["127.0.0.1", nginxPort] };
     const samples = { direct: { rps: [], ms: [] }, proxy: { rps: [], ms: [] }, nginx: { rps: [], ms: [] } };
