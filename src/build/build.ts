@@ -21,7 +21,7 @@ import {
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { BuildStreamMessage, Engine, ImageSummary } from "../engine/port.js";
 import { acquireLock } from "../rollout/lock.js";
-import { ensureStateImage } from "../rollout/state.js";
+import { ensureStateImage, STATE_IMAGE } from "../rollout/state.js";
 import { createBuildContext } from "./context.js";
 import { TarWriter } from "./tar.js";
 
@@ -293,10 +293,13 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     const b = service.build!;
     emit({ type: "build-start", service: service.name, context: b.context, dockerfile: b.dockerfile });
     const context = await createBuildContext({ context: b.context, dockerfile: b.dockerfile });
-    // What labelling needs but the build does not: looked up while the daemon builds.
+    // What labelling and the revision lock need but the build does not: looked up while the daemon builds.
     const bases = Promise.all(baseImageRefs(service).map(async (ref) => ({ ref, id: (await engine.inspectImage(ref))?.id ?? null })));
     const commit = gitCommit(b.context);
+    // (only looked at: a build that fails imports nothing)
+    const stateImageFound = engine.inspectImage(STATE_IMAGE);
     bases.catch(() => undefined);
+    stateImageFound.catch(() => undefined);
     let outcome: StreamOutcome;
     try {
       outcome = await followBuild(
@@ -356,7 +359,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     const lock = await acquireLock(engine, {
       name: `${spec.project}-${service.name}-revision-lock`,
       project: spec.project,
-      image: await ensureStateImage(engine),
+      image: (await stateImageFound) !== undefined ? STATE_IMAGE : await ensureStateImage(engine),
       command: `reroll build ${service.name}`,
       waitMs: REVISION_LOCK_WAIT_MS,
       staleAfterMs: REVISION_LOCK_STALE_MS,
