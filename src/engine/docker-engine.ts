@@ -359,7 +359,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async stopContainer(ref, timeoutSeconds) {
       try {
-        await call(() => api("POST", `/containers/${encodeURIComponent(ref)}/stop`, { query: { t: timeoutSeconds } }));
+        await call(() => api("POST", `/containers/${encodeURIComponent(ref)}/stop`, { query: timeoutSeconds === undefined ? {} : { t: timeoutSeconds } }));
       } catch (error) {
         if (statusCode(error) === 304 || statusCode(error) === 404) return; // already stopped, or gone
         throw error;

@@ -168,7 +168,8 @@ export interface Engine {
   inspectContainer(ref: string): Promise<ContainerDetails | undefined>;
   startContainer(ref: string): Promise<void>;
   /** stops with the container's own stop signal, then SIGKILL after `timeoutSeconds` */
-  stopContainer(ref: string, timeoutSeconds: number): Promise<void>;
+  /** SIGTERM (or the image's stop signal), then SIGKILL after `timeoutSeconds`: by default the container's own StopTimeout */
+  stopContainer(ref: string, timeoutSeconds?: number): Promise<void>;
   renameContainer(ref: string, name: string): Promise<void>;
   /** the last `lines` lines of the container's output */
   containerLogs(ref: string, lines: number): Promise<string>;

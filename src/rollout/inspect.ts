@@ -151,12 +151,17 @@ export async function down(spec: Spec, engine: Engine, options: { services?: rea
       const { removeServiceProxy } = await import("../proxy/manage.js");
       if (await removeServiceProxy(engine, spec.project, service, "reroll down", () => undefined)) removed.push(c.names[0] ?? c.id);
     }
-    for (const c of all) {
-      if (c.labels[LABEL_SLOT] === undefined) continue; // the lock and the ledger stay
-      if (names.length > 0 && !names.includes(c.labels[LABEL_SERVICE] ?? "")) continue;
-      await engine.removeContainer(c.id, { force: true });
-      removed.push(c.names[0] ?? c.id);
-    }
+    // the lock and the ledger stay
+    const replicas = all.filter((c) => c.labels[LABEL_SLOT] !== undefined && (names.length === 0 || names.includes(c.labels[LABEL_SERVICE] ?? "")));
+    // Graceful, as a rollout stops an old replica: its stop signal, then its own grace period
+    // (the container's StopTimeout, set from stop_grace_period), all at once; then removed.
+    await Promise.all(
+      replicas.map(async (c) => {
+        if (c.state === "running" || c.state === "restarting") await engine.stopContainer(c.id);
+        await engine.removeContainer(c.id, { force: true });
+      }),
+    );
+    removed.push(...replicas.map((c) => c.names[0] ?? c.id));
     if (names.length === 0) {
       await engine.removeNetwork(networkName(spec.project)).catch(() => undefined);
       if (options.volumes === true) {

@@ -401,12 +401,19 @@ describe("reroll up / rollback", async () => {
     expect(await f.containers()).toEqual([]);
   });
 
-  it("down removes the containers and the network, and named volumes only with --volumes", async () => {
-    const f = await fixture("down", { replicas: 1, volume: true });
-    await f.setVersion("v1");
+  it("down stops the replicas gracefully, removes them and the network, and named volumes only with --volumes", async () => {
+    const f = await fixture("down", { replicas: 2, volume: true });
+    await f.setVersion("v1", "graceful");
     expect((await f.reroll(["up"])).code).toBe(0);
     expect((await f.reroll(["down"])).code).toBe(0);
     expect(await f.containers()).toEqual([]);
+    // each replica got its stop signal and its grace period, not a SIGKILL
+    const reader = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["cat", "/data/log"], HostConfig: { Binds: [`${f.project}_data:/data`] }, Labels: { "dev.reroll.project": f.project } });
+    await reader.start();
+    await reader.wait();
+    const log = (await reader.logs({ stdout: true })).toString("utf8");
+    await reader.remove({ force: true });
+    expect(log.match(/v1 stopped gracefully/g)).toHaveLength(2);
     expect((await docker.listNetworks({ filters: JSON.stringify({ name: [`${f.project}_default`] }) })).length).toBe(0);
     expect((await docker.listVolumes({ filters: JSON.stringify({ name: [`${f.project}_data`] }) })).Volumes?.length).toBe(1);
     expect((await f.reroll(["down", "--volumes"])).code).toBe(0);

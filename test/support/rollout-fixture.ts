@@ -7,10 +7,12 @@ import { docker, testName } from "./docker.js";
  * A small web service for rollout tests: busybox httpd, a healthcheck on /health, a start
  * script whose behaviour is chosen per version.
  */
-export type Behaviour = "serve" | "exit-at-start" | "never-healthy" | "die-in-monitor" | "first-replica-only" | "slow-first" | "crash-loop-when-marked";
+export type Behaviour = "serve" | "graceful" | "exit-at-start" | "never-healthy" | "die-in-monitor" | "first-replica-only" | "slow-first" | "crash-loop-when-marked";
 
 const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   serve: 'echo "$VERSION started" >> /data/log 2>/dev/null; exec httpd -f -p 80 -h /www',
+  // serves, and on SIGTERM writes its last line to the volume before it exits (needs the volume)
+  graceful: 'trap \'echo "$VERSION stopped gracefully" >> /data/log; exit 0\' TERM; echo "$VERSION started" >> /data/log; httpd -p 80 -h /www; while :; do sleep 0.2; done',
   "exit-at-start": "echo fatal: DATABASE_URL is not set >&2; exit 3",
   "never-healthy": "rm -f /www/health; exec httpd -f -p 80 -h /www",
   "die-in-monitor": "httpd -p 80 -h /www; sleep 2; echo crashed after start >&2; exit 4",
