@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { REROLL_BIN } from "../support/cli.js";
+import { REROLL_BIN, runReroll } from "../support/cli.js";
 import { docker, execIn, removeProject } from "../support/docker.js";
 import { eventually } from "../support/net.js";
 import { killReroll, rolloutFixture, type Fixture } from "../support/rollout-fixture.js";
@@ -29,6 +29,14 @@ describe("reroll up / rollback", async () => {
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
 
+  /** the project's lock container, when one is held */
+  const lockOf = (f: Fixture) => docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) });
+  /** starts `reroll up` and returns it (wrapped, so awaiting this does not wait for it) once it holds the project lock */
+  const upHoldingTheLock = async (f: Fixture): Promise<{ run: ReturnType<Fixture["reroll"]> }> => {
+    const run = f.reroll(["up", "--output", "plain"]);
+    await eventually(async () => (await lockOf(f)).length > 0, "the rollout to hold the lock", 30_000);
+    return { run };
+  };
   const runningOn = async (f: Fixture) => {
     const all = await f.containers();
     return {
@@ -229,12 +237,7 @@ describe("reroll up / rollback", async () => {
     await f.setVersion("v1");
     expect((await f.reroll(["up"])).code).toBe(0);
     await f.setVersion("v2");
-    const first = f.reroll(["up", "--output", "plain"]);
-    await eventually(
-      async () => (await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) })).length > 0,
-      "the first rollout to hold the lock",
-      30_000,
-    );
+    const { run: first } = await upHoldingTheLock(f);
     const second = await f.reroll(["up", "--no-build", "--output", "plain"]);
     expect(second.code).toBe(4);
     expect(second.stderr).toMatch(/E_LOCKED/);
@@ -252,17 +255,12 @@ describe("reroll up / rollback", async () => {
     const nothing = await f.reroll(["rollback", "--output", "plain"]);
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toMatch(/E_NO_PREVIOUS/);
-    expect(await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) })).toEqual([]);
+    expect(await lockOf(f)).toEqual([]);
     expect((await runningOn(f)).revisions).toEqual([1]);
 
     // read before the lock was free, the ledger had r1 alone: the rollback must read it again
     await f.setVersion("v2");
-    const first = f.reroll(["up", "--output", "plain"]);
-    await eventually(
-      async () => (await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) })).length > 0,
-      "the rollout to hold the lock",
-      30_000,
-    );
+    const { run: first } = await upHoldingTheLock(f);
     const back = f.reroll(["rollback", "--lock-wait", "60s", "--output", "plain"]);
     expect((await first).code).toBe(0);
     const done = await back;
@@ -289,7 +287,7 @@ describe("reroll up / rollback", async () => {
     expect(after.all.map((c) => c.state)).toEqual(["running", "running"]);
     expect(after.revisions).toEqual([2]);
     expect(after.ready).toHaveLength(2);
-    expect(await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${f.project}-reroll-lock`] }) })).toEqual([]);
+    expect(await lockOf(f)).toEqual([]);
   });
 
   it("SIGKILL during an automatic rollback, then reroll up again: every replica on one revision and ready", async () => {
@@ -405,7 +403,15 @@ describe("reroll up / rollback", async () => {
     const f = await fixture("down", { replicas: 2, volume: true });
     await f.setVersion("v1", "graceful");
     expect((await f.reroll(["up"])).code).toBe(0);
-    expect((await f.reroll(["down"])).code).toBe(0);
+    // from a directory without the Compose file: -p names the project, labels find the rest
+    const elsewhere = await tempDir();
+    const badName = await runReroll(["down", "-p", "Not A Project"], { cwd: elsewhere });
+    expect(badName.code).toBe(2);
+    expect(badName.stderr).toMatch(/"Not A Project" is not a valid project name/);
+    expect(await f.containers()).toHaveLength(2);
+    const down = await runReroll(["down", "-p", f.project], { cwd: elsewhere });
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toMatch(/removed .*-web-r1-1/);
     expect(await f.containers()).toEqual([]);
     // each replica got its stop signal and its grace period, not a SIGKILL
     const reader = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["cat", "/data/log"], HostConfig: { Binds: [`${f.project}_data:/data`] }, Labels: { "dev.reroll.project": f.project } });

@@ -4,6 +4,9 @@ import type { CliIo } from "../io.js";
 import type { DownCommandOptions, HistoryCommandOptions, StatusCommandOptions } from "../program.js";
 import { paint, resolveOutputMode } from "../render/output-mode.js";
 import { specFor } from "../spec.js";
+import { isRerollError, RerollError } from "../../core/errors.js";
+import { PROJECT_NAME_RE } from "../../core/spec/validate.js";
+import type { Spec } from "../../core/spec/types.js";
 
 // Read-only and teardown commands: kept apart from up/rollback so they load none of the
 // build and rollout code (status must answer fast, bench/).
@@ -63,8 +66,32 @@ export async function runHistory(options: HistoryCommandOptions, io: CliIo): Pro
 
 export async function runDown(options: DownCommandOptions, io: CliIo): Promise<void> {
   const mode = resolveOutputMode(options.global.output, io);
-  const spec = await specFor(options.global, io);
+  const spec = await downSpec(options, io);
   const result = await down(spec, await connectEngine(io), { services: options.services, volumes: options.volumes });
   if (mode === "json") io.stdout.write(`${JSON.stringify(result)}\n`);
   else io.stdout.write(`${result.removed.length === 0 ? "nothing to remove" : result.removed.map((n) => `removed ${n}`).join("\n")}\n`);
+}
+
+/**
+ * The project `down` tears down. It finds everything by label, so a project named with -p
+ * (or COMPOSE_PROJECT_NAME) needs no Compose file: the one deployed may be gone, or
+ * elsewhere, when the project has to come down. A Compose file that is there is still read
+ * (its `name:` may be the project's) and must be valid.
+ */
+async function downSpec(options: DownCommandOptions, io: CliIo): Promise<Pick<Spec, "project">> {
+  try {
+    return await specFor(options.global, io);
+  } catch (error) {
+    const project = options.global.project ?? (io.env["COMPOSE_PROJECT_NAME"] || undefined);
+    if (!isRerollError(error) || error.code !== "E_SPEC_NOT_FOUND" || options.global.file !== undefined) throw error;
+    if (project === undefined) {
+      throw new RerollError(error.code, error.message, { hint: "Run reroll down in the directory that has your compose.yaml, or name the project: reroll down -p NAME." });
+    }
+    if (!PROJECT_NAME_RE.test(project)) {
+      throw new RerollError("E_USAGE", `"${project}" is not a valid project name (lowercase letters, digits, '-' and '_', starting with a letter or digit).`, {
+        hint: "Give the project name reroll up used: the Compose file's name:, or else its directory's name.",
+      });
+    }
+    return { project };
+  }
 }

@@ -40,7 +40,7 @@ export const DEFAULT_PROXY_HEALTHCHECK_INTERVAL_MS = 100;
 export const DEFAULT_PROXY_HEALTHCHECK_TIMEOUT_MS = 1_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
-const PROJECT_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/;
+export const PROJECT_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/;
 const SERVICE_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 const TOP_LEVEL_KEYS = new Set(["name", "services", "volumes", "version"]);
