@@ -167,8 +167,7 @@ export interface Engine {
   removeContainer(ref: string, options?: { readonly force?: boolean; readonly volumes?: boolean }): Promise<void>;
   inspectContainer(ref: string): Promise<ContainerDetails | undefined>;
   startContainer(ref: string): Promise<void>;
-  /** stops with the container's own stop signal, then SIGKILL after `timeoutSeconds` */
-  /** SIGTERM (or the image's stop signal), then SIGKILL after `timeoutSeconds`: by default the container's own StopTimeout */
+  /** stops with the container's own stop signal, then SIGKILL after `timeoutSeconds` (by default, the container's own StopTimeout) */
   stopContainer(ref: string, timeoutSeconds?: number): Promise<void>;
   renameContainer(ref: string, name: string): Promise<void>;
   /** the last `lines` lines of the container's output */

@@ -137,8 +137,11 @@ export async function history(spec: Spec, engine: Engine, service: string): Prom
     });
 }
 
-/** Removes the project's service containers and network (named volumes only with `volumes`); nothing without reroll's labels. */
-/** Works from labels alone: `spec` only names the project. */
+/**
+ * Stops (gracefully) and removes the project's service containers, then its network (named
+ * volumes only with `volumes`); nothing without reroll's labels. Works from labels alone:
+ * `spec` only names the project.
+ */
 export async function down(spec: Pick<Spec, "project">, engine: Engine, options: { services?: readonly string[]; volumes?: boolean; now?: () => number } = {}): Promise<{ removed: string[] }> {
   const lock = await acquireProjectLock(engine, spec.project, "reroll down", options.now === undefined ? {} : { now: options.now });
   const removed: string[] = [];

@@ -40,6 +40,8 @@ export interface LockOptions {
 
 export interface HeldLock {
   readonly name: string;
+  /** another holder had it first and was waited for: what was read before may be stale */
+  readonly waited: boolean;
   release(): Promise<void>;
 }
 
@@ -82,7 +84,7 @@ export async function acquireLock(engine: Engine, options: LockOptions): Promise
     });
     if ("id" in created) {
       const id = created.id;
-      return { name: options.name, release: () => engine.removeContainer(id, { force: true }) };
+      return { name: options.name, waited: announced, release: () => engine.removeContainer(id, { force: true }) };
     }
     const existing = await engine.inspectContainer(options.name);
     if (existing === undefined) continue; // released between our attempt and the look

@@ -417,14 +417,9 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
   const readsEarly = options.bump === undefined && (options.noBuild === true || options.dryRun === true);
   const early = new Map(readsEarly ? services.filter((s) => s.build !== undefined).map((s) => [s.name, newestRevision(engine, spec.project, s.name)] as const) : []);
   for (const read of early.values()) read.catch(() => undefined); // awaited below, unless the lock fails first
-  let waited = false;
-  const onEvent: EventSink = (event) => {
-    if (event.type === "lock-wait") waited = true;
-    emit(event);
-  };
   // The lock covers the whole transaction: the --bump edit and the build too.
-  const lock = options.dryRun === true ? undefined : await projectLock(spec, engine, "up", { ...options, onEvent });
-  if (waited) early.clear();
+  const lock = options.dryRun === true ? undefined : await projectLock(spec, engine, "up", options);
+  if (lock?.waited === true) early.clear();
   try {
     if (options.bump !== undefined) {
       const ref = parseImageRef(options.bump, "--bump");
@@ -532,17 +527,9 @@ export async function rollback(spec: Spec, engine: Engine, options: RollbackOpti
   // does, and read again if the lock had to wait: its holder may have completed a rollout.
   const early = rollbackTargets(spec, engine, services, options.to);
   early.catch(() => undefined); // awaited below, unless the lock fails first
-  let waited = false;
-  const emit: EventSink = options.onEvent ?? (() => undefined);
-  const lock = await projectLock(spec, engine, "rollback", {
-    ...options,
-    onEvent: (event) => {
-      if (event.type === "lock-wait") waited = true;
-      emit(event);
-    },
-  });
+  const lock = await projectLock(spec, engine, "rollback", options);
   try {
-    const targets = waited ? await rollbackTargets(spec, engine, services, options.to) : await early;
+    const targets = lock.waited ? await rollbackTargets(spec, engine, services, options.to) : await early;
     return await rollTargets(spec, engine, targets, "rollback", options, lock);
   } finally {
     await lock.release();
