@@ -21,7 +21,6 @@ import {
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { BuildStreamMessage, Engine, ImageSummary } from "../engine/port.js";
 import { acquireLock } from "../rollout/lock.js";
-import { ensureStateImage, STATE_IMAGE } from "../rollout/state.js";
 import { createBuildContext } from "./context.js";
 import { TarWriter } from "./tar.js";
 
@@ -296,10 +295,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     // What labelling and the revision lock need but the build does not: looked up while the daemon builds.
     const bases = Promise.all(baseImageRefs(service).map(async (ref) => ({ ref, id: (await engine.inspectImage(ref))?.id ?? null })));
     const commit = gitCommit(b.context);
-    // (only looked at: a build that fails imports nothing)
-    const stateImageFound = engine.inspectImage(STATE_IMAGE);
     bases.catch(() => undefined);
-    stateImageFound.catch(() => undefined);
     let outcome: StreamOutcome;
     try {
       outcome = await followBuild(
@@ -359,7 +355,6 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     const lock = await acquireLock(engine, {
       name: `${spec.project}-${service.name}-revision-lock`,
       project: spec.project,
-      image: (await stateImageFound) !== undefined ? STATE_IMAGE : await ensureStateImage(engine),
       command: `reroll build ${service.name}`,
       waitMs: REVISION_LOCK_WAIT_MS,
       staleAfterMs: REVISION_LOCK_STALE_MS,

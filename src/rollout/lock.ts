@@ -3,7 +3,7 @@ import { RerollError } from "../core/errors.js";
 import { LABEL_LOCK_HOLDER, LABEL_PROJECT } from "../core/labels.js";
 import type { EventSink } from "../core/events.js";
 import type { Engine } from "../engine/port.js";
-import { ensureStateImage } from "./state.js";
+import { createStateContainer } from "./state.js";
 
 /**
  * A lock kept in Docker: a container created and never started, with a fixed name. Docker's
@@ -26,8 +26,6 @@ export interface LockHolder {
 export interface LockOptions {
   readonly name: string;
   readonly project: string;
-  /** an image present on the daemon to create the (never started) container from */
-  readonly image: string;
   readonly command: string;
   /** how long to wait for a live holder; 0 = not at all */
   readonly waitMs: number;
@@ -76,9 +74,8 @@ export async function acquireLock(engine: Engine, options: LockOptions): Promise
     if (options.signal?.aborted === true) {
       throw new RerollError("E_INTERRUPTED", `Interrupted while waiting for the lock ${options.name}.`, { kind: "interrupted" });
     }
-    const created = await engine.createContainer({
+    const created = await createStateContainer(engine, {
       name: options.name,
-      image: options.image,
       cmd: ["reroll-lock"],
       labels: { [LABEL_PROJECT]: options.project, [LABEL_LOCK_HOLDER]: JSON.stringify({ ...me, since: options.now() }) },
     });
@@ -125,7 +122,6 @@ export async function acquireProjectLock(
   return acquireLock(engine, {
     name: `${project}-reroll-lock`,
     project,
-    image: await ensureStateImage(engine),
     command,
     waitMs: options.waitMs ?? 0,
     staleAfterMs: PROJECT_LOCK_STALE_MS,

@@ -1,5 +1,5 @@
 import { LABEL_PROJECT } from "../core/labels.js";
-import type { Engine } from "../engine/port.js";
+import type { ContainerCreateRequest, CreateResult, Engine } from "../engine/port.js";
 import { TarWriter } from "../build/tar.js";
 
 /**
@@ -16,13 +16,26 @@ export const STATE_IMAGE = "reroll-state:1";
 export const LABEL_LEDGER = "dev.reroll.ledger";
 export const LEDGER_HISTORY_PER_SERVICE = 50;
 
-export async function ensureStateImage(engine: Engine): Promise<string> {
-  if ((await engine.inspectImage(STATE_IMAGE)) !== undefined) return STATE_IMAGE;
+async function importStateImage(engine: Engine): Promise<void> {
   const tar = new TarWriter();
   void tar.finish();
   const [repository, tag] = STATE_IMAGE.split(":") as [string, string];
   await engine.importImage(tar.stream, repository, tag, { "dev.reroll.state-image": "1" });
-  return STATE_IMAGE;
+}
+
+/**
+ * Creates a never-started container (a lock, a ledger record) from the state image. The
+ * image is imported only when the daemon answers that it has none: on every run after the
+ * first, taking a lock is one round trip, not a look at the image and then the create.
+ */
+export async function createStateContainer(engine: Engine, request: Omit<ContainerCreateRequest, "image">): Promise<CreateResult> {
+  try {
+    return await engine.createContainer({ ...request, image: STATE_IMAGE });
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+  await importStateImage(engine);
+  return engine.createContainer({ ...request, image: STATE_IMAGE });
 }
 
 export type Outcome = "completed" | "rolled-back" | "failed" | "paused" | "interrupted";
@@ -74,16 +87,15 @@ function newestRecord(containers: Awaited<ReturnType<typeof ledgerContainers>>):
  * Callers hold the project lock.
  */
 export async function appendLedger(engine: Engine, project: string, entries: Readonly<Record<string, LedgerEntry>>): Promise<Ledger> {
-  const [records, image] = await Promise.all([ledgerContainers(engine, project), ensureStateImage(engine)]);
+  const records = await ledgerContainers(engine, project);
   const current = newestRecord(records);
   const services: Record<string, readonly LedgerEntry[]> = { ...current.services };
   for (const [service, entry] of Object.entries(entries)) {
     services[service] = [...(services[service] ?? []), entry].slice(-LEDGER_HISTORY_PER_SERVICE);
   }
   const next: Ledger = { seq: current.seq + 1, services };
-  const created = await engine.createContainer({
+  const created = await createStateContainer(engine, {
     name: ledgerName(project, next.seq),
-    image,
     cmd: ["reroll-ledger"],
     labels: { [LABEL_PROJECT]: project, [LABEL_LEDGER]: JSON.stringify(next) },
   });

@@ -311,6 +311,30 @@ describe("reroll build against the real daemon", async () => {
     }
   });
 
+  it("a daemon that lost reroll's state image (pruned): the next build imports it again and takes its lock", async () => {
+    const { dir, project } = await newProject("stateimage", {
+      "compose.yaml": "services:\n  app:\n    build: .\n",
+      Dockerfile: `FROM ${BASE}\nCMD ["true"]\n`,
+    });
+    const first = await runReroll(["build", "-p", project, "--output", "plain"], { cwd: dir });
+    expect(first.code, first.stderr).toBe(0);
+    // Untagged, not deleted: a second tag keeps the image that other tests' locks were made from.
+    const keep = { repo: "reroll-test-state-kept", tag: project };
+    await docker.getImage("reroll-state:1").tag(keep);
+    await docker.getImage("reroll-state:1").remove();
+    try {
+      await expect(docker.getImage("reroll-state:1").inspect()).rejects.toMatchObject({ statusCode: 404 });
+      const run = await runReroll(["build", "-p", project, "--no-cache", "--output", "plain"], { cwd: dir });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^app r2 sha256:/);
+      const state = await docker.getImage("reroll-state:1").inspect();
+      expect(state.Config.Labels?.["dev.reroll.state-image"]).toBe("1");
+      expect(await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${project}-app-revision-lock`] }) })).toEqual([]);
+    } finally {
+      await docker.getImage(`${keep.repo}:${keep.tag}`).remove().catch(() => undefined);
+    }
+  });
+
   it("an invalid Compose file: exit 2 listing every problem with its path, nothing built", async () => {
     const { dir, project } = await newProject("invalid", {
       "compose.yaml": [
