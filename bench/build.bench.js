@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fmt, limitRow, median, ratioRow } from "./lib.js";
 
-const LAUNCHER = fileURLToPath(new URL("./rss-launcher.js", import.meta.url));
+// reroll runs as a user runs it: the bin as a program (its launcher included), under GNU
+// time, which reports the process's peak resident memory
+const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const BASE = "reroll-local/busybox:latest";
 const WALL_RATIO_TARGET = 1.1;
 const LARGE_TIME_RATIO_TARGET = 1.2;
@@ -44,7 +46,7 @@ function compare(dir, project, rounds) {
   const dockerBuild = [];
   const rss = [];
   for (let i = 0; i < rounds; i += 1) {
-    const ours = run(process.execPath, [LAUNCHER, "build", "-p", project, "--no-cache", "--output", "plain"], { cwd: dir });
+    const ours = run("/usr/bin/time", ["-f", "REROLL_MAX_RSS_KB=%M", BIN, "build", "-p", project, "--no-cache", "--output", "plain"], { cwd: dir });
     reroll.push(ours.ms);
     rss.push(Number(/REROLL_MAX_RSS_KB=(\d+)/.exec(ours.stderr)?.[1] ?? NaN) / 1024);
     dockerBuild.push(

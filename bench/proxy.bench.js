@@ -16,7 +16,7 @@ import { fmt, median, removeBenchProject, sh } from "./lib.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const APP = fileURLToPath(new URL("../test/fixtures/proxy-app", import.meta.url));
-const reroll = (dir, name, args) => sh(process.execPath, [BIN, ...args, "-p", name, "--output", "plain"], { cwd: dir });
+const reroll = (dir, name, args) => sh(BIN, [...args, "-p", name, "--output", "plain"], { cwd: dir });
 
 function freePort() {
   return Number(sh(process.execPath, ["-e", "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).stdout.trim());

@@ -199,10 +199,12 @@ ensure_registry_binary() {
   command -v docker-registry >/dev/null 2>&1 || apt_install docker-registry
 }
 
-# wrk (load) and nginx (the proxy reroll-proxy is compared with), for `npm run bench` only
+# wrk (load), nginx (the proxy reroll-proxy is compared with) and GNU time (reroll's peak
+# memory), for `npm run bench` only
 ensure_bench_tools() {
   local missing=()
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  [ -x /usr/bin/time ] || missing+=(time)
   command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi

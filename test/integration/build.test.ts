@@ -1,6 +1,7 @@
-import { spawn } from "node:child_process";
-import { chmod, mkdir, symlink, writeFile } from "node:fs/promises";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { chmod, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { REROLL_BIN, runReroll } from "../support/cli.js";
 import { docker, removeProject, runInImage, testName } from "../support/docker.js";
@@ -333,6 +334,33 @@ describe("reroll build against the real daemon", async () => {
     } finally {
       await docker.getImage(`${keep.repo}:${keep.tag}`).remove().catch(() => undefined);
     }
+  });
+
+  it("run as `reroll`, with NODE_EXTRA_CA_CERTS set: node starts without it, the processes it starts get it back", async () => {
+    const { dir, project } = await newProject("launcher", {
+      "compose.yaml": "services:\n  app:\n    build: .\n",
+      Dockerfile: `FROM ${BASE}\nCMD ["true"]\n`,
+    });
+    // a `git` first on PATH (the build asks it for the context's commit) that records its own
+    // environment and that of its parent, the reroll process
+    const fakeBin = join(dir, "fake-bin");
+    await mkdir(fakeBin);
+    const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
+    await writeFile(
+      join(fakeBin, "git"),
+      `#!/bin/sh\nenv > "${dir}/git.env"\ntr '\\0' '\\n' < /proc/$PPID/environ > "${dir}/reroll.env"\nexec ${realGit} "$@"\n`,
+    );
+    await chmod(join(fakeBin, "git"), 0o755);
+    const bundle = "/etc/ssl/certs/ca-certificates.crt";
+    const run = await promisify(execFile)(REROLL_BIN, ["build", "-p", project, "--output", "plain"], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${fakeBin}:${process.env["PATH"]}`, NODE_EXTRA_CA_CERTS: bundle },
+    });
+    expect(run.stdout).toMatch(/^app r1 sha256:/);
+    const lines = async (file: string) => (await readFile(join(dir, file), "utf8")).split("\n");
+    expect((await lines("reroll.env")).filter((l) => l.startsWith("NODE_EXTRA_CA_CERTS="))).toEqual([]);
+    expect(await lines("git.env")).toContain(`NODE_EXTRA_CA_CERTS=${bundle}`);
+    expect((await lines("git.env")).filter((l) => l.startsWith("REROLL_DEFERRED_CA_CERTS="))).toEqual([]);
   });
 
   it("an invalid Compose file: exit 2 listing every problem with its path, nothing built", async () => {
