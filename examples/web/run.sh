@@ -4,7 +4,7 @@
 # Runs in a temporary copy, so the checkout is left as it was. KEEP=1 leaves it running.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-reroll="node $here/../../bin/reroll.js"
+reroll="$here/../../bin/reroll.js"
 work=$(mktemp -d)
 cp -r "$here/." "$work/"
 cd "$work"
