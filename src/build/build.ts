@@ -19,7 +19,7 @@ import {
   serviceFilters,
 } from "../core/labels.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
-import type { BuildStreamMessage, Engine, ImageSummary } from "../engine/port.js";
+import type { BuildStreamMessage, Engine, ImageSummary, Labeller } from "../engine/port.js";
 import { acquireLock } from "../rollout/lock.js";
 import { createBuildContext } from "./context.js";
 import { TarWriter } from "./tar.js";
@@ -348,9 +348,11 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         },
       );
     }
-    const built = await engine.inspectImage(outcome.imageId);
-    if (built === undefined) throw new RerollError("E_BUILD_FAILED", `The image ${outcome.imageId} built for ${service.name} is gone.`, { kind: "failed" });
-    const builtId = built.id;
+    // the build's last message names the image by its full id; only an older daemon's
+    // "Successfully built <short id>" needs a look
+    const fullId = /^sha256:[0-9a-f]{64}$/.test(outcome.imageId) ? outcome.imageId : (await engine.inspectImage(outcome.imageId))?.id;
+    if (fullId === undefined) throw new RerollError("E_BUILD_FAILED", `The image ${outcome.imageId} built for ${service.name} is gone.`, { kind: "failed" });
+    const builtId: string = fullId;
 
     const lock = await acquireLock(engine, {
       name: `${spec.project}-${service.name}-revision-lock`,
@@ -362,13 +364,22 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onEvent: emit,
     });
+    // The labeller container is made while the revisions are read (both under the lock, so
+    // concurrent builds never share its name), and goes while the tags are made: it is not
+    // needed after the commit, nor at all when the build is an image reroll already knows.
+    const labellerMade = engine.createLabeller(builtId, `${spec.project}-${service.name}-reroll-labeller`);
+    let doneWithLabeller!: () => void;
+    const labellerGone = Promise.all([labellerMade.catch(() => undefined), new Promise<void>((resolve) => (doneWithLabeller = resolve))]).then(([labeller]) =>
+      labeller?.remove(),
+    );
     let pruned: RerollEvent[];
     let result: BuiltImage;
     try {
       const { images, highest, inUse } = await revisionState(engine, spec.project, service.name);
       const known = images.find((i) => i.image.labels[LABEL_BUILD_ID] === builtId);
       const revision = known?.revision ?? highest + 1;
-      const imageId = known !== undefined ? known.image.id : await labelBuilt(revision);
+      const imageId = known !== undefined ? known.image.id : await labelBuilt(revision, await labellerMade);
+      doneWithLabeller();
       const tags = tagsFor(service, revision);
       // Old revisions beyond the history go while the new one is tagged: which ones is decided
       // by the numbers alone. Not before the labelling, so a failed build removes nothing.
@@ -385,6 +396,8 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         tags: tags.map((t) => `${t.repository}:${t.tag}`),
       };
     } finally {
+      doneWithLabeller();
+      await labellerGone;
       await lock.release();
     }
     emit({ type: "build-done", ...result, durationMs: now() - started });
@@ -392,7 +405,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     return result;
 
     /** The built image with reroll's labels: a new image id, the same layers. */
-    async function labelBuilt(revision: number): Promise<string> {
+    async function labelBuilt(revision: number, labeller: Labeller | undefined): Promise<string> {
       // A base the build itself pulled did not exist when it was first looked up.
       const baseImages = await Promise.all(
         (await bases).map(async (b) => (b.id !== null ? b : { ref: b.ref, id: (await engine.inspectImage(b.ref))?.id ?? null })),
@@ -410,8 +423,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
       // A commit of a never-started container adds the labels and nothing else, for a
       // fraction of a builder step; an image without a command (no container can be made
       // from it) is labelled by a one-step build instead.
-      const committed = await engine.labelImage(builtId, labels, `${spec.project}-${service.name}-reroll-labeller`);
-      if (committed !== undefined) return committed;
+      if (labeller !== undefined) return labeller.commit(labels);
       const labelled = await followBuild(
         service.name,
         engine.build({ context: labelContext(builtId, labels), dockerfile: "Dockerfile", tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false }),

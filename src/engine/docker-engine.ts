@@ -257,8 +257,8 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     async tagImage(id, repository, tag) {
       await call(() => api("POST", `/images/${id}/tag`, { query: { repo: repository, tag } }));
     },
-    async labelImage(image, labels, workName) {
-      const remove = () => api("DELETE", `/containers/${encodeURIComponent(workName)}`, { query: { force: true } }).catch(() => undefined);
+    async createLabeller(image, workName) {
+      const remove = () => api("DELETE", `/containers/${encodeURIComponent(workName)}`, { query: { force: true } }).then(() => undefined, () => undefined);
       const create = () => call(() => api<{ Id: string }>("POST", "/containers/create", { query: { name: workName }, body: { Image: image } }));
       let created: { Id: string };
       try {
@@ -271,12 +271,13 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         if (statusCode(error) === 400 && /no command specified/i.test((error as Error).message)) return undefined;
         throw error;
       }
-      try {
-        const committed = await call(() => api<{ Id: string }>("POST", "/commit", { query: { container: created.Id, changes: labelInstruction(labels), pause: false } }));
-        return committed.Id;
-      } finally {
-        await remove();
-      }
+      return {
+        async commit(labels) {
+          const committed = await call(() => api<{ Id: string }>("POST", "/commit", { query: { container: created.Id, changes: labelInstruction(labels), pause: false } }));
+          return committed.Id;
+        },
+        remove,
+      };
     },
     async importImage(rootfs, repository, tag, labels) {
       const options: object = { repo: repository, tag, changes: labelInstruction(labels) };

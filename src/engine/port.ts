@@ -140,6 +140,13 @@ export interface EngineEvent {
   readonly timeNano: number;
 }
 
+export interface Labeller {
+  /** the new image: the labeller's image with `labels` added */
+  commit(labels: Readonly<Record<string, string>>): Promise<string>;
+  /** removes the labeller container; never fails */
+  remove(): Promise<void>;
+}
+
 export type CreateResult = { readonly id: string } | { readonly conflict: true };
 
 export interface Engine {
@@ -150,11 +157,11 @@ export interface Engine {
   inspectImage(ref: string): Promise<ImageDetails | undefined>;
   tagImage(id: string, repository: string, tag: string): Promise<void>;
   /**
-   * A new image that is `image` plus `labels` and nothing else (no layer of content), made by
-   * committing a never-started container named `workName`. Undefined when the image has no
-   * command, so that no container can be made from it as it is.
+   * A never-started container of `image` named `workName` (a leftover of that name is
+   * replaced), whose commit makes `image` plus labels and nothing else (no layer of content).
+   * Undefined when the image has no command, so that no container can be made from it as it is.
    */
-  labelImage(image: string, labels: Readonly<Record<string, string>>, workName: string): Promise<string | undefined>;
+  createLabeller(image: string, workName: string): Promise<Labeller | undefined>;
   /** makes an image from a root filesystem tar (`docker import`) */
   importImage(rootfs: Readable, repository: string, tag: string, labels: Readonly<Record<string, string>>): Promise<void>;
   /** removes one tag, or the image by id when `ref` is an id; never forced */
