@@ -96,6 +96,21 @@ export async function floorRollout({ label, replicas, parallelism, imageFrom, im
   // its containers go at once, so that their healthchecks do not load the next measurement
   const mine = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${label}`] }) });
   await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-  await docker.getNetwork(`${label}-net`).remove();
+  // The daemon can still be releasing the removed containers' endpoints, and Docker 20.10
+  // sometimes keeps a stale one for good ("has active endpoints" with no container left):
+  // a few tries, then the network is left to the next run's sweep of stale bench projects.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await docker.getNetwork(`${label}-net`).remove();
+      break;
+    } catch (error) {
+      if (!/active endpoints/.test(String(error?.message))) throw error;
+      if (attempt >= 20) {
+        process.stderr.write(`[bench] left the network ${label}-net: ${error.message}\n`);
+        break;
+      }
+      await sleep(100);
+    }
+  }
   return ms;
 }
