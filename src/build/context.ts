@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { lstat, readFile } from "node:fs/promises";
 import { join, posix, relative, sep } from "node:path";
@@ -103,7 +102,8 @@ export async function createBuildContext(options: BuildContextOptions): Promise<
 
   const rel = relative(context, options.dockerfile);
   const inside = rel !== "" && !rel.startsWith("..") && !rel.startsWith(sep);
-  const dockerfileInTar = inside ? rel.split(sep).join("/") : `.dockerfile.${randomBytes(10).toString("hex")}`;
+  // node:crypto only for a Dockerfile outside the context: its loading would delay every build request
+  const dockerfileInTar = inside ? rel.split(sep).join("/") : `.dockerfile.${(await import("node:crypto")).randomBytes(10).toString("hex")}`;
 
   // The CLI's TrimBuildFilesFromExcludes: the Dockerfile and .dockerignore are always sent.
   const probe = ignore().add(patterns);
