@@ -332,7 +332,10 @@ describe("reroll build against the real daemon", async () => {
       expect(state.Config.Labels?.["dev.reroll.state-image"]).toBe("1");
       expect(await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${project}-app-revision-lock`] }) })).toEqual([]);
     } finally {
-      await docker.getImage(`${keep.repo}:${keep.tag}`).remove().catch(() => undefined);
+      // The old state image now has only this tag, and other projects' never-started lock and
+      // ledger containers may still name it: without force the tag could not go. Those
+      // containers are only ever read and removed, which works without their image.
+      await docker.getImage(`${keep.repo}:${keep.tag}`).remove({ force: true }).catch(() => undefined);
     }
   });
 
