@@ -292,7 +292,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     const b = service.build!;
     emit({ type: "build-start", service: service.name, context: b.context, dockerfile: b.dockerfile });
     const context = await createBuildContext({ context: b.context, dockerfile: b.dockerfile });
-    // What labelling and the revision lock need but the build does not: looked up while the daemon builds.
+    // What labelling needs but the build does not: looked up while the daemon builds.
     const bases = Promise.all(baseImageRefs(service).map(async (ref) => ({ ref, id: (await engine.inspectImage(ref))?.id ?? null })));
     const commit = gitCommit(b.context);
     bases.catch(() => undefined);
@@ -368,10 +368,9 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     // concurrent builds never share its name), and goes while the tags are made: it is not
     // needed after the commit, nor at all when the build is an image reroll already knows.
     const labellerMade = engine.createLabeller(builtId, `${spec.project}-${service.name}-reroll-labeller`);
-    let doneWithLabeller!: () => void;
-    const labellerGone = Promise.all([labellerMade.catch(() => undefined), new Promise<void>((resolve) => (doneWithLabeller = resolve))]).then(([labeller]) =>
-      labeller?.remove(),
-    );
+    labellerMade.catch(() => undefined); // awaited when labelling, or by its removal
+    let labellerGone: Promise<void> | undefined;
+    const dropLabeller = (): Promise<void> => (labellerGone ??= labellerMade.then((labeller) => labeller?.remove(), () => undefined));
     let pruned: RerollEvent[];
     let result: BuiltImage;
     try {
@@ -379,7 +378,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
       const known = images.find((i) => i.image.labels[LABEL_BUILD_ID] === builtId);
       const revision = known?.revision ?? highest + 1;
       const imageId = known !== undefined ? known.image.id : await labelBuilt(revision, await labellerMade);
-      doneWithLabeller();
+      void dropLabeller();
       const tags = tagsFor(service, revision);
       // Old revisions beyond the history go while the new one is tagged: which ones is decided
       // by the numbers alone. Not before the labelling, so a failed build removes nothing.
@@ -396,8 +395,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         tags: tags.map((t) => `${t.repository}:${t.tag}`),
       };
     } finally {
-      doneWithLabeller();
-      await labellerGone;
+      await dropLabeller();
       await lock.release();
     }
     emit({ type: "build-done", ...result, durationMs: now() - started });

@@ -5,7 +5,7 @@ import type { DownCommandOptions, HistoryCommandOptions, StatusCommandOptions } 
 import { paint, resolveOutputMode } from "../render/output-mode.js";
 import { specFor } from "../spec.js";
 import { isRerollError, RerollError } from "../../core/errors.js";
-import { PROJECT_NAME_RE } from "../../core/spec/validate.js";
+import { projectNameProblem } from "../../core/spec/validate.js";
 import type { Spec } from "../../core/spec/types.js";
 
 // Read-only and teardown commands: kept apart from up/rollback so they load none of the
@@ -87,8 +87,9 @@ async function downSpec(options: DownCommandOptions, io: CliIo): Promise<Pick<Sp
     if (project === undefined) {
       throw new RerollError(error.code, error.message, { hint: "Run reroll down in the directory that has your compose.yaml, or name the project: reroll down -p NAME." });
     }
-    if (!PROJECT_NAME_RE.test(project)) {
-      throw new RerollError("E_USAGE", `"${project}" is not a valid project name (lowercase letters, digits, '-' and '_', starting with a letter or digit).`, {
+    const nameProblem = projectNameProblem(project);
+    if (nameProblem !== undefined) {
+      throw new RerollError("E_USAGE", `${nameProblem}.`, {
         hint: "Give the project name reroll up used: the Compose file's name:, or else its directory's name.",
       });
     }

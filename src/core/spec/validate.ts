@@ -40,7 +40,12 @@ export const DEFAULT_PROXY_HEALTHCHECK_INTERVAL_MS = 100;
 export const DEFAULT_PROXY_HEALTHCHECK_TIMEOUT_MS = 1_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
-export const PROJECT_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/;
+const PROJECT_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/;
+
+/** What is wrong with a project name, or undefined when Docker and Compose accept it. */
+export function projectNameProblem(name: string): string | undefined {
+  return PROJECT_NAME_RE.test(name) ? undefined : `"${name}" is not a valid project name (lowercase letters, digits, '-' and '_', starting with a letter or digit)`;
+}
 const SERVICE_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 const TOP_LEVEL_KEYS = new Set(["name", "services", "volumes", "version"]);
@@ -211,9 +216,8 @@ export function validateSpec(doc: unknown, ctx: ValidateContext): Spec {
   const declaredName = c.string(top["name"], "name");
   let project = ctx.project ?? declaredName ?? normaliseProjectName(ctx.dir.split("/").pop() ?? "");
   if (ctx.project === undefined && declaredName === undefined) project = normaliseProjectName(project);
-  if (!PROJECT_NAME_RE.test(project)) {
-    c.add(ctx.project !== undefined ? "--project" : "name", `"${project}" is not a valid project name (lowercase letters, digits, '-' and '_', starting with a letter or digit)`);
-  }
+  const nameProblem = projectNameProblem(project);
+  if (nameProblem !== undefined) c.add(ctx.project !== undefined ? "--project" : "name", nameProblem);
 
   const reroll = c.object(top["x-reroll"], "x-reroll") ?? {};
   c.keys(reroll, "x-reroll", new Set(["history"]));
