@@ -302,6 +302,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         service.name,
         engine.build({
           context: context.stream,
+          recycle: context.recycle,
           dockerfile: context.dockerfile,
           tags: [],
           buildArgs: b.args,

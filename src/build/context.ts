@@ -1,10 +1,10 @@
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { lstat, readFile } from "node:fs/promises";
 import { join, posix, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import dockerignore from "@balena/dockerignore";
 import { RerollError } from "../core/errors.js";
-import { TarWriter, type TarHeader } from "./tar.js";
+import { TarEntryChangedError, TarReaderGoneError, TarWriter, type TarHeader } from "./tar.js";
 
 /**
  * The build context as the docker CLI sends it: a tar stream of the context directory that
@@ -14,11 +14,11 @@ import { TarWriter, type TarHeader } from "./tar.js";
  * the context is added under a random name that the context's `.dockerignore` then lists,
  * so the daemon drops it after reading (as the CLI does).
  *
- * The stream is produced while the daemon reads it: no more than one file's content
- * (at most CONTEXT_BUFFERED_FILE_BYTES; larger files are streamed) is held at a time.
- * Directory listings, lstat and small reads are synchronous on purpose: on thousands of
- * small files the promise API's per-call thread-pool round trips made sending a context
- * 20 times slower than `tar` (bench/), and the walk yields at every entry anyway.
+ * The stream is produced while the daemon reads it: files are read straight into the tar
+ * writer's few chunks, whatever their size, and the walk waits whenever the daemon is behind.
+ * Directory listings, lstat and reads are synchronous on purpose: on thousands of small files
+ * the promise API's per-call thread-pool round trips made sending a context 20 times slower
+ * than `tar` (bench/), and the walk yields at every entry anyway.
  */
 
 export interface BuildContextOptions {
@@ -39,13 +39,13 @@ export interface BuildContext {
   readonly dockerfile: string;
   /** counts so far; final when the stream has ended */
   readonly stats: ContextStats;
-  /** resolves when every entry has been written; rejects with E_BUILD_CONTEXT */
+  /** resolves when every entry has been written; rejects with E_BUILD_CONTEXT, or TarReaderGoneError when the stream's reader went away first */
   readonly done: Promise<void>;
+  /** gives a chunk of `stream` back once it is written out, so its memory is reused (TarWriter.recycle) */
+  readonly recycle: (chunk: Buffer) => void;
 }
 
 const UTF8_BOM = "\uFEFF";
-/** Files up to this size are read whole (fast); larger ones are streamed (bounded memory). */
-export const CONTEXT_BUFFERED_FILE_BYTES = 1024 * 1024;
 
 
 
@@ -120,13 +120,11 @@ export async function createBuildContext(options: BuildContextOptions): Promise<
   const addEntry = (header: TarHeader, body?: Buffer | string): Promise<void> => tar.add(header, body);
 
   const addFile = async (absolute: string, name: string, st: Stats): Promise<void> => {
-    const header: TarHeader = { name, type: "file", mode: st.mode & 0o7777, mtime: st.mtime };
-    if (st.size <= CONTEXT_BUFFERED_FILE_BYTES) {
-      const body = readFileSync(absolute);
-      if (body.length !== st.size) throw contextError(`${absolute} changed while the build context was being sent.`);
-      await tar.add(header, body);
-    } else {
-      await tar.addStream(header, st.size, createReadStream(absolute));
+    try {
+      await tar.addFile({ name, type: "file", mode: st.mode & 0o7777, mtime: st.mtime }, absolute, st.size);
+    } catch (error) {
+      if (error instanceof TarEntryChangedError) throw contextError(`${absolute} changed while the build context was being sent.`, error);
+      throw error;
     }
     stats.files += 1;
     stats.bytes += st.size;
@@ -178,7 +176,7 @@ export async function createBuildContext(options: BuildContextOptions): Promise<
         try {
           await addFile(absolute, relPath, st);
         } catch (error) {
-          throw error instanceof RerollError ? error : contextError(`Cannot read ${absolute} in the build context.`, error);
+          throw error instanceof RerollError || error instanceof TarReaderGoneError ? error : contextError(`Cannot read ${absolute} in the build context.`, error);
         }
       } else if (st.isFIFO()) {
         await addEntry({ name: relPath, type: "fifo", mode, mtime: st.mtime });
@@ -197,7 +195,7 @@ export async function createBuildContext(options: BuildContextOptions): Promise<
       }
       await tar.finish();
     } catch (error) {
-      const failure = error instanceof RerollError ? error : contextError(`Sending the build context ${context} failed.`, error);
+      const failure = error instanceof RerollError || error instanceof TarReaderGoneError ? error : contextError(`Sending the build context ${context} failed.`, error);
       tar.destroy(failure);
       throw failure;
     }
@@ -205,5 +203,5 @@ export async function createBuildContext(options: BuildContextOptions): Promise<
   // The walk's failure is reported through `done` and the stream; never as an unhandled rejection.
   done.catch(() => undefined);
 
-  return { stream: tar.stream, dockerfile: dockerfileInTar, stats, done };
+  return { stream: tar.stream, dockerfile: dockerfileInTar, stats, done, recycle: tar.recycle };
 }

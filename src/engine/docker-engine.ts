@@ -497,6 +497,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
             forcerm: true,
           },
           body: request.context,
+          ...(request.recycle === undefined ? {} : { recycle: request.recycle }),
           contentType: "application/x-tar",
           ...(request.signal === undefined ? {} : { signal: request.signal }),
         }),

@@ -25,6 +25,8 @@ export interface StreamOptions {
   readonly query?: Query;
   /** a request body streamed as it is read (sent chunked) */
   readonly body?: Readable;
+  /** called with each chunk of `body` once the socket has written it: the body may reuse its memory */
+  readonly recycle?: (chunk: Buffer) => void;
   readonly contentType?: string;
   /** aborting closes the connection: the daemon cancels a build, and the answer ends */
   readonly signal?: AbortSignal;
@@ -117,6 +119,7 @@ export function engineApi(connection: DockerConnection): EngineApi {
         return;
       }
       let response: IncomingMessage | undefined;
+      let stopBody = (): void => undefined;
       const onAbort = (): void => {
         const error = abortError(signal!);
         response?.destroy(error);
@@ -134,7 +137,7 @@ export function engineApi(connection: DockerConnection): EngineApi {
           res.on("close", () => signal?.removeEventListener("abort", onAbort));
           const status = res.statusCode ?? 0;
           if (status >= 300) {
-            body?.unpipe(req);
+            stopBody();
             readAll(res).then((text) => reject(apiError(status, text)), reject);
             return;
           }
@@ -154,9 +157,44 @@ export function engineApi(connection: DockerConnection): EngineApi {
       } else {
         // A body that fails (an unreadable file in a build context) ends the request with its error.
         body.on("error", (error) => req.destroy(error));
-        body.pipe(req);
+        stopBody = sendBody(body, req, options.recycle);
       }
     });
 
   return Object.assign(call, { stream }) as EngineApi;
+}
+
+/**
+ * Streams `body` into the request, pausing while the socket is behind, as `pipe` does; with
+ * `recycle`, each chunk is handed back once written (a write's callback runs after the socket
+ * has written it, and writes finish in order). Returns what stops the sending.
+ */
+function sendBody(body: Readable, req: ClientRequest, recycle: ((chunk: Buffer) => void) | undefined): () => void {
+  if (recycle === undefined) {
+    body.pipe(req);
+    return () => body.unpipe(req);
+  }
+  const resume = (): void => {
+    body.resume();
+  };
+  const onData = (chunk: Buffer): void => {
+    const more = req.write(chunk, (error) => {
+      if (error === undefined || error === null) recycle(chunk);
+    });
+    if (!more) {
+      body.pause();
+      req.once("drain", resume);
+    }
+  };
+  const onEnd = (): void => {
+    req.end();
+  };
+  body.on("data", onData);
+  body.once("end", onEnd);
+  return () => {
+    body.off("data", onData);
+    body.off("end", onEnd);
+    req.off("drain", resume);
+    body.pause();
+  };
 }

@@ -48,6 +48,8 @@ export interface BuildStreamMessage {
 export interface BuildRequest {
   /** the context as a tar stream */
   readonly context: Readable;
+  /** called with each chunk of `context` once it is written to the daemon, for its memory to be reused */
+  readonly recycle?: (chunk: Buffer) => void;
   /** path of the Dockerfile inside the context */
   readonly dockerfile: string;
   readonly tags: readonly string[];

@@ -1,8 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdir, readFile, readlink, stat } from "node:fs/promises";
+import { mkdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { TarWriter } from "../../src/build/tar.js";
@@ -30,7 +29,8 @@ describe("TarWriter", async () => {
     await tar.add({ name: "link", type: "symlink", mode: 0o777, mtime, linkname: `dir/${"z".repeat(150)}` });
     await tar.add({ name: "hard", type: "link", mode: 0o640, mtime, linkname: "dir/hello.txt" });
     await tar.add({ name: "pipe", type: "fifo", mode: 0o644, mtime });
-    await tar.addStream({ name: "big.bin", type: "file", mode: 0o644, mtime }, big.length, Readable.from([big.subarray(0, 1000), big.subarray(1000)]));
+    await writeFile(join(dir, "big-source"), big);
+    await tar.addFile({ name: "big.bin", type: "file", mode: 0o644, mtime }, join(dir, "big-source"), big.length);
     await tar.finish();
     await written;
 
@@ -51,10 +51,69 @@ describe("TarWriter", async () => {
     expect((await readFile(join(out, "big.bin"))).equals(big)).toBe(true);
   });
 
-  it("a source that changes size mid-read fails the entry instead of writing a corrupt archive", async () => {
+  it("a file that is shorter or longer than its entry's size fails the entry instead of writing a corrupt archive", async () => {
+    const file = join(dir, "four-bytes");
+    await writeFile(file, "abcd");
     const tar = new TarWriter();
     tar.stream.resume();
-    await expect(tar.addStream({ name: "f", type: "file", mode: 0o644, mtime: new Date() }, 10, Readable.from([Buffer.alloc(4)]))).rejects.toThrow(/changed size/);
+    await expect(tar.addFile({ name: "f", type: "file", mode: 0o644, mtime: new Date() }, file, 10)).rejects.toThrow(/four-bytes shrank/);
+    const other = new TarWriter();
+    other.stream.resume();
+    await expect(other.addFile({ name: "f", type: "file", mode: 0o644, mtime: new Date() }, file, 2)).rejects.toThrow(/four-bytes grew/);
+    await expect(other.addFile({ name: "g", type: "file", mode: 0o644, mtime: new Date() }, join(dir, "missing"), 2)).rejects.toThrow(/ENOENT/);
+  });
+
+  /** 40 files of 100 KB with distinct content, as a reader that copies each chunk out sees them. */
+  async function recycledArchive(): Promise<{ archive: Buffer; memories: number; files: Buffer[] }> {
+    const files = Array.from({ length: 40 }, (_, i) => Buffer.alloc(100_000 + i, i + 1));
+    await Promise.all(files.map((content, i) => writeFile(join(dir, `src-${i}`), content)));
+    const tar = new TarWriter();
+    const copies: Buffer[] = [];
+    const memories = new Set<ArrayBufferLike>();
+    // a reader as the Engine client is: it writes each chunk out later (a socket behind) and
+    // pauses meanwhile; a chunk must not change before it is given back
+    tar.stream.on("data", (chunk: Buffer) => {
+      memories.add(chunk.buffer);
+      copies.push(Buffer.from(chunk));
+      tar.stream.pause();
+      setImmediate(() => {
+        expect(chunk.equals(copies[copies.length - 1]!), "a chunk changed before it was given back").toBe(true);
+        tar.recycle(chunk);
+        tar.stream.resume();
+      });
+    });
+    for (const [i, content] of files.entries()) await tar.addFile({ name: `f${i}`, type: "file", mode: 0o644, mtime: new Date() }, join(dir, `src-${i}`), content.length);
+    await tar.finish();
+    await new Promise((r) => tar.stream.once("end", r));
+    return { archive: Buffer.concat(copies), memories: memories.size, files };
+  }
+
+  it("reuses the memory of chunks its reader gives back, without changing a chunk before it is given back", async () => {
+    const { archive, memories, files } = await recycledArchive();
+    expect(memories, "a few chunks' memory, reused").toBeLessThanOrEqual(8);
+    const out = join(dir, "recycled");
+    await mkdir(out);
+    await writeFile(join(dir, "recycled.tar"), archive);
+    execFileSync("tar", ["-xf", join(dir, "recycled.tar"), "-C", out]);
+    for (const [i, content] of files.entries()) expect((await readFile(join(out, `f${i}`))).equals(content), `f${i}`).toBe(true);
+  });
+
+  it("never reuses a chunk its reader did not give back", async () => {
+    const tar = new TarWriter();
+    const chunks: Buffer[] = [];
+    tar.stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    const files = Array.from({ length: 20 }, (_, i) => Buffer.alloc(70_000, i + 1));
+    for (const [i, content] of files.entries()) {
+      await writeFile(join(dir, `kept-${i}`), content);
+      await tar.addFile({ name: `k${i}`, type: "file", mode: 0o644, mtime: new Date() }, join(dir, `kept-${i}`), content.length);
+    }
+    await tar.finish();
+    await writeFile(join(dir, "kept.tar"), Buffer.concat(chunks));
+    const out = join(dir, "kept");
+    await mkdir(out);
+    execFileSync("tar", ["-xf", join(dir, "kept.tar"), "-C", out]);
+    for (const [i, content] of files.entries()) expect((await readFile(join(out, `k${i}`))).equals(content), `k${i}`).toBe(true);
+    expect(new Set(chunks.map((c) => c.buffer)).size, "every chunk its own memory").toBe(chunks.length);
   });
 
   it("waits for a slow reader instead of buffering without bound", async () => {
