@@ -326,7 +326,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         ),
         new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000).unref()),
       ]);
-      throw contextFailure ?? error;
+      throw contextFailure instanceof RerollError ? contextFailure : error;
     }
     await context.done;
     emit({ type: "build-context-sent", service: service.name, files: context.stats.files, bytes: context.stats.bytes });
