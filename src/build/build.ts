@@ -20,7 +20,7 @@ import {
 } from "../core/labels.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { BuildStreamMessage, Engine, ImageSummary, Labeller } from "../engine/port.js";
-import { acquireLock } from "../rollout/lock.js";
+import { acquireLock, type HeldLock } from "../rollout/lock.js";
 import { createBuildContext } from "./context.js";
 import { TarWriter } from "./tar.js";
 
@@ -64,10 +64,28 @@ interface RevisionState {
   readonly highest: number;
   /** image ids that any container on the daemon (reroll's or not, in any state) uses */
   readonly inUse: ReadonlySet<string>;
+  /** labeller containers of this service left by builds that died before removing them */
+  readonly strayLabellers: readonly string[];
+}
+
+/**
+ * Labeller containers are named per build (`<project>-<service>-reroll-labeller-<unique>`), so
+ * one is made before the revision lock is held. A live build removes its own within seconds;
+ * one this old was left by a build that died, and the next build of the service removes it.
+ * (A labeller carries no labels of its own: its commit would copy them onto the image.)
+ */
+const LABELLER_STALE_MS = 10 * 60_000;
+
+function labellerPrefix(project: string, service: string): string {
+  return `${project}-${service}-reroll-labeller-`;
+}
+
+function labellerName(project: string, service: string): string {
+  return `${labellerPrefix(project, service)}${process.pid.toString(36)}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 }
 
 /** The revision labels of a service's images and containers: where revision numbers come from. */
-async function revisionState(engine: Engine, project: string, service: string): Promise<RevisionState> {
+async function revisionState(engine: Engine, project: string, service: string, nowMs = Date.now(), ownLabeller?: string): Promise<RevisionState> {
   const [listed, containers] = await Promise.all([engine.listImages([...serviceFilters(project, service), LABEL_REVISION]), engine.listContainers()]);
   const images = listed.flatMap((image) => {
     const revision = Number(image.labels[LABEL_REVISION]);
@@ -77,10 +95,15 @@ async function revisionState(engine: Engine, project: string, service: string): 
     .filter((c) => c.labels[LABEL_PROJECT] === project && c.labels[LABEL_SERVICE] === service)
     .map((c) => Number(c.labels[LABEL_REVISION]))
     .filter((n) => Number.isInteger(n));
+  const prefix = labellerPrefix(project, service);
   return {
     images,
     highest: Math.max(0, ...images.map((i) => i.revision), ...containerRevisions),
     inUse: new Set(containers.map((c) => c.imageId)),
+    strayLabellers: containers
+      .filter((c) => c.state === "created" && c.createdMs !== undefined && nowMs - c.createdMs > LABELLER_STALE_MS)
+      .filter((c) => c.names.some((n) => n.startsWith(prefix)) && (ownLabeller === undefined || !c.names.includes(ownLabeller)))
+      .map((c) => c.id),
   };
 }
 
@@ -294,7 +317,11 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     const context = await createBuildContext({ context: b.context, dockerfile: b.dockerfile });
     // What labelling needs but the build does not: looked up while the daemon builds.
     const bases = Promise.all(baseImageRefs(service).map(async (ref) => ({ ref, id: (await engine.inspectImage(ref))?.id ?? null })));
-    const commit = gitCommit(b.context);
+    // git is asked once the context is sent: starting it (~8 ms of this thread) would delay the request
+    const commit = context.done.then(
+      () => gitCommit(b.context),
+      () => undefined,
+    );
     bases.catch(() => undefined);
     let outcome: StreamOutcome;
     try {
@@ -355,27 +382,36 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
     if (fullId === undefined) throw new RerollError("E_BUILD_FAILED", `The image ${outcome.imageId} built for ${service.name} is gone.`, { kind: "failed" });
     const builtId: string = fullId;
 
-    const lock = await acquireLock(engine, {
-      name: `${spec.project}-${service.name}-revision-lock`,
-      project: spec.project,
-      command: `reroll build ${service.name}`,
-      waitMs: REVISION_LOCK_WAIT_MS,
-      staleAfterMs: REVISION_LOCK_STALE_MS,
-      now,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      onEvent: emit,
-    });
-    // The labeller container is made while the revisions are read (both under the lock, so
-    // concurrent builds never share its name), and goes while the tags are made: it is not
-    // needed after the commit, nor at all when the build is an image reroll already knows.
-    const labellerMade = engine.createLabeller(builtId, `${spec.project}-${service.name}-reroll-labeller`);
+    // The labeller container (its own name, see LABELLER_STALE_MS) is made while the lock is
+    // taken and the revisions are read, and goes while the tags are made: it is not needed
+    // after the commit, nor at all when the build is an image reroll already knows.
+    const ownLabeller = labellerName(spec.project, service.name);
+    const labellerMade = engine.createLabeller(builtId, ownLabeller);
     labellerMade.catch(() => undefined); // awaited when labelling, or by its removal
     let labellerGone: Promise<void> | undefined;
     const dropLabeller = (): Promise<void> => (labellerGone ??= labellerMade.then((labeller) => labeller?.remove(), () => undefined));
+    let lock: HeldLock;
+    try {
+      lock = await acquireLock(engine, {
+        name: `${spec.project}-${service.name}-revision-lock`,
+        project: spec.project,
+        command: `reroll build ${service.name}`,
+        waitMs: REVISION_LOCK_WAIT_MS,
+        staleAfterMs: REVISION_LOCK_STALE_MS,
+        now,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        onEvent: emit,
+      });
+    } catch (error) {
+      await dropLabeller();
+      throw error;
+    }
     let pruned: RerollEvent[];
     let result: BuiltImage;
+    let strays: Promise<unknown> = Promise.resolve();
     try {
-      const { images, highest, inUse } = await revisionState(engine, spec.project, service.name);
+      const { images, highest, inUse, strayLabellers } = await revisionState(engine, spec.project, service.name, now(), ownLabeller);
+      strays = Promise.allSettled(strayLabellers.map((id) => engine.removeContainer(id, { force: true })));
       const known = images.find((i) => i.image.labels[LABEL_BUILD_ID] === builtId);
       const revision = known?.revision ?? highest + 1;
       const imageId = known !== undefined ? known.image.id : await labelBuilt(revision, await labellerMade);
@@ -396,8 +432,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         tags: tags.map((t) => `${t.repository}:${t.tag}`),
       };
     } finally {
-      await dropLabeller();
-      await lock.release();
+      await Promise.all([dropLabeller(), strays, lock.release()]);
     }
     emit({ type: "build-done", ...result, durationMs: now() - started });
     for (const event of pruned) emit(event);

@@ -259,14 +259,9 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async createLabeller(image, workName) {
       const remove = () => api("DELETE", `/containers/${encodeURIComponent(workName)}`, { query: { force: true } }).then(() => undefined, () => undefined);
-      const create = () => call(() => api<{ Id: string }>("POST", "/containers/create", { query: { name: workName }, body: { Image: image } }));
       let created: { Id: string };
       try {
-        created = await create().catch(async (error: unknown) => {
-          if (statusCode(error) !== 409) throw error;
-          await remove(); // a leftover of a run that died between create and remove
-          return create();
-        });
+        created = await call(() => api<{ Id: string }>("POST", "/containers/create", { query: { name: workName }, body: { Image: image } }));
       } catch (error) {
         if (statusCode(error) === 400 && /no command specified/i.test((error as Error).message)) return undefined;
         throw error;
@@ -301,6 +296,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
           imageId: c.ImageID,
           labels: c.Labels ?? {},
           state: c.State,
+          createdMs: c.Created * 1000,
           health: /\((healthy|unhealthy)\)/.exec(c.Status ?? "")?.[1] ?? (/\(health: starting\)/.test(c.Status ?? "") ? "starting" : undefined),
           published: (c.Ports ?? []).filter((p) => p.PublicPort !== undefined).map((p) => ({ hostIp: p.IP ?? "", hostPort: p.PublicPort })),
         }),

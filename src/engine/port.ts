@@ -28,6 +28,8 @@ export interface ContainerSummary {
   readonly labels: Readonly<Record<string, string>>;
   /** created, running, exited, … */
   readonly state: string;
+  /** when the daemon created it, in ms since the epoch (by the daemon's clock) */
+  readonly createdMs?: number;
   /** "healthy", "unhealthy", "starting", or undefined without a healthcheck (from the list's status text) */
   readonly health?: string | undefined;
   /** published ports (host side), when any */

@@ -3,6 +3,10 @@ import { chmod, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { build } from "../../src/build/build.js";
+import { dockerConnectionFromEnv } from "../../src/engine/connection.js";
+import { createDockerEngine } from "../../src/engine/docker-engine.js";
+import { loadSpec } from "../../src/spec/load.js";
 import { REROLL_BIN, runReroll } from "../support/cli.js";
 import { docker, removeProject, runInImage, testName } from "../support/docker.js";
 import { eventually } from "../support/net.js";
@@ -238,6 +242,33 @@ describe("reroll build against the real daemon", async () => {
     }
     // no work container is left behind
     expect(await docker.listContainers({ all: true, filters: JSON.stringify({ name: [`${project}-`] }) })).toEqual([]);
+  });
+
+  it("leaves no labeller container, and removes a labeller a dead build left, only of its own service", async () => {
+    const { dir, project } = await newProject("labeller", {
+      "compose.yaml": "services:\n  app:\n    build: .\n",
+      Dockerfile: `FROM ${BASE}\nCOPY v.txt /v.txt\nCMD ["cat", "/v.txt"]\n`,
+      "v.txt": "1\n",
+    });
+    const labellers = async (): Promise<string[]> =>
+      (await docker.listContainers({ all: true, filters: { name: [`${project}-`] } })).flatMap((c) => c.Names.map((n) => n.slice(1))).filter((n) => n.includes("-reroll-labeller-")).sort();
+    // what a build killed between making its labeller and removing it leaves, for two services
+    const strays = [`${project}-app-reroll-labeller-dead1`, `${project}-other-reroll-labeller-dead2`];
+    for (const name of strays) await docker.createContainer({ name, Image: BASE, Cmd: ["true"] });
+    try {
+      const engine = await createDockerEngine(dockerConnectionFromEnv(process.env));
+      const spec = await loadSpec({ cwd: dir, project, env: {} });
+      // a few minutes old: still possibly a live build's, left alone
+      await build(spec, engine, { now: () => Date.now() + 60_000 });
+      expect(await labellers()).toEqual(strays);
+      // older than any live build's: the next build of `app` removes app's, not other's
+      await writeFile(join(dir, "v.txt"), "2\n");
+      const { images } = await build(spec, engine, { now: () => Date.now() + 11 * 60_000 });
+      expect(images[0]).toMatchObject({ revision: 2, reused: false });
+      expect(await labellers()).toEqual([`${project}-other-reroll-labeller-dead2`]);
+    } finally {
+      for (const name of strays) await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+    }
   });
 
   it("a service whose Dockerfile builds FROM another service's image waits for it", async () => {
