@@ -60,8 +60,12 @@ export function printTable(rows) {
   for (const l of lines) console.log(row(l));
 }
 
-/** A row comparing reroll with a baseline measured in the same run; met when the ratio is within `maxRatio`. */
+/**
+ * A row comparing reroll with a baseline measured in the same run; met when the ratio is within
+ * `maxRatio`. A baseline that could not be measured (NaN) leaves the row unmet, with no ratio.
+ */
 export function ratioRow(benchmark, value, baselineName, baseline, maxRatio, format = fmt.ms) {
+  if (!Number.isFinite(baseline)) return { benchmark, value: format(value), baselineName, baseline: "not measured", ratio: "—", target: `≤ ${maxRatio}×`, ok: false };
   return {
     benchmark,
     value: format(value),

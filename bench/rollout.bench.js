@@ -62,18 +62,34 @@ function rerollRollout(root, name, replicas, parallelism = 1, interval = "1s") {
 }
 
 /**
- * Swarm's own update pauses when a task fails within its monitor window (seen once with 30
- * replicas on a loaded machine: a healthcheck timing out). Such a run is no measurement of
- * Swarm's speed: it is removed, reported, and measured again once with a new service.
+ * Swarm's own update pauses when a task fails within its monitor window (seen with 30
+ * replicas on a loaded machine: healthchecks timing out, tasks killed as unhealthy). Such a
+ * run is no measurement of Swarm's speed: it is removed, reported, and measured again once
+ * with a new service. A run that pauses twice is left out of the median.
  */
 function swarmRolloutRetried(name, ...args) {
-  try {
-    return { ms: swarmRollout(name, ...args), retried: false };
-  } catch (error) {
-    removeBenchProject(name);
-    process.stderr.write(`[bench] docker service update of ${name} failed; measuring again with a new service: ${String(error.message).split("\n").slice(-2).join(" ")}\n`);
-    return { ms: swarmRollout(`${name}-again`, ...args), retried: true };
+  for (const attempt of [name, `${name}-again`]) {
+    try {
+      return { ms: swarmRollout(attempt, ...args), retried: attempt !== name, failed: false };
+    } catch (error) {
+      removeBenchProject(attempt);
+      const why = String(error.message).trim().split("\n").at(-1);
+      process.stderr.write(`[bench] docker service update of ${attempt} failed (${why})${attempt === name ? "; measuring again with a new service" : "; left out"}\n`);
+    }
   }
+  return { ms: NaN, retried: true, failed: true };
+}
+
+/** The median of Swarm's runs that finished, and what the row says about those that did not. */
+function swarmFigure(runs) {
+  const finished = runs.filter((r) => !r.failed).map((r) => r.ms);
+  const retried = runs.filter((r) => r.retried).length;
+  const failed = runs.length - finished.length;
+  const note =
+    retried === 0
+      ? ""
+      : ` (Swarm paused its own update in ${retried} of ${runs.length} runs${failed === 0 ? ", each measured again" : `; ${failed} paused twice, left out`})`;
+  return { ms: finished.length === 0 ? NaN : median(finished), note };
 }
 
 function swarmRollout(name, replicas, imageFrom, imageTo, parallelism = 1, interval = "1s") {
@@ -142,12 +158,8 @@ export async function run() {
     for (const i of [0, 1, 2, ...Array.from({ length: THIRTY_ROUNDS }, (_, r) => `30-${r}`)]) names.push(swarmName(i), `${swarmName(i)}-again`);
     const swarm3Runs = [0, 1, 2].map((i) => swarmRolloutRetried(swarmName(i), 3, from, to));
     const swarm30Runs = Array.from({ length: THIRTY_ROUNDS }, (_, r) => swarmRolloutRetried(swarmName(`30-${r}`), 30, from, to, THIRTY_PARALLELISM, THIRTY_INTERVAL));
-    const swarm3 = median(swarm3Runs.map((r) => r.ms));
-    const swarm30 = median(swarm30Runs.map((r) => r.ms));
-    const retriedNote = (runs) => {
-      const retried = runs.filter((r) => r.retried).length;
-      return retried === 0 ? "" : ` (${retried} of ${runs.length} runs measured again after Swarm paused its own update)`;
-    };
+    const swarm3 = swarmFigure(swarm3Runs);
+    const swarm30 = swarmFigure(swarm30Runs);
 
     // status with 100 containers (created, never started: status reads labels, not processes)
     const statusProject = `reroll-bench-${stamp}-status`;
@@ -169,13 +181,13 @@ export async function run() {
     }
 
     return [
-      ratioRow(`up: 3 replicas r1 → r2, 1s healthcheck, 1s monitor (median wall of ${THREE_ROUNDS})`, reroll3, `docker service update (median of 3)${retriedNote(swarm3Runs)}`, swarm3, SWARM_RATIO_TARGET),
+      ratioRow(`up: 3 replicas r1 → r2, 1s healthcheck, 1s monitor (median wall of ${THREE_ROUNDS})`, reroll3, `docker service update (median of 3)${swarm3.note}`, swarm3.ms, SWARM_RATIO_TARGET),
       ratioRow("up: the same 3 replicas", reroll3, `floor (daemon create/start + first healthy, per batch; ${THREE_ROUNDS} rounds alternating)`, floor3, FLOOR_RATIO_TARGET),
       ratioRow(
         `up: 30 replicas r1 → r2, parallelism ${THIRTY_PARALLELISM}, ${THIRTY_INTERVAL} healthcheck (median wall of ${THIRTY_ROUNDS})`,
         reroll30,
-        `docker service update (median of ${THIRTY_ROUNDS})${retriedNote(swarm30Runs)}`,
-        swarm30,
+        `docker service update (median of ${THIRTY_ROUNDS})${swarm30.note}`,
+        swarm30.ms,
         SWARM_RATIO_TARGET,
       ),
       ratioRow("up: the same 30 replicas", reroll30, `floor (per batch; ${THIRTY_ROUNDS} rounds alternating)`, floor30, FLOOR_RATIO_TARGET),
