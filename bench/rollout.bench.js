@@ -19,8 +19,13 @@ const THIRTY_PARALLELISM = 5;
 const THIRTY_INTERVAL = "2s";
 /** rounds of the 3-replica rollout, reroll and floor alternating: the ratio to the floor is the target closest to its bound */
 const THREE_ROUNDS = 5;
-/** rounds of the 30-replica rollout on each side: one run of Swarm's swung from 25.6 to 41.2 s between benches */
-const THIRTY_ROUNDS = 3;
+/**
+ * Rounds of the 30-replica rollout on each side. One by default: each round deploys and
+ * replaces 30 healthchecked replicas three times (reroll, the floor, Swarm), ~4 minutes on a
+ * loaded 2-core machine. Single runs of Swarm swung from 25.6 to 41.2 s between benches;
+ * REROLL_BENCH_THIRTY_ROUNDS=3 takes medians.
+ */
+const THIRTY_ROUNDS = Math.max(1, Number(process.env.REROLL_BENCH_THIRTY_ROUNDS ?? 1) || 1);
 
 function project(root, name, replicas, parallelism = 1, interval = "1s") {
   const dir = join(root, name);
@@ -184,13 +189,13 @@ export async function run() {
       ratioRow(`up: 3 replicas r1 → r2, 1s healthcheck, 1s monitor (median wall of ${THREE_ROUNDS})`, reroll3, `docker service update (median of 3)${swarm3.note}`, swarm3.ms, SWARM_RATIO_TARGET),
       ratioRow("up: the same 3 replicas", reroll3, `floor (daemon create/start + first healthy, per batch; ${THREE_ROUNDS} rounds alternating)`, floor3, FLOOR_RATIO_TARGET),
       ratioRow(
-        `up: 30 replicas r1 → r2, parallelism ${THIRTY_PARALLELISM}, ${THIRTY_INTERVAL} healthcheck (median wall of ${THIRTY_ROUNDS})`,
+        `up: 30 replicas r1 → r2, parallelism ${THIRTY_PARALLELISM}, ${THIRTY_INTERVAL} healthcheck (${THIRTY_ROUNDS === 1 ? "wall, one run" : `median wall of ${THIRTY_ROUNDS}`})`,
         reroll30,
-        `docker service update (median of ${THIRTY_ROUNDS})${swarm30.note}`,
+        `docker service update${THIRTY_ROUNDS === 1 ? "" : ` (median of ${THIRTY_ROUNDS})`}${swarm30.note}`,
         swarm30.ms,
         SWARM_RATIO_TARGET,
       ),
-      ratioRow("up: the same 30 replicas", reroll30, `floor (per batch; ${THIRTY_ROUNDS} rounds alternating)`, floor30, FLOOR_RATIO_TARGET),
+      ratioRow("up: the same 30 replicas", reroll30, `floor (per batch${THIRTY_ROUNDS === 1 ? "" : `; ${THIRTY_ROUNDS} rounds alternating`})`, floor30, FLOOR_RATIO_TARGET),
       {
         ...limitRow("status: 100 containers (median wall, whole command)", median(statusTimes), STATUS_TARGET_MS),
         ...(process.env.NODE_EXTRA_CA_CERTS === undefined
