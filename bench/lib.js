@@ -1,5 +1,5 @@
 // Shared helpers for the benchmarks: timing child processes, medians, the result table.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 
 /** Runs a command to its end: its wall time and stdout; throws on a non-zero exit unless allowFail. */
 export function sh(command, args, options = {}) {
@@ -8,6 +8,27 @@ export function sh(command, args, options = {}) {
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (r.status !== 0 && options.allowFail !== true) throw new Error(`${command} ${args.join(" ")} exited ${r.status}: ${(r.stderr ?? "").slice(-1500)}`);
   return { ms, stdout: r.stdout ?? "", status: r.status };
+}
+
+/**
+ * `sh` without blocking this process: what runs here meanwhile (a load generator measuring
+ * the command's effect) keeps running. A benchmark whose load shares the process must use it.
+ */
+export function shAsync(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    child.on("error", reject);
+    child.on("close", (status) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (status !== 0 && options.allowFail !== true) reject(new Error(`${command} ${args.join(" ")} exited ${status}: ${stderr.slice(-1500)}`));
+      else resolve({ ms, stdout, status });
+    });
+  });
 }
 
 export function median(values) {

@@ -12,11 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { continuousLoad, fixedRate, quantile } from "./load.js";
-import { fmt, median, removeBenchProject, sh } from "./lib.js";
+import { fmt, median, removeBenchProject, sh, shAsync } from "./lib.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const APP = fileURLToPath(new URL("../test/fixtures/proxy-app", import.meta.url));
 const reroll = (dir, name, args) => sh(BIN, [...args, "-p", name, "--output", "plain"], { cwd: dir });
+// while the load generator in this process measures: a blocking run would freeze it, and the
+// requests of the whole run would be sent only before and after it
+const rerollUnderLoad = (dir, name, args) => shAsync(BIN, [...args, "-p", name, "--output", "plain"], { cwd: dir });
 
 function freePort() {
   return Number(sh(process.execPath, ["-e", "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).stdout.trim());
@@ -78,14 +81,14 @@ function wrk(url) {
 
 async function naiveRecreate(name, imageFrom, imageTo) {
   const port = freePort();
-  const run = (image) => sh("docker", ["run", "-d", "--name", name, "--label", `dev.reroll.project=${name}`, "-p", `127.0.0.1:${port}:8080`, image]);
-  run(imageFrom);
+  const run = (image) => shAsync("docker", ["run", "-d", "--name", name, "--label", `dev.reroll.project=${name}`, "-p", `127.0.0.1:${port}:8080`, image]);
+  await run(imageFrom);
   for (let i = 0; i < 100 && spawnSync("curl", ["-sf", `http://127.0.0.1:${port}/health`]).status !== 0; i += 1) await sleep(50);
   const load = continuousLoad("127.0.0.1", port, 16);
   await sleep(1000);
-  sh("docker", ["stop", "-t", "2", name]);
-  sh("docker", ["rm", name]);
-  run(imageTo);
+  await shAsync("docker", ["stop", "-t", "2", name]);
+  await shAsync("docker", ["rm", name]);
+  await run(imageTo);
   await sleep(3000);
   const result = await load.stop();
   sh("docker", ["rm", "-f", name], { allowFail: true });
@@ -115,7 +118,7 @@ export async function run() {
     reroll(dir, project, ["build"]);
     const load = continuousLoad("127.0.0.1", port, 16);
     await sleep(1000);
-    reroll(dir, project, ["up", "--no-build"]);
+    await rerollUnderLoad(dir, project, ["up", "--no-build"]);
     await sleep(1000);
     const rolled = await load.stop();
     // what a restart of the proxy itself costs (docker restart), and its replacement by a new
@@ -123,14 +126,14 @@ export async function run() {
     const pause = async (action) => {
       const l = continuousLoad("127.0.0.1", port, 16);
       await sleep(500);
-      action();
+      await action();
       await sleep(1500);
       return l.stop();
     };
-    const restarted = await pause(() => sh("docker", ["restart", "-t", "10", `${project}-web-proxy`]));
-    const replaced = await pause(() => {
-      sh("docker", ["rm", "-f", `${project}-web-proxy`]);
-      reroll(dir, project, ["proxy", "up"]);
+    const restarted = await pause(() => shAsync("docker", ["restart", "-t", "10", `${project}-web-proxy`]));
+    const replaced = await pause(async () => {
+      await shAsync("docker", ["rm", "-f", `${project}-web-proxy`]);
+      await rerollUnderLoad(dir, project, ["proxy", "up"]);
     });
     const pauseRow = (what, r) => ({
       benchmark: what,
@@ -146,7 +149,8 @@ export async function run() {
       pauseRow("traffic pause: proxy replaced (new image: rm + reroll proxy up)", replaced),
     ];
     const naiveResult = await naiveRecreate(naive, `${project}-web:r1`, `${project}-web:r2`);
-    const pct = (r) => `${r.failed} of ${r.sent} (${((100 * r.failed) / Math.max(1, r.sent)).toFixed(2)}%)`;
+    const why = (r) => Object.entries(r.reasons ?? {}).map(([reason, n]) => `${n} ${reason}`).join(", ");
+    const pct = (r) => `${r.failed} of ${r.sent} (${((100 * r.failed) / Math.max(1, r.sent)).toFixed(2)}%${r.failed > 0 ? `: ${why(r)}` : ""})`;
     rows.push({
       benchmark: "failed requests, 3-replica rollout under 16 clients",
       value: pct(rolled),
