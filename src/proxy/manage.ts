@@ -190,15 +190,20 @@ async function servingReplicas(engine: Engine, project: string, service: string)
 }
 
 /**
- * Routes a proxy to exactly the serving replicas: healthy ones at once; ones still `starting`
- * once the proxy's probe of the health path answers (bounded by `probeMs`), when there is a path.
+ * Routes a proxy to exactly the serving replicas: healthy ones, and ones it routes already,
+ * at once; others still `starting` once the proxy's probe of the health path answers (bounded
+ * by `probeMs`), when there is a path. A replica the proxy routes stays routed while Docker's
+ * first health check is pending (30 s by default): its probe admitted it, and taking it out
+ * until a new probe answered left the proxy with no replica for a moment (503s under load).
  */
 async function syncRoutes(control: ProxyControl, service: ServiceSpec, serving: readonly (TargetAddress & { healthy: boolean })[], probeMs = 15_000): Promise<void> {
-  await control.request({ op: "sync", targets: serving.filter((t) => t.healthy).map(({ healthy: _healthy, ...target }) => target) });
+  const routed = new Set((await control.status()).targets.filter((t) => t.state === "ready" || t.state === "unreachable").map((t) => t.id));
+  const now = serving.filter((t) => t.healthy || routed.has(t.id));
+  await control.request({ op: "sync", targets: now.map(({ healthy: _healthy, ...target }) => target) });
   if (service.proxy.healthcheckPath === undefined) return;
   await Promise.all(
     serving
-      .filter((t) => !t.healthy)
+      .filter((t) => !now.includes(t))
       .map(async ({ healthy: _healthy, ...target }) => {
         const timer = setTimeout(() => void control.request({ op: "remove", target: target.id }).catch(() => undefined), probeMs);
         try {

@@ -30,6 +30,8 @@ interface ServiceOptions {
   readonly drainTimeout?: string;
   readonly mode?: "http" | "tcp";
   readonly healthPath?: string | null;
+  /** the Docker healthcheck's interval, when not the image's (1 s) */
+  readonly healthInterval?: string;
 }
 
 function serviceYaml(o: ServiceOptions): string[] {
@@ -42,6 +44,7 @@ function serviceYaml(o: ServiceOptions): string[] {
     `        VERSION: ${o.version}`,
     `        BROKEN: "${o.broken === true ? 1 : 0}"`,
     `    ports: ["127.0.0.1:${o.port}:8080"]`,
+    ...(o.healthInterval === undefined ? [] : [`    healthcheck: { interval: ${o.healthInterval} }`]),
     "    stop_grace_period: 2s",
     "    deploy:",
     `      replicas: ${o.replicas ?? 3}`,
@@ -321,6 +324,24 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     // drain is what reroll does before it stops one); none may fail once it is down.
     expect(load.failures.filter((f) => f.at >= stopped)).toEqual([]);
     expect(load.answers.filter((a) => a.body !== "v1")).toEqual([]);
+  });
+
+  it("reroll up again while Docker's first health check is pending keeps routing the replicas: no failed request", async () => {
+    const p = await project("pending");
+    const port = await freePort();
+    // Docker reports the replicas `starting` for 30 s; the proxy's probe admitted them at once
+    await p.write({ version: "v1", port, healthInterval: "30s" });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const replicas = await docker.listContainers({ filters: { label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] } });
+    expect(replicas.map((c) => c.Status).every((s) => s.includes("health: starting")), "Docker's first check still pending").toBe(true);
+    const load = await underLoad(port, async () => {
+      for (let i = 0; i < 3; i += 1) {
+        const run = await p.reroll(["up"]);
+        expect(run.code, run.stderr).toBe(0);
+      }
+    });
+    expect(load.failures).toEqual([]);
+    expect(load.answers.length).toBeGreaterThan(50);
   });
 
   it("adds a second service with ports while the first is under load: no failed request on the first", async () => {
