@@ -119,7 +119,7 @@ describe("reroll up / rollback", async () => {
   };
 
   it("parallelism 2 runs two lanes: a slow replica holds up only its own lane, and never more than 2 slots are below ready", async () => {
-    const f = await fixture("lanes", { volume: true, replicas: 4, parallelism: 2, startPeriod: "10s" });
+    const f = await fixture("lanes", { volume: true, replicas: 4, parallelism: 2, startPeriod: "15s" });
     await f.setVersion("v1");
     expect((await f.reroll(["up"])).code).toBe(0);
     await f.setVersion("v2", "slow-first");
@@ -139,7 +139,8 @@ describe("reroll up / rollback", async () => {
     const at = (predicate: (e: Record<string, unknown>) => boolean): number => events.findIndex(predicate);
     const started = (slot: number) => at((e) => e["type"] === "replica-start" && e["slot"] === slot);
     const healthy = (slot: number) => at((e) => e["type"] === "replica-state" && new RegExp(`-r2-${slot}$`).test(String(e["name"])) && e["state"] === "healthy");
-    // slots 1 and 2 start together; the one that got the slow start answers 4 s later
+    // slots 1 and 2 start together; the one that got the slow start answers 8 s later (4 s
+    // was not always enough for the fast lane to start slot 4 on a loaded machine)
     const slowHealthy = Math.max(healthy(1), healthy(2));
     expect(started(3), "slot 3 started before both of slots 1 and 2 were healthy").toBeLessThan(slowHealthy);
     expect(started(4), "slot 4 too: the fast lane went on alone").toBeLessThan(slowHealthy);

@@ -19,8 +19,8 @@ const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   // the first replica of this version to start serves; later ones die in their monitor window (needs the volume)
   "first-replica-only":
     'if mkdir "/data/first-$VERSION" 2>/dev/null; then exec httpd -f -p 80 -h /www; fi; httpd -p 80 -h /www; sleep 2; echo not the first >&2; exit 5',
-  // the first replica of this version to start takes 4 s before it serves; the others serve at once (needs the volume and a start_period)
-  "slow-first": 'if mkdir "/data/slow-$VERSION" 2>/dev/null; then sleep 4; fi; exec httpd -f -p 80 -h /www',
+  // the first replica of this version to start takes 8 s before it serves; the others serve at once (needs the volume and a start_period)
+  "slow-first": 'if mkdir "/data/slow-$VERSION" 2>/dev/null; then sleep 8; fi; exec httpd -f -p 80 -h /www',
   // serves until /crash exists, then exits; from then on (a file in its own filesystem, which
   // a restart keeps) it dies 6 s after every start: a crash loop under the restart policy
   "crash-loop-when-marked":
