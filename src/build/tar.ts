@@ -22,6 +22,8 @@ const CHUNK_BYTES = 128 * 1024;
 /** chunks kept for reuse; when the reader holds more, new ones are made */
 const POOL_LIMIT = 8;
 const USTAR_MAX_SIZE = 0o77777777777;
+/** padding and the archive's end (two zero blocks) are copied from here */
+const ZEROS = Buffer.alloc(BLOCK * 2);
 
 export type TarEntryType = "file" | "directory" | "symlink" | "link" | "fifo";
 
@@ -197,21 +199,10 @@ export class TarWriter {
     }
   }
 
-  private zeros(count: number): void {
-    let left = count;
-    while (left > 0) {
-      const n = Math.min(left, CHUNK_BYTES - this.filled);
-      this.chunk.fill(0, this.filled, this.filled + n);
-      this.filled += n;
-      left -= n;
-      this.pushIfFull();
-    }
-  }
-
   /** Zeros up to the next block boundary after `size` bytes of content. */
   private pad(size: number): void {
     const rest = size % BLOCK;
-    if (rest !== 0) this.zeros(BLOCK - rest);
+    if (rest !== 0) this.write(ZEROS.subarray(0, BLOCK - rest));
   }
 
   private header(header: TarHeader, typeFlag: string, split: { prefix: string; name: string }, size: number): void {
@@ -281,7 +272,7 @@ export class TarWriter {
   /** Ends the archive (two zero blocks) and the stream. */
   async finish(): Promise<void> {
     if (this.failed !== undefined) throw this.failed;
-    this.zeros(BLOCK * 2);
+    this.write(ZEROS);
     this.pushChunk();
     this.ended = true;
     this.stream.push(null);

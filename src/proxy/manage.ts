@@ -198,12 +198,12 @@ async function servingReplicas(engine: Engine, project: string, service: string)
  */
 async function syncRoutes(control: ProxyControl, service: ServiceSpec, serving: readonly (TargetAddress & { healthy: boolean })[], probeMs = 15_000): Promise<void> {
   const routed = new Set((await control.status()).targets.filter((t) => t.state === "ready" || t.state === "unreachable").map((t) => t.id));
-  const now = serving.filter((t) => t.healthy || routed.has(t.id));
-  await control.request({ op: "sync", targets: now.map(({ healthy: _healthy, ...target }) => target) });
+  const admitted = serving.filter((t) => t.healthy || routed.has(t.id));
+  await control.request({ op: "sync", targets: admitted.map(({ healthy: _healthy, ...target }) => target) });
   if (service.proxy.healthcheckPath === undefined) return;
   await Promise.all(
     serving
-      .filter((t) => !now.includes(t))
+      .filter((t) => !admitted.includes(t))
       .map(async ({ healthy: _healthy, ...target }) => {
         const timer = setTimeout(() => void control.request({ op: "remove", target: target.id }).catch(() => undefined), probeMs);
         try {
