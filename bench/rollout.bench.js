@@ -15,17 +15,24 @@ const SWARM_RATIO_TARGET = 1.0;
 const FLOOR_RATIO_TARGET = 1.1;
 /** 30 replicas roll 5 at a time on both sides, so the suite stays within its time budget */
 const THIRTY_PARALLELISM = 5;
-/** 30 replicas checking every second saturate two cores with healthcheck execs, on both sides */
-const THIRTY_INTERVAL = "2s";
+/**
+ * The 30 replicas' healthcheck interval. Every check is an exec, which costs the daemon,
+ * containerd and runc ~0.1 s of CPU here: 30-35 containers checking every 2 s saturated both
+ * cores (load average ~40), and Swarm then paused its own update in every try of sessions 10
+ * and 11 (its checks timed out three times in a row and it killed the tasks as unhealthy).
+ * At 5 s Swarm finished every one of its runs (67-80 s; reroll 67-79 s).
+ */
+const THIRTY_INTERVAL = "5s";
 /** rounds of the 3-replica rollout, reroll and floor alternating: the ratio to the floor is the target closest to its bound */
 const THREE_ROUNDS = 5;
 /**
- * Rounds of the 30-replica rollout on each side. One by default: each round deploys and
- * replaces 30 healthchecked replicas three times (reroll, the floor, Swarm), ~4 minutes on a
- * loaded 2-core machine. Single runs of Swarm swung from 25.6 to 41.2 s between benches;
- * REROLL_BENCH_THIRTY_ROUNDS=3 takes medians.
+ * Rounds of the 30-replica rollout on each side, whose medians are compared. Single runs of
+ * the same rollout swung by ±10 s on this machine (reroll 67.3-79.4 s, Swarm 67.4-79.7 s in
+ * three runs each), so one run decides nothing. Each round replaces 30 healthchecked replicas
+ * three times (reroll, the floor, Swarm), ~4 minutes here; REROLL_BENCH_THIRTY_ROUNDS=1
+ * gives a quick, rough figure.
  */
-const THIRTY_ROUNDS = Math.max(1, Number(process.env.REROLL_BENCH_THIRTY_ROUNDS ?? 1) || 1);
+const THIRTY_ROUNDS = Math.max(1, Number(process.env.REROLL_BENCH_THIRTY_ROUNDS ?? 3) || 1);
 
 function project(root, name, replicas, parallelism = 1, interval = "1s") {
   const dir = join(root, name);
@@ -56,9 +63,11 @@ const reroll = (dir, name, args) => sh(BIN, [...args, "-p", name, "--output", "p
 
 /** r1 up, r2 built; returns the wall time of `reroll up --no-build` from r1 to r2. */
 function rerollRollout(root, name, replicas, parallelism = 1, interval = "1s") {
-  const dir = project(root, name, replicas, parallelism, interval);
+  // r1 goes up all at once (parallelism 0), as the floor's and Swarm's first replicas do: only the update is measured
+  const dir = project(root, name, replicas, 0, interval);
   writeFileSync(join(dir, "web", "www", "index.html"), "r1\n");
   reroll(dir, name, ["up"]);
+  project(root, name, replicas, parallelism, interval);
   writeFileSync(join(dir, "web", "www", "index.html"), "r2\n");
   reroll(dir, name, ["build"]);
   const { ms } = reroll(dir, name, ["up", "--no-build"]);
