@@ -1,7 +1,7 @@
 // The floor of a rollout: what the daemon itself needs, with no tool in between. One Node
-// process talks to the Engine API (dockerode) and, per batch, creates and starts the new
-// containers and waits for Docker's first healthy report of each; the old containers are
-// stopped without waiting, as any start-first tool may; after the last batch it waits the
+// process talks to the Engine API (dockerode) and, in `parallelism` lanes, creates and starts
+// a new container and waits for Docker's first healthy report of it; the old containers are
+// stopped without waiting, as any start-first tool may; after the last slot it waits the
 // monitor window once, which no tool that honours `monitor` can skip. Nothing of reroll's
 // code is used, so the figure says what is left for a tool to win. The containers are the
 // ones any Compose-like tool runs: on a user-defined network (service names resolve) with
@@ -70,7 +70,7 @@ async function healthReports(label) {
 }
 
 /**
- * Rolls `replicas` containers of imageFrom to imageTo in batches of `parallelism`; returns
+ * Rolls `replicas` containers of imageFrom to imageTo in `parallelism` lanes; returns
  * the wall time of the rollout itself (the r1 containers are up before the clock starts).
  */
 export async function floorRollout({ label, replicas, parallelism, imageFrom, imageTo, intervalMs, monitorMs }) {
@@ -81,14 +81,17 @@ export async function floorRollout({ label, replicas, parallelism, imageFrom, im
   await reports.healthy(olds.map((c) => c.id));
   const start = process.hrtime.bigint();
   const stopping = [];
-  for (let i = 0; i < replicas; i += parallelism) {
-    const slots = [];
-    for (let j = i; j < Math.min(replicas, i + parallelism); j += 1) slots.push(j);
-    // a tool may create and start a batch's containers at once; the floor does
-    const batch = await Promise.all(slots.map((j) => createStarted(imageTo, `${label}-new-${j + 1}`, label, intervalMs)));
-    await reports.healthy(batch.map((c) => c.id));
-    for (let j = i; j < Math.min(replicas, i + parallelism); j += 1) stopping.push(olds[j].stop({ t: 1 }));
-  }
+  // `parallelism` lanes, each taking the next slot as soon as its own is healthy, as Swarm's
+  // updater and reroll do: a batch that waits for its slowest replica is no floor for them
+  let next = 0;
+  const lane = async () => {
+    for (let j = next++; j < replicas; j = next++) {
+      const fresh = await createStarted(imageTo, `${label}-new-${j + 1}`, label, intervalMs);
+      await reports.healthy([fresh.id]);
+      stopping.push(olds[j].stop({ t: 1 }));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallelism, replicas) }, lane));
   await sleep(monitorMs);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   await Promise.all(stopping);

@@ -196,7 +196,7 @@ export async function run() {
 
     return [
       ratioRow(`up: 3 replicas r1 → r2, 1s healthcheck, 1s monitor (median wall of ${THREE_ROUNDS})`, reroll3, `docker service update (median of 3)${swarm3.note}`, swarm3.ms, SWARM_RATIO_TARGET),
-      ratioRow("up: the same 3 replicas", reroll3, `floor (daemon create/start + first healthy, per batch; ${THREE_ROUNDS} rounds alternating)`, floor3, FLOOR_RATIO_TARGET),
+      ratioRow("up: the same 3 replicas", reroll3, `floor (daemon create/start + first healthy, per slot; ${THREE_ROUNDS} rounds alternating)`, floor3, FLOOR_RATIO_TARGET),
       ratioRow(
         `up: 30 replicas r1 → r2, parallelism ${THIRTY_PARALLELISM}, ${THIRTY_INTERVAL} healthcheck (${THIRTY_ROUNDS === 1 ? "wall, one run" : `median wall of ${THIRTY_ROUNDS}`})`,
         reroll30,
@@ -204,7 +204,7 @@ export async function run() {
         swarm30.ms,
         SWARM_RATIO_TARGET,
       ),
-      ratioRow("up: the same 30 replicas", reroll30, `floor (per batch${THIRTY_ROUNDS === 1 ? "" : `; ${THIRTY_ROUNDS} rounds alternating`})`, floor30, FLOOR_RATIO_TARGET),
+      ratioRow("up: the same 30 replicas", reroll30, `floor (per slot, in ${THIRTY_PARALLELISM} lanes${THIRTY_ROUNDS === 1 ? "" : `; ${THIRTY_ROUNDS} rounds alternating`})`, floor30, FLOOR_RATIO_TARGET),
       {
         ...limitRow("status: 100 containers (median wall, whole command)", median(statusTimes), STATUS_TARGET_MS),
         ...(process.env.NODE_EXTRA_CA_CERTS === undefined
