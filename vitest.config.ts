@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],
+    // removes each file's temporary directories once its tests are done
+    setupFiles: ["test/support/cleanup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -1,11 +1,25 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
 
-/** A fresh temporary directory, removed after the file's tests. */
+/** the directories tempDir made in this test file */
+const made = new Set<string>();
+
+/**
+ * A fresh temporary directory, removed after the file's tests (by the afterAll of
+ * test/support/cleanup.ts, which every file runs). Safe to call anywhere: inside a test or
+ * a beforeAll, where registering a hook of its own is too late and the directory was left
+ * behind (8 MB a run for build-failures.test.ts).
+ */
 export async function tempDir(prefix = "reroll-test-"): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  made.add(dir);
   return dir;
+}
+
+/** Removes every directory tempDir made in this file. */
+export async function removeTempDirs(): Promise<void> {
+  const dirs = [...made];
+  made.clear();
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 }

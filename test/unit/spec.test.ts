@@ -1,11 +1,11 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RerollError } from "../../src/core/errors.js";
 import { interpolateString, parseDotEnv } from "../../src/core/spec/interpolate.js";
 import { parseBytes, parseDuration, shellWords } from "../../src/core/spec/units.js";
 import { loadSpec } from "../../src/spec/load.js";
+import { tempDir } from "../support/tmp.js";
 
 describe("Compose interpolation", () => {
   const vars = { SET: "value", EMPTY: "" };
@@ -67,7 +67,7 @@ describe("units", () => {
 
 describe("loading a Compose file", () => {
   const load = async (yaml: string, extra: Record<string, string> = {}, env: Record<string, string> = {}) => {
-    const dir = await mkdtemp(join(tmpdir(), "reroll-spec-"));
+    const dir = await tempDir("reroll-spec-");
     await writeFile(join(dir, "compose.yaml"), yaml);
     for (const [name, content] of Object.entries(extra)) await writeFile(join(dir, name), content);
     return { dir, spec: () => loadSpec({ cwd: dir, env }) };
