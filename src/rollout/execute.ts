@@ -231,7 +231,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     }
   };
 
-  for (const step of plan.cleanup) if (step.kind === "remove") await remove(step.container, step.cause);
+  // leftovers serve nothing (stopped, failed, duplicates): they go at once, not one daemon round trip after another
+  await Promise.all(plan.cleanup.flatMap((step) => (step.kind === "remove" ? [remove(step.container, step.cause)] : [])));
   let completed = false;
   try {
     const executed = await run();

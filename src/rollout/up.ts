@@ -3,7 +3,7 @@ import { parseImageRef, repositoryKey } from "../core/image-ref.js";
 import { isRerollError, RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_REVISION, serviceFilters } from "../core/labels.js";
-import { isConverged, planRollout, renderPlan, type ObservedContainer, type RolloutPlan, type RolloutTarget } from "../core/rollout/plan.js";
+import { isConverged, planRollout, whyNotConverged, renderPlan, type ObservedContainer, type RolloutPlan, type RolloutTarget } from "../core/rollout/plan.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";
@@ -396,7 +396,7 @@ async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSp
   };
   const { plan } = await planProven(spec, { service: service.name, revision: previous, imageId: image.id, specHash: hash, replicas: service.deploy.replicas, update: service.deploy.rollback }, ctx);
   if (isConverged(plan)) return;
-  emit({ type: "rollback-start", service: service.name, to: [previous], reason: `replicas left on r${failed.revision} by an earlier run` });
+  emit({ type: "rollback-start", service: service.name, to: [previous], reason: whyNotConverged(plan) });
   const result = await executePlan(plan, ctx);
   if (result.outcome !== "completed") {
     throw new RerollError("E_ROLLBACK_FAILED", `Returning ${service.name} to r${previous} failed: ${result.failure?.message ?? result.outcome}.`, {

@@ -337,6 +337,35 @@ describe("reroll up / rollback", async () => {
     expect(after.revisions).toEqual([1]);
   });
 
+  it("an unhealthy replica of the current revision keeps running until its replacement is ready, then goes", async () => {
+    const f = await fixture("unhealthy", { replicas: 2 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const [first, second] = (await f.containers()).sort((a, b) => a.name.localeCompare(b.name));
+    expect(await execIn(second!.id, ["rm", "/www/health"])).toBe(0);
+    await eventually(async () => (await f.containers()).find((c) => c.id === second!.id)?.health === "unhealthy", "the replica to turn unhealthy", 30_000);
+
+    const run = await f.reroll(["up", "--no-build", "--output", "json"]);
+    expect(run.code, run.stderr).toBe(0);
+    const events = eventsOf(run.stdout);
+    const at = (predicate: (e: Record<string, unknown>) => boolean): number => events.findIndex(predicate);
+    // its replacement takes its name, so the events tell them apart by order: start, healthy, then the old one's stop
+    const started = at((e) => e["type"] === "replica-start" && e["name"] === second!.name);
+    const healthy = at((e) => e["type"] === "replica-state" && e["name"] === second!.name && e["state"] === "healthy");
+    const stopped = at((e) => e["type"] === "replica-stop" && e["name"] === second!.name);
+    expect(started, JSON.stringify(events)).toBeGreaterThan(-1);
+    expect(healthy).toBeGreaterThan(started);
+    expect(stopped, "the unhealthy replica stopped only once its replacement was healthy").toBeGreaterThan(healthy);
+    expect(events.some((e) => e["type"] === "replica-remove" && at((x) => x === e) < healthy), "nothing was removed before the replacement was healthy").toBe(false);
+
+    const after = await runningOn(f);
+    expect(after.all.map((c) => c.name).sort()).toEqual([first!.name, second!.name]);
+    expect(after.all.map((c) => c.id)).toContain(first!.id);
+    expect(after.all.map((c) => c.id)).not.toContain(second!.id);
+    expect(after.ready).toHaveLength(2);
+    expect(after.revisions).toEqual([1]);
+  });
+
   it("Ctrl-C: starts nothing new, takes the batch in flight back, exits 130; the next up finishes", async () => {
     const f = await fixture("sigint", { replicas: 2 });
     await f.setVersion("v1");

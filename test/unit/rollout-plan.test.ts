@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isConverged, planRollout, renderPlan, type ObservedContainer, type RolloutTarget } from "../../src/core/rollout/plan.js";
+import { isConverged, planRollout, renderPlan, whyNotConverged, type ObservedContainer, type RolloutTarget } from "../../src/core/rollout/plan.js";
 import { DEFAULT_UPDATE_CONFIG } from "../../src/core/spec/types.js";
 
 /** Golden plans: the text --dry-run prints, for the situations a rollout meets. */
@@ -90,8 +90,44 @@ describe("rollout plans", () => {
   it("a configuration change on the same image replaces replicas too; an unhealthy target replica is replaced", () => {
     const plan = planRollout(target({ specHash: "h2-new-env" }), [c(2, 1, "running", "healthy"), c(2, 2, "running", "unhealthy", "h2-new-env")]);
     expect(plan.batches.map((b) => b.slots)).toEqual([[1], [2], [3]]);
-    expect(plan.cleanup.map((s) => s.kind === "remove" && s.container.name)).toEqual(["shop-web-r2-2"]);
+    // the unhealthy one is not removed up front: it keeps its place until its replacement is ready
+    expect(plan.cleanup).toEqual([]);
     expect(plan.batches[0]!.steps[0]).toMatchObject({ kind: "start", cause: "replaces shop-web-r2-1: its configuration changed" });
+    expect(plan.batches[1]!.steps.map((s) => s.kind)).toEqual(["start", "stop"]);
+    expect(plan.batches[1]!.steps[0]).toMatchObject({ kind: "start", cause: "replaces shop-web-r2-2: it is unhealthy" });
+    expect(whyNotConverged(plan)).toBe("1 replica of r2 unhealthy; 1 replica of r2 with another image or configuration; 1 slot without a replica");
+  });
+
+  it("unhealthy replicas of the target are replaced start-first, in batches, like old ones", () => {
+    const update = { ...DEFAULT_UPDATE_CONFIG, parallelism: 2 };
+    const observed = [c(2, 1, "running", "unhealthy"), c(2, 2, "running", "healthy"), c(2, 3, "running", "unhealthy"), c(2, 4, "exited", "unhealthy")];
+    expect(golden(target({ update }), observed)).toBe(
+      [
+        "web: 3 replicas of r2 (222222222222), start-first, parallelism 2, monitor 5s, on failure rollback",
+        "  keep    shop-web-r2-2: already r2 and running",
+        "  remove  shop-web-r2-4: surplus replica shop-web-r2-4 (r2, exited, unhealthy)",
+        "  batch 1/1",
+        "    start   shop-web-r2-1 and wait until ready: replaces shop-web-r2-1: it is unhealthy",
+        "    start   shop-web-r2-3 and wait until ready: replaces shop-web-r2-3: it is unhealthy",
+        "    stop    shop-web-r2-1: replaced in slot 1",
+        "    stop    shop-web-r2-3: replaced in slot 3",
+        "  when every batch is ready",
+        "    remove  shop-web-r2-1: replaced by r2",
+        "    remove  shop-web-r2-3: replaced by r2",
+      ].join("\n"),
+    );
+    const plan = planRollout(target({ update }), observed);
+    expect(whyNotConverged(plan)).toBe("2 replicas of r2 unhealthy; 1 leftover container to remove");
+    // stop-first stops the unhealthy one first, as it would an old one
+    const stopFirst = planRollout(target({ replicas: 1, update: { ...DEFAULT_UPDATE_CONFIG, order: "stop-first" } }), [c(2, 1, "running", "unhealthy")]);
+    expect(stopFirst.batches[0]!.steps.map((s) => s.kind)).toEqual(["stop", "start"]);
+  });
+
+  it("a run that goes on after a rollback says why", () => {
+    const back = target({ revision: 1, imageId: IMAGE_R1, specHash: "h1" });
+    expect(whyNotConverged(planRollout(back, [c(1, 1), c(2, 2), c(1, 3)]))).toBe("replicas left on r2 by an earlier run");
+    expect(whyNotConverged(planRollout(back, [c(1, 1), c(1, 2)]))).toBe("1 slot without a replica");
+    expect(whyNotConverged(planRollout(back, [c(1, 1), c(1, 2), c(1, 3)]))).toBe("");
   });
 
   it("scaling down keeps the first replicas and removes the rest once the rest is ready", () => {

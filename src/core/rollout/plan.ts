@@ -73,6 +73,7 @@ function describe(c: ObservedContainer): string {
 
 function whyReplaced(c: ObservedContainer, target: RolloutTarget): string {
   if (c.revision !== target.revision) return `r${c.revision} → r${target.revision}`;
+  if (isCurrent(c, target) && c.health === "unhealthy") return "it is unhealthy";
   if (c.imageId !== target.imageId) return "its image changed";
   return "its configuration changed";
 }
@@ -95,12 +96,19 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
   const finish: Step[] = [];
 
   // A target replica that is running (and not unhealthy) is kept; a stopped, failed or
-  // duplicate one is a leftover of an interrupted or failed rollout, and is removed.
+  // duplicate one is a leftover of an interrupted or failed rollout, and is removed. One
+  // that runs but is unhealthy is replaced like an old replica, in its batch and order: it
+  // may still answer (a loaded machine's checks time out), so with start-first it keeps
+  // its place until its replacement is ready.
   const keptBySlot = new Map<number, ObservedContainer>();
+  const unhealthy: ObservedContainer[] = [];
   for (const c of [...observed].sort((a, b) => a.slot - b.slot || a.name.localeCompare(b.name))) {
     if (!isCurrent(c, target)) continue;
-    const usable = c.state === "running" && c.health !== "unhealthy" && c.slot >= 1 && c.slot <= target.replicas;
-    if (usable && !keptBySlot.has(c.slot)) {
+    const inRange = c.slot >= 1 && c.slot <= target.replicas;
+    const usable = c.state === "running" && c.health !== "unhealthy" && inRange;
+    if (c.state === "running" && c.health === "unhealthy" && inRange) {
+      unhealthy.push(c);
+    } else if (usable && !keptBySlot.has(c.slot)) {
       keptBySlot.set(c.slot, c);
       kept.push(c);
       const cause = unprovenBecause(c, target, now);
@@ -122,6 +130,7 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
     if (c.state === "running") oldRunning.set(c.slot, [...(oldRunning.get(c.slot) ?? []), c]);
     else finish.push({ kind: "remove", container: c, cause: `stopped replica of an earlier rollout: ${describe(c)}` });
   }
+  for (const c of unhealthy) oldRunning.set(c.slot, [...(oldRunning.get(c.slot) ?? []), c]);
 
   const missing: number[] = [];
   for (let slot = 1; slot <= target.replicas; slot += 1) if (!keptBySlot.has(slot)) missing.push(slot);
@@ -200,6 +209,26 @@ function stepText(step: Step, name: (slot: number) => string): string {
 }
 
 /** True when nothing needs to change. */
+/** Why a plan has work to do, in a few words: what a person reads when a run goes on to it. */
+export function whyNotConverged(plan: RolloutPlan): string {
+  const t = plan.target;
+  const replaced = plan.batches.flatMap((b) => b.replaces);
+  const reasons: string[] = [];
+  const others = [...new Set(replaced.filter((c) => c.revision !== t.revision).map((c) => c.revision))].sort((a, b) => a - b);
+  if (others.length > 0) reasons.push(`replicas left on ${others.map((r) => `r${r}`).join(", ")} by an earlier run`);
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  const sick = replaced.filter((c) => c.revision === t.revision && c.health === "unhealthy").length;
+  if (sick > 0) reasons.push(`${count(sick, `replica`)} of r${t.revision} unhealthy`);
+  const changed = replaced.filter((c) => c.revision === t.revision && c.health !== "unhealthy").length;
+  if (changed > 0) reasons.push(`${count(changed, "replica")} of r${t.revision} with another image or configuration`);
+  const empty = plan.batches.flatMap((b) => b.slots).length - new Set(replaced.map((c) => c.slot)).size;
+  if (empty > 0) reasons.push(`${count(empty, "slot")} without a replica`);
+  if (plan.cleanup.length > 0) reasons.push(`${count(plan.cleanup.length, "leftover container")} to remove`);
+  if (plan.unproven.length > 0) reasons.push(`${count(plan.unproven.length, "replica")} not proven ready yet`);
+  if (reasons.length === 0 && plan.finish.length > 0) reasons.push(`${count(plan.finish.length, "stopped or surplus container")} to remove`);
+  return reasons.join("; ");
+}
+
 export function isConverged(plan: RolloutPlan): boolean {
   return plan.cleanup.length === 0 && plan.batches.length === 0 && plan.finish.length === 0 && plan.unproven.length === 0;
 }
