@@ -35,7 +35,7 @@ export type BuildEvent =
 
 export type RolloutEvent =
   | { readonly type: "rollout-plan"; readonly service: string; readonly plan: string }
-  | { readonly type: "rollout-start"; readonly service: string; readonly revision: number; readonly from: readonly number[] }
+  | { readonly type: "rollout-start"; readonly service: string; readonly revision: number; readonly from: readonly number[]; readonly reason: string }
   | {
       readonly type: "replica-start";
       readonly service: string;

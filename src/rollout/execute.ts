@@ -205,8 +205,22 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
 
   const reportFailure = (failure: ReadinessFailure): void => reportReplicaFailure(ctx, failure);
 
+  /**
+   * An old replica of the target's own revision, image and configuration was replaced only
+   * because it was unhealthy (plan.ts). Going back would put it in place of a new replica
+   * that is its twin and passed the gates, so its slot keeps the new one and it goes.
+   */
+  const isSickTwin = (c: ObservedContainer): boolean => c.revision === ctx.revision && c.specHash === ctx.hash && c.imageId === ctx.image.id;
+
   /** Puts old replicas of the given slots back (newest batch first) and removes their new ones. */
-  const goBack = async (slots: readonly Replaced[], reason: string): Promise<void> => {
+  const goBack = async (replacedSlots: readonly Replaced[], reason: string): Promise<void> => {
+    const sick = replacedSlots.flatMap((r) => r.old.filter(isSickTwin));
+    if (sick.length > 0) {
+      await stopped(sick);
+      for (const c of sick) steppedAside.delete(c.id);
+      await Promise.all(sick.map((c) => remove(c, "unhealthy; the new replica of the same revision that replaced it stays")));
+    }
+    const slots = replacedSlots.filter((r) => !(r.old.length > 0 && r.old.every(isSickTwin))).map((r) => ({ ...r, old: r.old.filter((c) => !isSickTwin(c)) }));
     if (slots.length === 0) return;
     const olds = slots.flatMap((r) => r.old);
     ctx.emit({ type: "rollback-start", service: service.name, to: [...new Set(olds.map((o) => o.revision))], reason });

@@ -266,7 +266,7 @@ async function rollTargets(
       const { plan, observed } = await planProven(spec, { service: service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: service.deploy.replicas, update }, ctx);
       const text = renderPlan(plan, (slot) => containerName(spec.project, service.name, t.revision, slot));
       for (const warning of plan.warnings) emit({ type: "warning", service: service.name, message: warning });
-      emit({ type: "rollout-start", service: service.name, revision: t.revision, from: [...new Set(observed.filter((c) => c.state === "running").map((c) => c.revision))] });
+      emit({ type: "rollout-start", service: service.name, revision: t.revision, from: [...new Set(observed.filter((c) => c.state === "running").map((c) => c.revision))], reason: whyNotConverged(plan) });
       const result = await executePlan(plan, ctx);
       emit({ type: "rollout-done", service: service.name, revision: t.revision, outcome: result.outcome, durationMs: now() - started });
       outcomes.push({ service: service.name, revision: t.revision, outcome: result.outcome === "rolled-back" ? "rolled-back" : result.outcome, plan: text });

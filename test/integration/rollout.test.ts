@@ -348,6 +348,7 @@ describe("reroll up / rollback", async () => {
     const run = await f.reroll(["up", "--no-build", "--output", "json"]);
     expect(run.code, run.stderr).toBe(0);
     const events = eventsOf(run.stdout);
+    expect(events.find((e) => e["type"] === "rollout-start")).toMatchObject({ revision: 1, from: [1], reason: "1 replica of r1 unhealthy" });
     const at = (predicate: (e: Record<string, unknown>) => boolean): number => events.findIndex(predicate);
     // its replacement takes its name, so the events tell them apart by order: start, healthy, then the old one's stop
     const started = at((e) => e["type"] === "replica-start" && e["name"] === second!.name);
@@ -364,6 +365,32 @@ describe("reroll up / rollback", async () => {
     expect(after.all.map((c) => c.id)).not.toContain(second!.id);
     expect(after.ready).toHaveLength(2);
     expect(after.revisions).toEqual([1]);
+  });
+
+  it("a rollout that replaces unhealthy replicas and fails keeps the healthy twin it made, not the sick one it replaced", async () => {
+    const f = await fixture("unhealthy-fail", { replicas: 3, volume: true });
+    await f.setVersion("v1", "refuse-when-marked");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const [one, two, three] = (await f.containers()).sort((a, b) => a.name.localeCompare(b.name));
+    for (const c of [one!, two!]) expect(await execIn(c.id, ["rm", "/www/health"])).toBe(0);
+    await eventually(async () => (await f.containers()).filter((c) => c.health === "unhealthy").length === 2, "two replicas to turn unhealthy", 30_000);
+    // slot 1's replacement starts and serves; slot 2's refuses to start
+    expect(await execIn(three!.id, ["sh", "-c", "touch /data/once /data/refuse"])).toBe(0);
+
+    const run = await f.reroll(["up", "--no-build", "--output", "plain"]);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/rolling to r1 from r1: 2 replicas of r1 unhealthy/);
+    expect(run.stderr).toMatch(/exited with code 7/);
+    const after = await f.containers();
+    const ids = after.map((c) => c.id);
+    // slot 1: its healthy replacement stays (putting the sick one back would fail its gates again)
+    expect(ids).not.toContain(one!.id);
+    expect(after.find((c) => c.name === one!.name)).toMatchObject({ state: "running", health: "healthy", revision: 1 });
+    // slot 2: its replacement never became ready, so the replica it was to replace still runs, untouched
+    expect(ids).toContain(two!.id);
+    expect(ids).toContain(three!.id);
+    expect(after).toHaveLength(3);
+    expect(after.map((c) => c.name).sort()).toEqual([one!.name, two!.name, three!.name].sort());
   });
 
   it("Ctrl-C: starts nothing new, takes the batch in flight back, exits 130; the next up finishes", async () => {

@@ -7,7 +7,16 @@ import { docker, testName } from "./docker.js";
  * A small web service for rollout tests: busybox httpd, a healthcheck on /health, a start
  * script whose behaviour is chosen per version.
  */
-export type Behaviour = "serve" | "graceful" | "exit-at-start" | "never-healthy" | "die-in-monitor" | "first-replica-only" | "slow-first" | "crash-loop-when-marked";
+export type Behaviour =
+  | "serve"
+  | "graceful"
+  | "exit-at-start"
+  | "never-healthy"
+  | "die-in-monitor"
+  | "first-replica-only"
+  | "slow-first"
+  | "crash-loop-when-marked"
+  | "refuse-when-marked";
 
 const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   serve: 'echo "$VERSION started" >> /data/log 2>/dev/null; exec httpd -f -p 80 -h /www',
@@ -25,6 +34,8 @@ const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   // a restart keeps) it dies 6 s after every start: a crash loop under the restart policy
   "crash-loop-when-marked":
     "httpd -p 80 -h /www; if [ -e /crash ]; then sleep 6; echo crashed again >&2; exit 6; fi; while [ ! -e /crash ]; do sleep 0.2; done; exit 6",
+  // serves, unless /data/refuse exists when it starts (needs the volume); /data/once lets one more start serve
+  "refuse-when-marked": 'if [ -e /data/once ]; then rm -f /data/once; elif [ -e /data/refuse ]; then echo refusing to start >&2; exit 7; fi; exec httpd -f -p 80 -h /www',
 };
 
 export interface FixtureOptions {

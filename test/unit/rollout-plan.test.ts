@@ -118,14 +118,15 @@ describe("rollout plans", () => {
     );
     const plan = planRollout(target({ update }), observed);
     expect(whyNotConverged(plan)).toBe("2 replicas of r2 unhealthy; 1 leftover container to remove");
-    // stop-first stops the unhealthy one first, as it would an old one
+    // stop-first would stop it before its replacement anyway: it is a leftover, removed first
     const stopFirst = planRollout(target({ replicas: 1, update: { ...DEFAULT_UPDATE_CONFIG, order: "stop-first" } }), [c(2, 1, "running", "unhealthy")]);
-    expect(stopFirst.batches[0]!.steps.map((s) => s.kind)).toEqual(["stop", "start"]);
+    expect(stopFirst.cleanup.map((s) => s.kind === "remove" && s.container.name)).toEqual(["shop-web-r2-1"]);
+    expect(stopFirst.batches[0]!.steps.map((s) => s.kind)).toEqual(["start"]);
   });
 
   it("a run that goes on after a rollback says why", () => {
     const back = target({ revision: 1, imageId: IMAGE_R1, specHash: "h1" });
-    expect(whyNotConverged(planRollout(back, [c(1, 1), c(2, 2), c(1, 3)]))).toBe("replicas left on r2 by an earlier run");
+    expect(whyNotConverged(planRollout(back, [c(1, 1), c(2, 2), c(1, 3)]))).toBe("1 replica on r2");
     expect(whyNotConverged(planRollout(back, [c(1, 1), c(1, 2)]))).toBe("1 slot without a replica");
     expect(whyNotConverged(planRollout(back, [c(1, 1), c(1, 2), c(1, 3)]))).toBe("");
   });

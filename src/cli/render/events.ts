@@ -49,7 +49,8 @@ export function describeEvent(event: RerollEvent): string | undefined {
     case "rollout-plan":
       return undefined;
     case "rollout-start":
-      return `rolling to r${event.revision}${event.from.length === 0 ? "" : ` from ${event.from.map((r) => `r${r}`).join(", ")}`}`;
+      // "from r1" says why when the target runs already (an unhealthy replica, a changed configuration)
+      return `rolling to r${event.revision}${event.from.length === 0 ? "" : ` from ${event.from.map((r) => `r${r}`).join(", ")}`}${event.from.includes(event.revision) && event.reason !== "" ? `: ${event.reason}` : ""}`;
     case "replica-start":
       return `${event.name}: starting r${event.revision}${event.replaces.length === 0 ? "" : ` (replaces ${event.replaces.join(", ")})`}`;
     case "replica-state":

@@ -96,17 +96,17 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
   const finish: Step[] = [];
 
   // A target replica that is running (and not unhealthy) is kept; a stopped, failed or
-  // duplicate one is a leftover of an interrupted or failed rollout, and is removed. One
-  // that runs but is unhealthy is replaced like an old replica, in its batch and order: it
-  // may still answer (a loaded machine's checks time out), so with start-first it keeps
-  // its place until its replacement is ready.
+  // duplicate one is a leftover of an interrupted or failed rollout, and is removed. With
+  // start-first, one that runs but is unhealthy is replaced like an old replica, in its
+  // batch: it may still answer (a loaded machine's checks time out), so it keeps its place
+  // until its replacement is ready. (With stop-first it would be stopped first anyway.)
   const keptBySlot = new Map<number, ObservedContainer>();
   const unhealthy: ObservedContainer[] = [];
   for (const c of [...observed].sort((a, b) => a.slot - b.slot || a.name.localeCompare(b.name))) {
     if (!isCurrent(c, target)) continue;
     const inRange = c.slot >= 1 && c.slot <= target.replicas;
     const usable = c.state === "running" && c.health !== "unhealthy" && inRange;
-    if (c.state === "running" && c.health === "unhealthy" && inRange) {
+    if (c.state === "running" && c.health === "unhealthy" && inRange && target.update.order === "start-first") {
       unhealthy.push(c);
     } else if (usable && !keptBySlot.has(c.slot)) {
       keptBySlot.set(c.slot, c);
@@ -214,11 +214,11 @@ export function whyNotConverged(plan: RolloutPlan): string {
   const t = plan.target;
   const replaced = plan.batches.flatMap((b) => b.replaces);
   const reasons: string[] = [];
-  const others = [...new Set(replaced.filter((c) => c.revision !== t.revision).map((c) => c.revision))].sort((a, b) => a - b);
-  if (others.length > 0) reasons.push(`replicas left on ${others.map((r) => `r${r}`).join(", ")} by an earlier run`);
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  const others = [...new Set(replaced.filter((c) => c.revision !== t.revision).map((c) => c.revision))].sort((a, b) => a - b);
+  for (const r of others) reasons.push(`${count(replaced.filter((c) => c.revision === r).length, "replica")} on r${r}`);
   const sick = replaced.filter((c) => c.revision === t.revision && c.health === "unhealthy").length;
-  if (sick > 0) reasons.push(`${count(sick, `replica`)} of r${t.revision} unhealthy`);
+  if (sick > 0) reasons.push(`${count(sick, "replica")} of r${t.revision} unhealthy`);
   const changed = replaced.filter((c) => c.revision === t.revision && c.health !== "unhealthy").length;
   if (changed > 0) reasons.push(`${count(changed, "replica")} of r${t.revision} with another image or configuration`);
   const empty = plan.batches.flatMap((b) => b.slots).length - new Set(replaced.map((c) => c.slot)).size;
