@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import type { Engine, EngineEvent } from "../../src/engine/port.js";
+import { waitUntilReady } from "../../src/rollout/readiness.js";
+
+/** An engine whose event stream is fed by the test, and whose start takes as long as told. */
+function fakeEngine(startMs: number) {
+  const queue: EngineEvent[] = [];
+  let wake: () => void = () => undefined;
+  const engine = {
+    events(_filters: unknown, signal: AbortSignal): AsyncIterable<EngineEvent> {
+      return {
+        async *[Symbol.asyncIterator]() {
+          while (!signal.aborted) {
+            const next = queue.shift();
+            if (next !== undefined) {
+              yield next;
+              continue;
+            }
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              signal.addEventListener("abort", () => resolve(), { once: true });
+            });
+          }
+        },
+      };
+    },
+    async startContainer() {
+      await new Promise((resolve) => setTimeout(resolve, startMs));
+    },
+    async containerLogs() {
+      return "";
+    },
+  } as unknown as Engine;
+  const emit = (id: string, action: string) => {
+    queue.push({ type: "container", action, id, attributes: {}, timeNano: Date.now() * 1e6 });
+    wake();
+  };
+  return { engine, emit };
+}
+
+describe("readiness", () => {
+  it("counts a replica's deadline from its start, not from a start request the daemon took long to answer", async () => {
+    // a loaded daemon answered `start` after 300 ms; the healthcheck allows 200 ms from the start
+    const { engine, emit } = fakeEngine(300);
+    const sinceMs = Date.now();
+    const result = waitUntilReady(engine, [{ id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 200 }], {
+      monitorMs: 50,
+      sinceMs,
+      now: Date.now,
+      start: async () => {
+        await engine.startContainer("a");
+        setTimeout(() => emit("a", "health_status: healthy"), 100);
+      },
+    });
+    expect(await result).toBeUndefined();
+  });
+
+  it("still fails a replica that is not healthy within its deadline after it started", async () => {
+    const { engine } = fakeEngine(10);
+    const started = Date.now();
+    const failure = await waitUntilReady(engine, [{ id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 150 }], {
+      monitorMs: 50,
+      sinceMs: started,
+      now: Date.now,
+      start: () => engine.startContainer("a"),
+    });
+    expect(failure).toMatchObject({ reason: "timeout", name: "web-r2-1" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+  });
+});
