@@ -3,7 +3,7 @@ import { parseImageRef, repositoryKey } from "../core/image-ref.js";
 import { isRerollError, RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_REVISION, serviceFilters } from "../core/labels.js";
-import { isConverged, planRollout, whyNotConverged, renderPlan, type ObservedContainer, type RolloutPlan, type RolloutTarget } from "../core/rollout/plan.js";
+import { isConverged, planRollout, renderPlan, whyNotConverged, type ObservedContainer, type RolloutPlan, type RolloutTarget } from "../core/rollout/plan.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";

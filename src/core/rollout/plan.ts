@@ -208,7 +208,6 @@ function stepText(step: Step, name: (slot: number) => string): string {
   }
 }
 
-/** True when nothing needs to change. */
 /** Why a plan has work to do, in a few words: what a person reads when a run goes on to it. */
 export function whyNotConverged(plan: RolloutPlan): string {
   const t = plan.target;
@@ -229,6 +228,7 @@ export function whyNotConverged(plan: RolloutPlan): string {
   return reasons.join("; ");
 }
 
+/** True when nothing needs to change. */
 export function isConverged(plan: RolloutPlan): boolean {
   return plan.cleanup.length === 0 && plan.batches.length === 0 && plan.finish.length === 0 && plan.unproven.length === 0;
 }
