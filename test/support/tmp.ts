@@ -2,6 +2,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+/** the directory global-setup.ts makes for the run and removes when it ends; tempDir's go inside it */
+export const TEMP_ROOT_ENV = "REROLL_TEST_TMP";
+
 /** the directories tempDir made in this test file */
 const made = new Set<string>();
 
@@ -12,7 +15,7 @@ const made = new Set<string>();
  * behind (8 MB a run for build-failures.test.ts).
  */
 export async function tempDir(prefix = "reroll-test-"): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(process.env[TEMP_ROOT_ENV] ?? tmpdir(), prefix));
   made.add(dir);
   return dir;
 }
