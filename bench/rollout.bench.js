@@ -22,8 +22,8 @@ const THIRTY_PARALLELISM = 5;
  * and 11 (its checks timed out three times in a row and it killed the tasks as unhealthy).
  * At 5 s Swarm finished every one of its runs (67-80 s; reroll 67-79 s).
  */
-const THIRTY_INTERVAL = "5s";
-const THIRTY_INTERVAL_MS = 5000;
+const THIRTY_INTERVAL_S = 5;
+const THIRTY_INTERVAL = `${THIRTY_INTERVAL_S}s`;
 /** rounds of the 3-replica rollout, reroll and floor alternating: the ratio to the floor is the target closest to its bound */
 const THREE_ROUNDS = 5;
 /**
@@ -161,7 +161,7 @@ export async function run() {
       names.push(`${thirty}${i}`, `reroll-bench-${stamp}-floor30-${i}`);
       reroll30Runs.push(rerollRollout(root, `${thirty}${i}`, 30, THIRTY_PARALLELISM, THIRTY_INTERVAL));
       floor30Runs.push(
-        await floorRollout({ label: `reroll-bench-${stamp}-floor30-${i}`, replicas: 30, parallelism: THIRTY_PARALLELISM, imageFrom: from, imageTo: to, intervalMs: THIRTY_INTERVAL_MS, monitorMs: 1000 }),
+        await floorRollout({ label: `reroll-bench-${stamp}-floor30-${i}`, replicas: 30, parallelism: THIRTY_PARALLELISM, imageFrom: from, imageTo: to, intervalMs: THIRTY_INTERVAL_S * 1000, monitorMs: 1000 }),
       );
     }
     const reroll30 = median(reroll30Runs);

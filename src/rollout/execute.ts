@@ -1,6 +1,6 @@
 import { RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
-import type { Batch, ObservedContainer, RolloutPlan } from "../core/rollout/plan.js";
+import { isCurrent, type Batch, type ObservedContainer, type RolloutPlan } from "../core/rollout/plan.js";
 import type { ServiceSpec, Spec, UpdateConfig } from "../core/spec/types.js";
 import type { Engine, ImageDetails } from "../engine/port.js";
 import { containerRequest, effectiveHealthcheck, readinessDeadlineMs } from "./container-spec.js";
@@ -210,7 +210,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
    * because it was unhealthy (plan.ts). Going back would put it in place of a new replica
    * that is its twin and passed the gates, so its slot keeps the new one and it goes.
    */
-  const isSickTwin = (c: ObservedContainer): boolean => c.revision === ctx.revision && c.specHash === ctx.hash && c.imageId === ctx.image.id;
+  const isSickTwin = (c: ObservedContainer): boolean => isCurrent(c, plan.target);
 
   /** Puts old replicas of the given slots back (newest batch first) and removes their new ones. */
   const goBack = async (replacedSlots: readonly Replaced[], reason: string): Promise<void> => {

@@ -63,7 +63,8 @@ export interface RolloutPlan {
   readonly warnings: readonly string[];
 }
 
-function isCurrent(c: ObservedContainer, target: RolloutTarget): boolean {
+/** On the target's revision, image and configuration. */
+export function isCurrent(c: ObservedContainer, target: RolloutTarget): boolean {
   return c.revision === target.revision && c.specHash === target.specHash && c.imageId === target.imageId;
 }
 
@@ -101,14 +102,15 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
   // batch: it may still answer (a loaded machine's checks time out), so it keeps its place
   // until its replacement is ready. (With stop-first it would be stopped first anyway.)
   const keptBySlot = new Map<number, ObservedContainer>();
-  const unhealthy: ObservedContainer[] = [];
+  /** running replicas that give way slot by slot, start-first or stop-first: old ones, and unhealthy current ones */
+  const oldRunning = new Map<number, ObservedContainer[]>();
+  const giveWay = (c: ObservedContainer) => oldRunning.set(c.slot, [...(oldRunning.get(c.slot) ?? []), c]);
   for (const c of [...observed].sort((a, b) => a.slot - b.slot || a.name.localeCompare(b.name))) {
     if (!isCurrent(c, target)) continue;
-    const inRange = c.slot >= 1 && c.slot <= target.replicas;
-    const usable = c.state === "running" && c.health !== "unhealthy" && inRange;
-    if (c.state === "running" && c.health === "unhealthy" && inRange && target.update.order === "start-first") {
-      unhealthy.push(c);
-    } else if (usable && !keptBySlot.has(c.slot)) {
+    const running = c.state === "running" && c.slot >= 1 && c.slot <= target.replicas;
+    if (running && c.health === "unhealthy" && target.update.order === "start-first") {
+      giveWay(c);
+    } else if (running && c.health !== "unhealthy" && !keptBySlot.has(c.slot)) {
       keptBySlot.set(c.slot, c);
       kept.push(c);
       const cause = unprovenBecause(c, target, now);
@@ -124,13 +126,11 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
 
   // Old replicas: running ones give way slot by slot; stopped ones are removed at the end
   // (they are kept until then, so a rollback can start them again).
-  const oldRunning = new Map<number, ObservedContainer[]>();
   for (const c of observed) {
     if (isCurrent(c, target)) continue;
-    if (c.state === "running") oldRunning.set(c.slot, [...(oldRunning.get(c.slot) ?? []), c]);
+    if (c.state === "running") giveWay(c);
     else finish.push({ kind: "remove", container: c, cause: `stopped replica of an earlier rollout: ${describe(c)}` });
   }
-  for (const c of unhealthy) oldRunning.set(c.slot, [...(oldRunning.get(c.slot) ?? []), c]);
 
   const missing: number[] = [];
   for (let slot = 1; slot <= target.replicas; slot += 1) if (!keptBySlot.has(slot)) missing.push(slot);
@@ -216,9 +216,10 @@ export function whyNotConverged(plan: RolloutPlan): string {
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
   const others = [...new Set(replaced.filter((c) => c.revision !== t.revision).map((c) => c.revision))].sort((a, b) => a - b);
   for (const r of others) reasons.push(`${count(replaced.filter((c) => c.revision === r).length, "replica")} on r${r}`);
-  const sick = replaced.filter((c) => c.revision === t.revision && c.health === "unhealthy").length;
+  // a replica already on the target gives way only for being unhealthy
+  const sick = replaced.filter((c) => isCurrent(c, t)).length;
   if (sick > 0) reasons.push(`${count(sick, "replica")} of r${t.revision} unhealthy`);
-  const changed = replaced.filter((c) => c.revision === t.revision && c.health !== "unhealthy").length;
+  const changed = replaced.filter((c) => c.revision === t.revision && !isCurrent(c, t)).length;
   if (changed > 0) reasons.push(`${count(changed, "replica")} of r${t.revision} with another image or configuration`);
   const empty = plan.batches.flatMap((b) => b.slots).length - new Set(replaced.map((c) => c.slot)).size;
   if (empty > 0) reasons.push(`${count(empty, "slot")} without a replica`);
