@@ -162,7 +162,7 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(targets.every((t) => /-r2-\d$/.test(t.name))).toBe(true);
   });
 
-  it("--verify reports the traffic it sent and which revisions answered; a request in flight for 4 s survives its replica's drain", async () => {
+  it("--verify reports the traffic it sent and which revisions answered; a request in flight for 8 s survives its replica's drain", async () => {
     const p = await project("drain");
     const port = await freePort();
     await p.write({ version: "v1", port, replicas: 2 });
@@ -170,7 +170,10 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     await p.write({ version: "v2", port, replicas: 2 });
     expect((await p.reroll(["build"])).code).toBe(0);
 
-    const slow = Array.from({ length: 6 }, () => get(port, "/slow?ms=4000"));
+    // 8 s: on a loaded CI machine the first replacement took 3.8 s to reach its drain, so 4 s
+    // requests had nearly finished before it began and the drain had nothing left to wait for.
+    // The drain timeout is 10 s, so the drain still ends because the requests did.
+    const slow = Array.from({ length: 6 }, () => get(port, "/slow?ms=8000"));
     await new Promise((r) => setTimeout(r, 200));
     const run = await p.rerollTimed(["up", "--verify"]);
     expect(run.code, run.output).toBe(0);
