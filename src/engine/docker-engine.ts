@@ -227,6 +227,8 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       );
     },
     async inspectImage(ref) {
+      // an empty reference names no image (the daemon would answer /images//json with a redirect)
+      if (ref.trim() === "") return undefined;
       try {
         // an image reference may hold slashes; the daemon's route takes the rest of the path
         const info = await call(() => api<Dockerode.ImageInspectInfo>("GET", `/images/${ref}/json`));

@@ -505,7 +505,15 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
     }
     const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${revision}`]);
     const entry = (entries.services[service.name] ?? []).find((e) => e.revision === revision);
-    const image = await engine.inspectImage(images[0]?.id ?? entry?.imageId ?? "");
+    const id = images[0]?.id ?? entry?.imageId;
+    if (id === undefined) {
+      // neither an image nor a rollout ever had that number: a typo, most likely
+      const known = revisionNumbers(await engine.listImages(serviceFilters(spec.project, service.name)), entries.services[service.name] ?? []);
+      throw new RerollError("E_REVISION_UNKNOWN", `${service.name} has no revision r${revision}${known.length > 0 ? `; its revisions are ${known.map((r) => `r${r}`).join(", ")}` : ": it has never been built or rolled out on this daemon"}.`, {
+        hint: "See reroll history SERVICE, and pass one of its revisions to --to.",
+      });
+    }
+    const image = await engine.inspectImage(id);
     if (image === undefined) {
       throw new RerollError("E_REVISION_GONE", `The image of ${service.name} r${revision} is no longer on the daemon.`, {
         hint: "Raise x-reroll.history to keep more revisions; rebuild that revision to go back to it.",
@@ -517,6 +525,12 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed !== undefined) throw failed.reason;
   return settled.map((r) => (r as PromiseFulfilledResult<Target>).value);
+}
+
+/** The revision numbers a service's images and rollouts carry, lowest first. */
+function revisionNumbers(images: readonly { labels: Readonly<Record<string, string>> }[], rollouts: readonly { revision: number }[]): number[] {
+  const numbers = [...images.map((i) => Number(i.labels[LABEL_REVISION])), ...rollouts.map((e) => e.revision)].filter((n) => Number.isInteger(n) && n > 0);
+  return [...new Set(numbers)].sort((a, b) => a - b);
 }
 
 /** Goes back to the last revision whose rollout completed before the current one (or `to`). */

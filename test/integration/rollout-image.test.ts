@@ -89,6 +89,15 @@ describe("reroll up with an image-only service", async () => {
     const again = await reroll(["up", "--dry-run"]);
     expect(again.stdout).toMatch(/nothing to do/);
 
+    // a revision that never existed: exit 2 naming the ones that do, and nothing changes
+    const typo = await reroll(["rollback", "--to", "9", "--output", "plain"]);
+    expect(typo.code, typo.stderr).toBe(2);
+    expect(typo.stderr).toMatch(/app has no revision r9; its revisions are r1, r2\./);
+    expect(await running()).toEqual([
+      { revision: 2, imageId: second },
+      { revision: 2, imageId: second },
+    ]);
+
     const back = await reroll(["rollback", "--output", "plain"]);
     expect(back.code, back.stderr).toBe(0);
     expect(await running()).toEqual([
