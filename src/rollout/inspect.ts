@@ -70,13 +70,20 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     const newest = Math.max(0, ...images.filter((i) => i.labels[LABEL_SERVICE] === service.name).map((i) => Number(i.labels[LABEL_REVISION]))) || undefined;
     const runningRevisions = new Set(replicas.filter((r) => r.state === "running").map((r) => r.revision));
     const hashes = new Set(containers.filter((c) => c.state === "running").map((c) => c.labels[LABEL_SPEC_HASH]));
-    const leftovers = replicas.some((r) => r.state !== "running");
+    const down = replicas.filter((r) => r.state !== "running");
+    // What a rollout leaves behind when it stops halfway: two revisions or configurations
+    // running, replaced replicas kept stopped (so going back is starting them), a replica
+    // created and never started. A replica of the running revision that is merely down was
+    // stopped by hand or exited: that is a degraded service, not a rollout to finish.
+    const halfway = runningRevisions.size > 1 || hashes.size > 1 || down.some((r) => r.state === "created" || (runningRevisions.size > 0 && !runningRevisions.has(r.revision)));
+    const ready = replicas.filter((r) => r.ready).length;
     let rollout: string;
     if (replicas.length === 0) rollout = "not deployed";
     else if (lockHolder !== undefined) rollout = "rollout in progress";
-    else if (runningRevisions.size > 1 || leftovers || hashes.size > 1) rollout = "interrupted: run reroll up to finish or reroll rollback";
+    else if (halfway) rollout = "interrupted: run reroll up to finish or reroll rollback";
     else if (current !== undefined && !runningRevisions.has(current)) rollout = `drifted: r${[...runningRevisions].join(", r")} runs, the last completed rollout was r${current}`;
-    else if (replicas.filter((r) => r.ready).length !== service.deploy.replicas) rollout = "degraded";
+    else if (down.length > 0) rollout = `degraded: ${down.map((r) => `${r.name} ${r.state}`).join(", ")}; reroll up replaces ${down.length === 1 ? "it" : "them"}`;
+    else if (ready !== service.deploy.replicas) rollout = `degraded: ${ready} of ${service.deploy.replicas} replicas ready`;
     else rollout = "converged";
     const imageOfCurrent = containers.find((c) => c.state === "running")?.imageId;
     services.push({
@@ -84,7 +91,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
       current,
       newest,
       desiredReplicas: service.deploy.replicas,
-      ready: replicas.filter((r) => r.ready).length,
+      ready,
       running: replicas.filter((r) => r.state === "running").length,
       replicas,
       image: imageOfCurrent,

@@ -84,6 +84,17 @@ describe("reroll up / rollback", async () => {
     expect(lowest, "ready replicas never dropped below replicas − parallelism").toBeGreaterThanOrEqual(2);
     const status = await f.reroll(["status", "--output", "json"]);
     expect(JSON.parse(status.stdout)).toMatchObject({ services: [{ service: "web", current: 2, ready: 3, rollout: "converged" }] });
+
+    // a replica stopped by hand is a degraded service, not an interrupted rollout; up replaces it
+    const stopped = after.all.find((c) => c.name.endsWith("-r2-2"))!;
+    await docker.getContainer(stopped.id).stop({ t: 1 });
+    const degraded = JSON.parse((await f.reroll(["status", "--output", "json"])).stdout) as { services: { rollout: string; ready: number }[] };
+    expect(degraded.services[0]).toMatchObject({ ready: 2, rollout: `degraded: ${stopped.name} exited; reroll up replaces it` });
+    const dry = await f.reroll(["up", "--no-build", "--dry-run"]);
+    expect(dry.stdout).toContain(`remove  ${stopped.name}: not running: ${stopped.name} (r2, exited)`);
+    expect((await f.reroll(["up", "--no-build"])).code).toBe(0);
+    expect((await runningOn(f)).ready).toHaveLength(3);
+    expect(JSON.parse((await f.reroll(["status", "--output", "json"])).stdout)).toMatchObject({ services: [{ ready: 3, rollout: "converged" }] });
   });
 
   it.each([

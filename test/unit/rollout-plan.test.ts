@@ -87,6 +87,24 @@ describe("rollout plans", () => {
     );
   });
 
+  it("a replica stopped outside a rollout is said to be not running, and its slot gets a new one", () => {
+    const stopFirst = { ...DEFAULT_UPDATE_CONFIG, order: "stop-first" as const };
+    const observed = [c(2, 1), c(2, 2, "exited", "none"), c(2, 3, "running", "unhealthy"), { ...c(2, 1), id: "second", name: "shop-web-r2-1-replaced-x" }];
+    expect(golden(target({ update: stopFirst }), observed)).toBe(
+      [
+        "web: 3 replicas of r2 (222222222222), stop-first, parallelism 1, monitor 5s, on failure rollback",
+        "  keep    shop-web-r2-1: already r2 and running",
+        "  remove  shop-web-r2-1-replaced-x: a second replica in slot 1, beside shop-web-r2-1: shop-web-r2-1-replaced-x (r2, running, healthy)",
+        "  remove  shop-web-r2-2: not running: shop-web-r2-2 (r2, exited)",
+        "  remove  shop-web-r2-3: unhealthy, and stop-first stops it before its replacement starts: shop-web-r2-3 (r2, running, unhealthy)",
+        "  batch 1/2",
+        "    start   shop-web-r2-2 and wait until ready: slot 2 has no replica on r2",
+        "  batch 2/2",
+        "    start   shop-web-r2-3 and wait until ready: slot 3 has no replica on r2",
+      ].join("\n"),
+    );
+  });
+
   it("a configuration change on the same image replaces replicas too; an unhealthy target replica is replaced", () => {
     const plan = planRollout(target({ specHash: "h2-new-env" }), [c(2, 1, "running", "healthy"), c(2, 2, "running", "unhealthy", "h2-new-env")]);
     expect(plan.batches.map((b) => b.slots)).toEqual([[1], [2], [3]]);

@@ -72,6 +72,17 @@ function describe(c: ObservedContainer): string {
   return `${c.name} (r${c.revision}, ${c.state}${c.health === undefined ? "" : `, ${c.health}`})`;
 }
 
+/** Why a replica of the target revision is removed before anything starts. */
+function leftoverCause(c: ObservedContainer, target: RolloutTarget, kept: ObservedContainer | undefined): string {
+  if (c.slot < 1 || c.slot > target.replicas) return `surplus replica ${describe(c)}`;
+  // created and never started: only a rollout that stopped halfway leaves one
+  if (c.state === "created") return `leftover of an interrupted rollout: ${describe(c)}`;
+  // stopped by hand, exited, or stopped by a rollout that went no further: all the same here
+  if (c.state !== "running") return `not running: ${describe(c)}`;
+  if (kept !== undefined) return `a second replica in slot ${c.slot}, beside ${kept.name}: ${describe(c)}`;
+  return `unhealthy, and stop-first stops it before its replacement starts: ${describe(c)}`;
+}
+
 function whyReplaced(c: ObservedContainer, target: RolloutTarget): string {
   if (c.revision !== target.revision) return `r${c.revision} → r${target.revision}`;
   if (isCurrent(c, target) && c.health === "unhealthy") return "it is unhealthy";
@@ -119,7 +130,7 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
       cleanup.push({
         kind: "remove",
         container: c,
-        cause: c.slot > target.replicas ? `surplus replica ${describe(c)}` : `leftover of an interrupted rollout: ${describe(c)}`,
+        cause: leftoverCause(c, target, keptBySlot.get(c.slot)),
       });
     }
   }
