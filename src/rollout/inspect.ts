@@ -4,7 +4,7 @@ import type { Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
 import type { ProxyStatus } from "../proxy/manage.js";
 import { LABEL_SLOT, LABEL_SPEC_HASH, networkName } from "./container-spec.js";
-import { acquireProjectLock, describeHolder, type LockHolder } from "./lock.js";
+import { acquireProjectLock, describeHolder, holderGone, parseHolder, PROJECT_LOCK_STALE_MS } from "./lock.js";
 import { completedRevisions, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
 
 export interface ReplicaStatus {
@@ -27,7 +27,7 @@ export interface ServiceStatus {
   readonly running: number;
   readonly replicas: readonly ReplicaStatus[];
   readonly image: string | undefined;
-  /** converged | rollout in progress | interrupted | not deployed | drifted */
+  /** converged | rollout in progress | interrupted: … | not deployed | drifted: … | degraded: … */
   readonly rollout: string;
   /** the service's reroll-proxy: its public address and targets */
   readonly proxy?: ProxyStatus;
@@ -35,7 +35,10 @@ export interface ServiceStatus {
 
 export interface ProjectStatus {
   readonly project: string;
+  /** the rollout holding the project's lock, when its process is alive (or on another host) */
   readonly lock: string | undefined;
+  /** the holder of a lock left behind by a rollout whose process is gone */
+  readonly staleLock?: string;
   readonly services: readonly ServiceStatus[];
 }
 
@@ -46,7 +49,12 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     engine.listImages([`${LABEL_PROJECT}=${spec.project}`, LABEL_REVISION]),
   ]);
   const lockContainer = all.find((c) => c.labels[LABEL_LOCK_HOLDER] !== undefined && c.names[0] === `${spec.project}-reroll-lock`);
-  const lockHolder = lockContainer === undefined ? undefined : describeHolder(JSON.parse(lockContainer.labels[LABEL_LOCK_HOLDER] ?? "{}") as LockHolder);
+  const holder = lockContainer === undefined ? undefined : parseHolder(lockContainer.labels[LABEL_LOCK_HOLDER]);
+  // A holder killed (SIGKILL, a lost machine) leaves its lock behind: its rollout stopped
+  // halfway, and the next `up` or `rollback` takes the lock over and finishes it.
+  const gone = lockContainer !== undefined && holderGone(holder, Date.now(), PROJECT_LOCK_STALE_MS);
+  const lockHolder = lockContainer === undefined || gone ? undefined : describeHolder(holder);
+  const staleLock = gone ? describeHolder(holder) : undefined;
   const ledgerContainers = all.filter((c) => c.labels[LABEL_LEDGER] !== undefined);
   const ledger = ledgerContainers.length === 0 ? undefined : await readLedger(engine, spec.project);
   const services: ServiceStatus[] = [];
@@ -80,6 +88,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     let rollout: string;
     if (replicas.length === 0) rollout = "not deployed";
     else if (lockHolder !== undefined) rollout = "rollout in progress";
+    else if (staleLock !== undefined) rollout = "interrupted: its rollout's process is gone; run reroll up to finish or reroll rollback";
     else if (halfway) rollout = "interrupted: run reroll up to finish or reroll rollback";
     else if (current !== undefined && !runningRevisions.has(current)) rollout = `drifted: r${[...runningRevisions].join(", r")} runs, the last completed rollout was r${current}`;
     else if (down.length > 0) rollout = `degraded: ${down.map((r) => `${r.name} ${r.state}`).join(", ")}; reroll up replaces ${down.length === 1 ? "it" : "them"}`;
@@ -99,7 +108,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
       ...(proxies.some((p) => p.service === service.name) ? { proxy: proxies.find((p) => p.service === service.name)! } : {}),
     });
   }
-  return { project: spec.project, lock: lockHolder, services };
+  return { project: spec.project, lock: lockHolder, ...(staleLock === undefined ? {} : { staleLock }), services };
 }
 
 export interface HistoryEntry {

@@ -57,7 +57,15 @@ export function describeHolder(holder: LockHolder | undefined): string {
   return `${holder.command} (pid ${holder.pid} on ${holder.host}, since ${new Date(holder.since).toISOString()})`;
 }
 
-function parseHolder(label: string | undefined): LockHolder | undefined {
+/**
+ * True when a lock's holder is known to be gone: its process is no longer alive on this host,
+ * or it has held the lock longer than `staleAfterMs` (on another host, reroll cannot tell).
+ */
+export function holderGone(holder: LockHolder | undefined, now: number, staleAfterMs: number): boolean {
+  return holder === undefined || (holder.host === hostname() && !processAlive(holder.pid)) || now - holder.since > staleAfterMs;
+}
+
+export function parseHolder(label: string | undefined): LockHolder | undefined {
   if (label === undefined) return undefined;
   try {
     return JSON.parse(label) as LockHolder;
@@ -86,11 +94,7 @@ export async function acquireLock(engine: Engine, options: LockOptions): Promise
     const existing = await engine.inspectContainer(options.name);
     if (existing === undefined) continue; // released between our attempt and the look
     const holder = parseHolder(existing.labels[LABEL_LOCK_HOLDER]);
-    const dead =
-      holder === undefined ||
-      (holder.host === me.host && !processAlive(holder.pid)) ||
-      options.now() - holder.since > options.staleAfterMs;
-    if (dead) {
+    if (holderGone(holder, options.now(), options.staleAfterMs)) {
       // Remove exactly the container we judged; a newer holder has another id and stays.
       await engine.removeContainer(existing.id, { force: true });
       continue;

@@ -293,6 +293,11 @@ describe("reroll up / rollback", async () => {
     await f.setVersion("v2");
     const { killed } = await killReroll(f, ["up"], when);
     expect(killed).toBe(true);
+    // the lock it left says which rollout stopped halfway, not that one is still going
+    const left = JSON.parse((await f.reroll(["status", "--output", "json"])).stdout) as { lock?: string; staleLock?: string; services: { rollout: string }[] };
+    expect(left.lock).toBeUndefined();
+    expect(left.staleLock).toMatch(/^reroll up \(pid \d+ on /);
+    expect(left.services[0]!.rollout).toMatch(/^interrupted: its rollout's process is gone/);
     const again = await f.reroll(["up", "--no-build", "--output", "plain"]);
     expect(again.code, again.stderr).toBe(0);
     const after = await runningOn(f);

@@ -21,6 +21,7 @@ export async function runStatus(options: StatusCommandOptions, io: CliIo): Promi
   }
   const lines: string[] = [];
   if (result.lock !== undefined) lines.push(`${paint(mode, "33", "rollout in progress:")} ${result.lock}`);
+  if (result.staleLock !== undefined) lines.push(`${paint(mode, "33", "interrupted rollout:")} ${result.staleLock} is gone; the next reroll up or rollback takes its lock over`);
   for (const s of result.services) {
     const revisions = [...new Set(s.replicas.filter((r) => r.state === "running").map((r) => `r${r.revision}`))].join(", ") || "none";
     lines.push(
