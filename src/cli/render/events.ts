@@ -117,14 +117,18 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
   let drawn = 0;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
-  const width = (): number => (io.stderr as { columns?: number }).columns ?? 100;
+  // a terminal that reports no size (0 columns: `script`, some CI runners) gets 100
+  const width = (): number => {
+    const columns = (io.stderr as { columns?: number }).columns;
+    return columns !== undefined && columns > 0 ? columns : 100;
+  };
   const draw = (): void => {
     let out = drawn > 0 ? `\x1b[${drawn}A` : "";
     const pad = Math.max(...order.map((s) => s.length), 4);
     for (const name of order) {
       const since = started.get(name);
       const elapsed = since === undefined ? "" : paint("tty", "2", ` ${seconds(now() - since)}`);
-      const line = `${paint("tty", "1", name.padEnd(pad))}  ${lines.get(name) ?? ""}`.slice(0, width() - 8);
+      const line = fitWidth(`${paint("tty", "1", name.padEnd(pad))}  ${lines.get(name) ?? ""}`, Math.max(20, width() - 8));
       out += `\x1b[2K${line}${elapsed}\n`;
     }
     drawn = order.length;
@@ -202,4 +206,30 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
       if (failures.length > 0) io.stderr.write(`${failures.join("\n")}\n`);
     },
   };
+}
+
+/**
+ * Cuts a line to `columns` visible characters. Colour escapes take no room and are kept
+ * whole (a cut inside one would colour the rest of the terminal); a cut line ends with a reset.
+ */
+export function fitWidth(line: string, columns: number): string {
+  let out = "";
+  let visible = 0;
+  for (let i = 0; i < line.length; ) {
+    if (line[i] === "\x1b" && line[i + 1] === "[") {
+      let end = i + 2;
+      while (end < line.length && /[0-9;]/.test(line[end]!)) end += 1;
+      if (end < line.length && /[A-Za-z]/.test(line[end]!)) {
+        out += line.slice(i, end + 1);
+        i = end + 1;
+        continue;
+      }
+    }
+    if (visible === columns) return `${out}\x1b[0m`;
+    const ch = String.fromCodePoint(line.codePointAt(i)!);
+    out += ch;
+    visible += 1;
+    i += ch.length;
+  }
+  return out;
 }
