@@ -90,7 +90,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     else if (lockHolder !== undefined) rollout = "rollout in progress";
     else if (staleLock !== undefined) rollout = "interrupted: its rollout's process is gone; run reroll up to finish or reroll rollback";
     else if (halfway) rollout = "interrupted: run reroll up to finish or reroll rollback";
-    else if (current !== undefined && !runningRevisions.has(current)) rollout = `drifted: r${[...runningRevisions].join(", r")} runs, the last completed rollout was r${current}`;
+    else if (current !== undefined && runningRevisions.size > 0 && !runningRevisions.has(current)) rollout = `drifted: r${[...runningRevisions].join(", r")} runs, the last completed rollout was r${current}`;
     else if (down.length > 0) rollout = `degraded: ${down.map((r) => `${r.name} ${r.state}`).join(", ")}; reroll up replaces ${down.length === 1 ? "it" : "them"}`;
     else if (ready !== service.deploy.replicas) rollout = `degraded: ${ready} of ${service.deploy.replicas} replicas ready`;
     else rollout = "converged";

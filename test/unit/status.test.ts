@@ -1,0 +1,76 @@
+import { hostname } from "node:os";
+import { describe, expect, it } from "vitest";
+import type { Spec } from "../../src/core/spec/types.js";
+import type { ContainerSummary, Engine } from "../../src/engine/port.js";
+import { status } from "../../src/rollout/inspect.js";
+
+/** What `status` says of a service, from the containers a daemon lists. */
+const PROJECT = "shop";
+const spec = { project: PROJECT, services: [{ name: "web", deploy: { replicas: 3 } }] } as unknown as Spec;
+
+const replica = (revision: number, slot: number, state = "running", hash = `h${revision}`): ContainerSummary => ({
+  id: `id-${revision}-${slot}-${state}`,
+  names: [`shop-web-r${revision}-${slot}`],
+  imageId: `sha256:${revision}`,
+  state,
+  health: state === "running" ? "healthy" : undefined,
+  labels: { "dev.reroll.project": PROJECT, "dev.reroll.service": "web", "dev.reroll.revision": String(revision), "dev.reroll.slot": String(slot), "dev.reroll.spec-hash": hash },
+});
+
+const lock = (pid: number): ContainerSummary => ({
+  id: "lock",
+  names: [`${PROJECT}-reroll-lock`],
+  imageId: "sha256:state",
+  state: "created",
+  labels: { "dev.reroll.project": PROJECT, "dev.reroll.lock-holder": JSON.stringify({ pid, host: hostname(), command: "reroll up", since: Date.now() - 1000 }) },
+});
+
+/** the ledger's record that r2 of web completed */
+const ledger: ContainerSummary = {
+  id: "ledger",
+  names: [`${PROJECT}-reroll-ledger-1`],
+  imageId: "sha256:state",
+  state: "created",
+  labels: { "dev.reroll.project": PROJECT, "dev.reroll.ledger": JSON.stringify({ seq: 1, services: { web: [{ revision: 2, imageId: "sha256:2", outcome: "completed", at: 0 }] } }) },
+};
+
+const said = async (containers: ContainerSummary[]) => {
+  const engine = { listContainers: async () => containers, listImages: async () => [] } as unknown as Engine;
+  const result = await status(spec, engine);
+  return { rollout: result.services[0]!.rollout, lock: result.lock, staleLock: result.staleLock };
+};
+
+/** a pid that no process has: one past the kernel's limit */
+const DEAD_PID = 4_194_304 + 1;
+
+describe("status", () => {
+  it("tells a service that is down from a rollout that stopped halfway", async () => {
+    expect((await said([replica(2, 1), replica(2, 2), replica(2, 3)])).rollout).toBe("converged");
+    // stopped by hand or exited: degraded, and up replaces it
+    expect((await said([replica(2, 1), replica(2, 2, "exited"), replica(2, 3)])).rollout).toBe("degraded: shop-web-r2-2 exited; reroll up replaces it");
+    expect((await said([replica(2, 1, "exited"), replica(2, 2, "exited"), replica(2, 3, "exited")])).rollout).toBe(
+      "degraded: shop-web-r2-1 exited, shop-web-r2-2 exited, shop-web-r2-3 exited; reroll up replaces them",
+    );
+    expect((await said([replica(2, 1), replica(2, 2)])).rollout).toBe("degraded: 2 of 3 replicas ready");
+    // with the last completed rollout on record: nothing running is down, not drifted; r1 running is drifted
+    expect((await said([ledger, replica(2, 1, "exited"), replica(2, 2, "exited"), replica(2, 3, "exited")])).rollout).toMatch(/^degraded: shop-web-r2-1 exited, /);
+    expect((await said([ledger, replica(1, 1), replica(1, 2), replica(1, 3)])).rollout).toBe("drifted: r1 runs, the last completed rollout was r2");
+    // what only a halted rollout leaves
+    const interrupted = "interrupted: run reroll up to finish or reroll rollback";
+    expect((await said([replica(2, 1), replica(1, 2), replica(1, 3)])).rollout).toBe(interrupted);
+    expect((await said([replica(2, 1), replica(2, 2), replica(2, 3), replica(1, 1, "exited")])).rollout).toBe(interrupted);
+    expect((await said([replica(2, 1), replica(2, 2), replica(2, 3, "created")])).rollout).toBe(interrupted);
+    expect((await said([replica(2, 1), replica(2, 2), replica(2, 3, "running", "h2-changed")])).rollout).toBe(interrupted);
+  });
+
+  it("a lock whose holder's process is gone is an interrupted rollout; a live holder's is one in progress", async () => {
+    const gone = await said([replica(2, 1), replica(1, 2), replica(1, 3), lock(DEAD_PID)]);
+    expect(gone.lock).toBeUndefined();
+    expect(gone.staleLock).toMatch(new RegExp(`^reroll up \\(pid ${DEAD_PID} on `));
+    expect(gone.rollout).toBe("interrupted: its rollout's process is gone; run reroll up to finish or reroll rollback");
+    const live = await said([replica(2, 1), replica(1, 2), replica(1, 3), lock(process.pid)]);
+    expect(live.lock).toMatch(new RegExp(`^reroll up \\(pid ${process.pid} on `));
+    expect(live.staleLock).toBeUndefined();
+    expect(live.rollout).toBe("rollout in progress");
+  });
+});
