@@ -45,6 +45,7 @@ export interface UpCommandOptions {
   readonly timeoutMs?: number;
   /** --verify [PATH]: the path to request through each proxied service's public port */
   readonly verify?: string;
+  readonly removeOrphans: boolean;
 }
 
 export interface RollbackCommandOptions {
@@ -235,6 +236,7 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
     .option("--dry-run", "print the plan, change nothing")
     .option("--lock-wait <duration>", "wait this long for another rollout's lock (default: exit 4 at once)", duration("--lock-wait"))
     .option("--verify [path]", "send requests through each proxied service's public port while rolling (default path /); report; exit 1 if any failed")
+    .option("--remove-orphans", "remove the replicas and proxies of services the Compose file no longer has")
     .action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
       const timeoutMs = timeoutOf(command);
       const verify = flags["verify"];
@@ -248,6 +250,7 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
         dryRun: flags["dryRun"] === true,
         lockWaitMs: (flags["lockWait"] as number | undefined) ?? 0,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        removeOrphans: flags["removeOrphans"] === true,
       };
       onResult(await handler(handlers, "up")(options));
     });

@@ -3,8 +3,8 @@ import { RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_SERVICE } from "../core/labels.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
-import type { Engine } from "../engine/port.js";
-import { networkName } from "../rollout/container-spec.js";
+import type { ContainerSummary, Engine } from "../engine/port.js";
+import { networkName, orphanOf } from "../rollout/container-spec.js";
 import { ProxyControl } from "./control-client.js";
 import { ensureProxyImage, pruneProxyImages } from "./image.js";
 import { CONFIG_ENV, CONTROL_SOCKET, type ProxyConfig, type ProxyListener, type ProxySettingsMessage, type TargetAddress, type TargetReport } from "./protocol.js";
@@ -72,10 +72,10 @@ export interface ServiceProxy {
 }
 
 /** Who holds a host port: a container publishing it, or a process of the host. */
-async function portHolder(engine: Engine, hostPort: number): Promise<string> {
+async function portHolder(engine: Engine, hostPort: number): Promise<{ text: string; holder?: ContainerSummary }> {
   const containers = await engine.listContainers();
   const holder = containers.find((c) => (c.published ?? []).some((p) => p.hostPort === hostPort));
-  return holder === undefined ? "a process on this host (not a container)" : `the container ${holder.names[0] ?? holder.id}`;
+  return holder === undefined ? { text: "a process on this host (not a container)" } : { text: `the container ${holder.names[0] ?? holder.id}`, holder };
 }
 
 /**
@@ -131,12 +131,18 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
       const busy = /port is already allocated|address already in use|bind: /i.test(message);
       if (busy) {
         const holders = await Promise.all(
-          service.ports.filter((p) => p.published !== undefined).map(async (p) => `${publicAddress(p.hostIp, p.published)} may be held by ${await portHolder(engine, p.published!)}`),
+          service.ports.filter((p) => p.published !== undefined).map(async (p) => ({ address: publicAddress(p.hostIp, p.published), ...(await portHolder(engine, p.published!)) })),
         );
+        // a renamed service: its old proxy, an orphan of this project, still holds the port
+        const services = new Set(spec.services.map((s) => s.name));
+        const orphan = holders.find((h) => h.holder !== undefined && h.holder.labels[LABEL_PROJECT] === spec.project && orphanOf(h.holder, services) !== undefined);
         throw new RerollError("E_PORT_IN_USE", `${service.name}'s port cannot be published: ${message.replace(/^.*?(Bind for|listen tcp|driver failed)/, "$1")}`, {
           kind: "input",
-          problems: holders,
-          hint: `Free the port, or change services.${service.name}.ports in ${spec.file}.`,
+          problems: holders.map((h) => `${h.address} may be held by ${h.text}`),
+          hint:
+            orphan !== undefined
+              ? `${orphan.holder!.names[0] ?? orphan.holder!.id} is the proxy of ${orphanOf(orphan.holder!, services)}, which the Compose file no longer has: reroll up --remove-orphans removes it and frees the port.`
+              : `Free the port, or change services.${service.name}.ports in ${spec.file}.`,
         });
       }
       throw error;

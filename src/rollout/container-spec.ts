@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { RerollError } from "../core/errors.js";
-import { LABEL_PROJECT, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
+import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
-import type { ContainerCreateRequest, HealthcheckRequest, ImageDetails, MountRequest } from "../engine/port.js";
+import type { ContainerCreateRequest, ContainerSummary, HealthcheckRequest, ImageDetails, MountRequest } from "../engine/port.js";
 
 export const LABEL_SLOT = "dev.reroll.slot";
 export const LABEL_SPEC_HASH = "dev.reroll.spec-hash";
@@ -14,6 +14,16 @@ export const DOCKER_HEALTH_TIMEOUT_MS = 30_000;
 export const DOCKER_HEALTH_RETRIES = 3;
 /** margin on top of the healthcheck's own worst case before a replica is given up */
 export const READINESS_SLACK_MS = 5_000;
+
+/**
+ * The service a replica or a proxy of the project serves, when the Compose file no longer has
+ * it (removed or renamed): such a container keeps running, and a proxy keeps its host port,
+ * until `reroll up --remove-orphans` or `reroll down SERVICE` removes it.
+ */
+export function orphanOf(c: ContainerSummary, services: ReadonlySet<string>): string | undefined {
+  const service = c.labels[LABEL_SLOT] !== undefined ? c.labels[LABEL_SERVICE] : c.labels[LABEL_PROXY_FOR];
+  return service !== undefined && !services.has(service) ? service : undefined;
+}
 
 export function networkName(project: string): string {
   return `${project}_default`;

@@ -3,7 +3,7 @@ import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_PROXY_FOR, L
 import type { Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
 import type { ProxyStatus } from "../proxy/manage.js";
-import { LABEL_SLOT, LABEL_SPEC_HASH, networkName } from "./container-spec.js";
+import { LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf } from "./container-spec.js";
 import { acquireProjectLock, describeHolder, holderGone, parseHolder, PROJECT_LOCK_STALE_MS } from "./lock.js";
 import { completedRevisions, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
 
@@ -40,6 +40,8 @@ export interface ProjectStatus {
   /** the holder of a lock left behind by a rollout whose process is gone */
   readonly staleLock?: string;
   readonly services: readonly ServiceStatus[];
+  /** replicas and proxies of services the Compose file no longer has */
+  readonly orphans: readonly { readonly name: string; readonly service: string; readonly state: string }[];
 }
 
 /** What runs, per service and replica, read with one container list and one image list, asked at once. */
@@ -108,7 +110,12 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
       ...(proxies.some((p) => p.service === service.name) ? { proxy: proxies.find((p) => p.service === service.name)! } : {}),
     });
   }
-  return { project: spec.project, lock: lockHolder, ...(staleLock === undefined ? {} : { staleLock }), services };
+  const serviceNames = new Set(spec.services.map((s) => s.name));
+  const orphans = all.flatMap((c) => {
+    const service = orphanOf(c, serviceNames);
+    return service === undefined ? [] : [{ name: c.names[0] ?? c.id, service, state: c.state }];
+  });
+  return { project: spec.project, lock: lockHolder, ...(staleLock === undefined ? {} : { staleLock }), services, orphans };
 }
 
 export interface HistoryEntry {

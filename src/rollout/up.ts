@@ -7,9 +7,9 @@ import { isConverged, planRollout, renderPlan, whyNotConverged, type ObservedCon
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";
-import type { Engine, ImageDetails } from "../engine/port.js";
+import type { ContainerSummary, Engine, ImageDetails } from "../engine/port.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
-import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, specHash, volumeName } from "./container-spec.js";
+import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf, specHash, volumeName } from "./container-spec.js";
 import { executePlan, proveKept, type ExecuteContext, type ExecuteResult } from "./execute.js";
 import { acquireProjectLock, type HeldLock } from "./lock.js";
 import { ensureServiceProxy, listProxies, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
@@ -29,6 +29,8 @@ export interface RolloutOptions {
   readonly now?: () => number;
   /** send traffic through each proxied service's public port while rolling, and report it */
   readonly verify?: { readonly path: string };
+  /** remove the replicas and proxies of services the Compose file no longer has (else: a warning) */
+  readonly removeOrphans?: boolean;
 }
 
 export interface UpOptions extends RolloutOptions {
@@ -175,6 +177,44 @@ function servicesUsing(services: readonly ServiceSpec[], image: string): Service
   });
 }
 
+/**
+ * Replicas and proxies of services the Compose file no longer has. Without --remove-orphans
+ * they are named in a warning and left alone; with it they go before anything else (a proxy
+ * first, freeing its host port for a renamed service), each replica gracefully, as `down`
+ * stops one.
+ */
+async function handleOrphans(engine: Engine, spec: Spec, remove: boolean | "would", emit: EventSink): Promise<void> {
+  const names = new Set(spec.services.map((s) => s.name));
+  const orphans = (await engine.listContainers([`${LABEL_PROJECT}=${spec.project}`])).flatMap((c) => {
+    const service = orphanOf(c, names);
+    return service === undefined ? [] : [{ c, service }];
+  });
+  if (orphans.length === 0) return;
+  const byService = new Map<string, ContainerSummary[]>();
+  for (const o of orphans) byService.set(o.service, [...(byService.get(o.service) ?? []), o.c]);
+  if (remove !== true) {
+    for (const [service, containers] of byService) {
+      const list = containers.map((c) => c.names[0] ?? c.id).join(", ");
+      const them = containers.length === 1 ? "it" : "them";
+      emit({
+        type: "warning",
+        service,
+        message: `${list} belong${containers.length === 1 ? "s" : ""} to ${service}, which the Compose file no longer has (removed or renamed?): ${remove === "would" ? `--remove-orphans removes ${them}` : `reroll up --remove-orphans or reroll down ${service} removes ${them}`}`,
+      });
+    }
+    return;
+  }
+  for (const service of byService.keys()) await removeServiceProxy(engine, spec.project, service, `${service} is no longer in the Compose file`, emit);
+  const replicas = orphans.filter((o) => o.c.labels[LABEL_SLOT] !== undefined);
+  await Promise.all(
+    replicas.map(async ({ c, service }) => {
+      if (c.state === "running" || c.state === "restarting") await engine.stopContainer(c.id);
+      await engine.removeContainer(c.id, { force: true });
+      emit({ type: "replica-remove", service, name: c.names[0] ?? c.id, cause: `${service} is no longer in the Compose file` });
+    }),
+  );
+}
+
 async function ensureProjectResources(engine: Engine, spec: Spec, services: readonly ServiceSpec[]): Promise<void> {
   await engine.ensureNetwork(networkName(spec.project), { [LABEL_PROJECT]: spec.project });
   const used = new Set(services.flatMap((s) => s.volumes.flatMap((m) => (m.type === "volume" ? [m.source] : []))));
@@ -203,6 +243,7 @@ async function rollTargets(
   const outcomes: ServiceOutcome[] = [];
 
   if (options.dryRun === true) {
+    await handleOrphans(engine, spec, options.removeOrphans === true ? "would" : false, emit);
     for (const t of targets) {
       const hash = specHash(spec, t.service, t.image);
       const plan = planRollout(
@@ -230,7 +271,7 @@ async function rollTargets(
     }
   };
   try {
-    await ensureProjectResources(engine, spec, targets.map((t) => t.service));
+    await Promise.all([ensureProjectResources(engine, spec, targets.map((t) => t.service)), handleOrphans(engine, spec, options.removeOrphans === true, emit)]);
     // every proxy is in place (ports published, routes known) before any replica changes
     for (const t of targets) {
       if (!proxied(t.service)) continue;

@@ -471,4 +471,28 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
       holder.close();
     }
   });
+
+  it("a renamed service: up names the orphans and leaves them serving; --remove-orphans frees the port for the new name", async () => {
+    const p = await project("rename");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    await p.write({ name: "site", version: "v1", port, replicas: 1 });
+    // the old proxy holds the port: refused, naming the way out, and the old service still answers
+    const refused = await p.reroll(["up", "--output", "plain"]);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(`${p.project}-web-r1-1, ${p.project}-web-proxy belong to web, which the Compose file no longer has`);
+    expect(refused.stderr).toContain(`${p.project}-web-proxy is the proxy of web, which the Compose file no longer has: reroll up --remove-orphans`);
+    expect((await get(port)).body.trim()).toBe("v1");
+    const status = JSON.parse((await p.reroll(["status", "--output", "json"])).stdout) as { orphans: { name: string; service: string }[] };
+    expect(status.orphans.map((o) => o.name).sort()).toEqual([`${p.project}-web-proxy`, `${p.project}-web-r1-1`]);
+
+    const moved = await p.reroll(["up", "--remove-orphans", "--output", "plain"]);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect((await get(port)).body.trim()).toBe("v1");
+    const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.service=web"] }) });
+    expect(left).toEqual([]);
+    await expect(proxyContainer(p.project)).rejects.toThrow();
+    expect((await proxyContainer(p.project, "site")).State.Running).toBe(true);
+  });
 });

@@ -63,6 +63,18 @@ describe("status", () => {
     expect((await said([replica(2, 1), replica(2, 2), replica(2, 3, "running", "h2-changed")])).rollout).toBe(interrupted);
   });
 
+  it("lists the replicas and proxies of services the Compose file no longer has, apart from its own", async () => {
+    const renamed = { ...replica(1, 1), id: "old", names: ["shop-api-r1-1"], labels: { ...replica(1, 1).labels, "dev.reroll.service": "api" } };
+    const proxy: ContainerSummary = { id: "p", names: ["shop-api-proxy"], imageId: "sha256:proxy", state: "running", labels: { "dev.reroll.project": PROJECT, "dev.reroll.proxy-for": "api" } };
+    const engine = { listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3), renamed, proxy], listImages: async () => [] } as unknown as Engine;
+    const result = await status(spec, engine);
+    expect(result.services[0]!.rollout).toBe("converged");
+    expect(result.orphans).toEqual([
+      { name: "shop-api-r1-1", service: "api", state: "running" },
+      { name: "shop-api-proxy", service: "api", state: "running" },
+    ]);
+  });
+
   it("a lock whose holder's process is gone is an interrupted rollout; a live holder's is one in progress", async () => {
     const gone = await said([replica(2, 1), replica(1, 2), replica(1, 3), lock(DEAD_PID)]);
     expect(gone.lock).toBeUndefined();

@@ -37,6 +37,11 @@ export async function runStatus(options: StatusCommandOptions, io: CliIo): Promi
       lines.push(`  ${r.name}  r${r.revision}  slot ${r.slot}  ${r.state}${r.health === undefined ? "" : ` (${r.health})`}${r.ready ? "" : paint(mode, "33", "  not ready")}`);
     }
   }
+  if (result.orphans.length > 0) {
+    const services = [...new Set(result.orphans.map((o) => o.service))];
+    lines.push(`${paint(mode, "33", "orphans")} (services the Compose file no longer has; reroll up --remove-orphans or reroll down ${services.join(" ")} removes them):`);
+    for (const o of result.orphans) lines.push(`  ${o.name}  ${o.service}  ${o.state}`);
+  }
   io.stdout.write(`${lines.join("\n")}\n`);
 }
 

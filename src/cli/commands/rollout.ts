@@ -50,6 +50,7 @@ export function runUp(options: UpCommandOptions, io: CliIo): Promise<number> {
     up(spec, engine, {
       ...common,
       noBuild: options.noBuild,
+      removeOrphans: options.removeOrphans,
       ...(options.bump === undefined ? {} : { bump: options.bump }),
       ...(options.verify === undefined ? {} : { verify: { path: options.verify } }),
     }),
