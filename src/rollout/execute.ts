@@ -245,8 +245,20 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     }
   };
 
-  // leftovers serve nothing (stopped, failed, duplicates): they go at once, not one daemon round trip after another
-  await Promise.all(plan.cleanup.flatMap((step) => (step.kind === "remove" ? [remove(step.container, step.cause)] : [])));
+  // Leftovers go first, all at once, not one daemon round trip after another. A running one
+  // (a surplus replica when scaling down, a second one in a slot) may be serving or working:
+  // it goes as an old replica does, drained and then stopped with its stop signal and grace
+  // period, never killed outright.
+  await Promise.all(
+    plan.cleanup.flatMap((step) => {
+      if (step.kind !== "remove") return [];
+      const c = step.container;
+      return [(async () => {
+        if (c.state === "running" || c.state === "restarting") await stop(c, step.cause);
+        await remove(c, step.cause);
+      })()];
+    }),
+  );
   let completed = false;
   try {
     const executed = await run();

@@ -46,6 +46,18 @@ describe("reroll up / rollback", async () => {
     };
   };
 
+  /** the log the fixture's replicas keep in the project's `data` volume, read by a container of its own */
+  const volumeLog = async (f: Fixture): Promise<string> => {
+    const reader = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["cat", "/data/log"], HostConfig: { Binds: [`${f.project}_data:/data`] }, Labels: { "dev.reroll.project": f.project } });
+    try {
+      await reader.start();
+      await reader.wait();
+      return (await reader.logs({ stdout: true })).toString("utf8");
+    } finally {
+      await reader.remove({ force: true });
+    }
+  };
+
   it("rolls 3 replicas v1 → v2: all end on v2, never fewer than replicas − parallelism ready, old ones gone", async () => {
     const f = await fixture("roll", { monitor: "3s" });
     await f.setVersion("v1");
@@ -472,6 +484,23 @@ describe("reroll up / rollback", async () => {
     expect(await f.containers()).toEqual([]);
   });
 
+  it("scaling down stops the surplus replica gracefully (its stop signal and grace period), the others untouched", async () => {
+    const f = await fixture("scale-down", { replicas: 3, volume: true });
+    await f.setVersion("v1", "graceful");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const before = await runningOn(f);
+    const compose = join(f.dir, "compose.yaml");
+    await writeFile(compose, (await readFile(compose, "utf8")).replace("replicas: 3", "replicas: 2"));
+    const run = await f.reroll(["up", "--no-build", "--output", "plain"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/-r1-3: stopping \(surplus replica/);
+    const after = await runningOn(f);
+    expect(after.all.map((c) => c.name).sort()).toEqual(before.all.map((c) => c.name).filter((n) => !n.endsWith("-r1-3")).sort());
+    expect(after.all.map((c) => c.id).sort()).toEqual(before.all.filter((c) => !c.name.endsWith("-r1-3")).map((c) => c.id).sort());
+    // the surplus one wrote its last line on SIGTERM: it was not killed outright
+    expect((await volumeLog(f)).match(/v1 stopped gracefully/g)).toHaveLength(1);
+  });
+
   it("down stops the replicas gracefully, removes them and the network, and named volumes only with --volumes", async () => {
     const f = await fixture("down", { replicas: 2, volume: true });
     await f.setVersion("v1", "graceful");
@@ -487,12 +516,7 @@ describe("reroll up / rollback", async () => {
     expect(down.stdout).toMatch(/removed .*-web-r1-1/);
     expect(await f.containers()).toEqual([]);
     // each replica got its stop signal and its grace period, not a SIGKILL
-    const reader = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["cat", "/data/log"], HostConfig: { Binds: [`${f.project}_data:/data`] }, Labels: { "dev.reroll.project": f.project } });
-    await reader.start();
-    await reader.wait();
-    const log = (await reader.logs({ stdout: true })).toString("utf8");
-    await reader.remove({ force: true });
-    expect(log.match(/v1 stopped gracefully/g)).toHaveLength(2);
+    expect((await volumeLog(f)).match(/v1 stopped gracefully/g)).toHaveLength(2);
     expect((await docker.listNetworks({ filters: JSON.stringify({ name: [`${f.project}_default`] }) })).length).toBe(0);
     expect((await docker.listVolumes({ filters: JSON.stringify({ name: [`${f.project}_data`] }) })).Volumes?.length).toBe(1);
     expect((await f.reroll(["down", "--volumes"])).code).toBe(0);

@@ -87,6 +87,13 @@ describe("rollout plans", () => {
     );
   });
 
+  it("scaling down: the surplus replicas are the reason given, and go before anything starts", () => {
+    const plan = planRollout(target({ replicas: 1 }), [c(2, 1), c(2, 2), c(2, 3)]);
+    expect(plan.batches).toEqual([]);
+    expect(plan.cleanup.map((s) => s.cause)).toEqual(["surplus replica shop-web-r2-2 (r2, running, healthy)", "surplus replica shop-web-r2-3 (r2, running, healthy)"]);
+    expect(whyNotConverged(plan)).toBe("scaling to 1: 2 surplus replicas to stop");
+  });
+
   it("a replica stopped outside a rollout is said to be not running, and its slot gets a new one", () => {
     const stopFirst = { ...DEFAULT_UPDATE_CONFIG, order: "stop-first" as const };
     const observed = [c(2, 1), c(2, 2, "exited", "none"), c(2, 3, "running", "unhealthy"), { ...c(2, 1), id: "second", name: "shop-web-r2-1-replaced-x" }];

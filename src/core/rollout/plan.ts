@@ -234,7 +234,10 @@ export function whyNotConverged(plan: RolloutPlan): string {
   if (changed > 0) reasons.push(`${count(changed, "replica")} of r${t.revision} with another image or configuration`);
   const empty = plan.batches.flatMap((b) => b.slots).length - new Set(replaced.map((c) => c.slot)).size;
   if (empty > 0) reasons.push(`${count(empty, "slot")} without a replica`);
-  if (plan.cleanup.length > 0) reasons.push(`${count(plan.cleanup.length, "leftover container")} to remove`);
+  // running replicas beyond the declared count: a scale-down (a stopped one is a mere leftover)
+  const surplus = plan.cleanup.filter((step) => step.kind !== "start" && (step.container.slot < 1 || step.container.slot > t.replicas) && (step.container.state === "running" || step.container.state === "restarting")).length;
+  if (surplus > 0) reasons.push(`scaling to ${t.replicas}: ${count(surplus, "surplus replica")} to stop`);
+  if (plan.cleanup.length > surplus) reasons.push(`${count(plan.cleanup.length - surplus, "leftover container")} to remove`);
   if (plan.unproven.length > 0) reasons.push(`${count(plan.unproven.length, "replica")} not proven ready yet`);
   if (reasons.length === 0 && plan.finish.length > 0) reasons.push(`${count(plan.finish.length, "stopped or surplus container")} to remove`);
   return reasons.join("; ");
