@@ -88,7 +88,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     const halfway = runningRevisions.size > 1 || hashes.size > 1 || down.some((r) => r.state === "created" || (runningRevisions.size > 0 && !runningRevisions.has(r.revision)));
     const ready = replicas.filter((r) => r.ready).length;
     let rollout: string;
-    if (replicas.length === 0) rollout = "not deployed";
+    if (replicas.length === 0) rollout = service.deploy.replicas === 0 && current !== undefined ? "converged" : "not deployed";
     else if (lockHolder !== undefined) rollout = "rollout in progress";
     else if (staleLock !== undefined) rollout = "interrupted: its rollout's process is gone; run reroll up to finish or reroll rollback";
     else if (halfway) rollout = "interrupted: run reroll up to finish or reroll rollback";

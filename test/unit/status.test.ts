@@ -55,12 +55,19 @@ describe("status", () => {
     // with the last completed rollout on record: nothing running is down, not drifted; r1 running is drifted
     expect((await said([ledger, replica(2, 1, "exited"), replica(2, 2, "exited"), replica(2, 3, "exited")])).rollout).toMatch(/^degraded: shop-web-r2-1 exited, /);
     expect((await said([ledger, replica(1, 1), replica(1, 2), replica(1, 3)])).rollout).toBe("drifted: r1 runs, the last completed rollout was r2");
+    expect((await said([])).rollout).toBe("not deployed");
     // what only a halted rollout leaves
     const interrupted = "interrupted: run reroll up to finish or reroll rollback";
     expect((await said([replica(2, 1), replica(1, 2), replica(1, 3)])).rollout).toBe(interrupted);
     expect((await said([replica(2, 1), replica(2, 2), replica(2, 3), replica(1, 1, "exited")])).rollout).toBe(interrupted);
     expect((await said([replica(2, 1), replica(2, 2), replica(2, 3, "created")])).rollout).toBe(interrupted);
     expect((await said([replica(2, 1), replica(2, 2), replica(2, 3, "running", "h2-changed")])).rollout).toBe(interrupted);
+  });
+
+  it("a service scaled to 0 after a completed rollout is converged, not 'not deployed'", async () => {
+    const scaledToZero = { ...spec, services: [{ name: "web", deploy: { replicas: 0 } }] } as unknown as Spec;
+    const engine = { listContainers: async () => [ledger], listImages: async () => [] } as unknown as Engine;
+    expect((await status(scaledToZero, engine)).services[0]!.rollout).toBe("converged");
   });
 
   it("lists the replicas and proxies of services the Compose file no longer has, apart from its own", async () => {
