@@ -129,6 +129,15 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   };
   const retire = (c: { id: string; name: string }): Promise<void> => retireReplica(ctx, c);
   const remove = (c: { id: string; name: string }, cause: string): Promise<void> => removeReplica(ctx, c, cause);
+  /**
+   * A replica that may be serving or working goes as an old replica does: drained, then its
+   * stop signal and grace period, never killed outright; then it is removed. (Docker answers
+   * a stop of a container that is not running at once.)
+   */
+  const stopAndRemove = async (c: ObservedContainer, cause: string): Promise<void> => {
+    if (c.state === "running" || c.state === "restarting") await stop(c, cause);
+    await remove(c, cause);
+  };
   /** old replicas renamed `<name>-replaced-<id>` to free their name for a replacement: id → name */
   const steppedAside = new Map<string, string>();
   /**
@@ -240,25 +249,15 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
           { kind: "inconsistent", problems: failure.logs.map((l) => `  | ${l}`), hint: "Check `reroll status`, fix the cause, then run `reroll up` or `reroll rollback` again." },
         );
       }
-      for (const r of batch) await remove(r.fresh, "rolled back");
+      // the new replicas of slots that had passed their gates may be serving or working
+      await Promise.all(batch.map((r) => stopAndRemove(r.fresh, "rolled back")));
       await takeNamesBack(toStart);
     }
   };
 
-  // Leftovers go first, all at once, not one daemon round trip after another. A running one
-  // (a surplus replica when scaling down, a second one in a slot) may be serving or working:
-  // it goes as an old replica does, drained and then stopped with its stop signal and grace
-  // period, never killed outright.
-  await Promise.all(
-    plan.cleanup.flatMap((step) => {
-      if (step.kind !== "remove") return [];
-      const c = step.container;
-      return [(async () => {
-        if (c.state === "running" || c.state === "restarting") await stop(c, step.cause);
-        await remove(c, step.cause);
-      })()];
-    }),
-  );
+  // Leftovers go first, all at once, not one daemon round trip after another; a running one
+  // (a surplus replica when scaling down, a second one in a slot) gracefully.
+  await Promise.all(plan.cleanup.flatMap((step) => (step.kind === "remove" ? [stopAndRemove(step.container, step.cause)] : [])));
   let completed = false;
   try {
     const executed = await run();

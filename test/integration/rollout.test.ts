@@ -183,6 +183,9 @@ describe("reroll up / rollback", async () => {
     expect(after.all.map((c) => c.id).sort()).toEqual(before);
     expect(after.ready).toHaveLength(4);
     expect(after.revisions).toEqual([1]);
+    // the v2 replica that had passed its gates was stopped with its signal and grace period, not killed
+    expect(run.stderr).toMatch(/-r2-\d: stopping \(rolled back\)/);
+    expect((await volumeLog(f)).match(/v2 stopped gracefully/g)).toHaveLength(1);
   });
 
   it("a configuration-only change that fails is rolled back with the old replicas under their own names again", async () => {

@@ -25,9 +25,10 @@ const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   "exit-at-start": "echo fatal: DATABASE_URL is not set >&2; exit 3",
   "never-healthy": "rm -f /www/health; exec httpd -f -p 80 -h /www",
   "die-in-monitor": "httpd -p 80 -h /www; sleep 2; echo crashed after start >&2; exit 4",
-  // the first replica of this version to start serves; later ones die in their monitor window (needs the volume)
+  // the first replica of this version to start serves (and on SIGTERM writes its last line, as
+  // `graceful` does); later ones die in their monitor window (needs the volume)
   "first-replica-only":
-    'if mkdir "/data/first-$VERSION" 2>/dev/null; then exec httpd -f -p 80 -h /www; fi; httpd -p 80 -h /www; sleep 2; echo not the first >&2; exit 5',
+    'if mkdir "/data/first-$VERSION" 2>/dev/null; then trap \'echo "$VERSION stopped gracefully" >> /data/log; exit 0\' TERM; httpd -p 80 -h /www; while :; do sleep 0.2; done; fi; httpd -p 80 -h /www; sleep 2; echo not the first >&2; exit 5',
   // the first replica of this version to start takes 8 s before it serves; the others serve at once (needs the volume and a start_period)
   "slow-first": 'if mkdir "/data/slow-$VERSION" 2>/dev/null; then sleep 8; fi; exec httpd -f -p 80 -h /www',
   // serves until /crash exists, then exits; from then on (a file in its own filesystem, which
