@@ -497,10 +497,22 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
         if (details !== undefined) targets.push({ service: services.find((s) => s.name === image.service)!, image: details, revision: image.revision });
       }
     } else {
+      const ledger = buildable.length > 0 ? readLedger(engine, spec.project) : undefined;
+      ledger?.catch(() => undefined); // awaited below, unless a read before it fails
       for (const s of buildable) {
         const newest = await (early.get(s.name) ?? newestRevision(engine, spec.project, s.name));
         if (newest === undefined) {
           throw new RerollError("E_NO_BUILD", `${s.name} has no built revision yet.`, { hint: options.dryRun === true ? "Run reroll build first, or reroll up without --dry-run." : "Run reroll up without --no-build, or reroll build first." });
+        }
+        // The newest build is not always what the Dockerfile says: a --bump that failed was
+        // reverted, but its build stays. Rolling it again may be meant (a passing failure).
+        const last = [...((await ledger!).services[s.name] ?? [])].reverse().find((e) => e.revision === newest.revision);
+        if (last !== undefined && (last.outcome === "rolled-back" || last.outcome === "failed")) {
+          emit({
+            type: "warning",
+            service: s.name,
+            message: `r${newest.revision}, ${s.name}'s newest build, was ${last.outcome === "failed" ? "a failed rollout" : "rolled back"} the last time${last.detail === undefined ? "" : ` (${last.detail})`}; rolling it again. reroll up without --no-build builds what the Dockerfile says now`,
+          });
         }
         targets.push({ service: s, ...newest });
       }

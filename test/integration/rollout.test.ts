@@ -130,6 +130,10 @@ describe("reroll up / rollback", async () => {
     const history = JSON.parse((await f.reroll(["history", "web", "--output", "json"])).stdout) as { revisions: { revision: number; outcomes: { outcome: string }[]; current: boolean }[] };
     expect(history.revisions.find((r) => r.revision === 2)?.outcomes.at(-1)?.outcome).toBe("rolled-back");
     expect(history.revisions.find((r) => r.revision === 1)?.current).toBe(true);
+    // --no-build would roll the newest build, the one just rolled back: it says so, even in a dry run
+    const again = await f.reroll(["up", "--no-build", "--dry-run"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/warning: web: r2, web's newest build, was rolled back the last time \(.+\); rolling it again/);
   });
 
   /** v1 running on 3 replicas; v2 built so that its first replica serves and every later one dies in its monitor window */

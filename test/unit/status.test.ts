@@ -6,7 +6,7 @@ import { status } from "../../src/rollout/inspect.js";
 
 /** What `status` says of a service, from the containers a daemon lists. */
 const PROJECT = "shop";
-const spec = { project: PROJECT, services: [{ name: "web", deploy: { replicas: 3 } }] } as unknown as Spec;
+const spec = { project: PROJECT, services: [{ name: "web", ports: [], deploy: { replicas: 3 } }] } as unknown as Spec;
 
 const replica = (revision: number, slot: number, state = "running", hash = `h${revision}`): ContainerSummary => ({
   id: `id-${revision}-${slot}-${state}`,
@@ -65,9 +65,15 @@ describe("status", () => {
   });
 
   it("a service scaled to 0 after a completed rollout is converged, not 'not deployed'", async () => {
-    const scaledToZero = { ...spec, services: [{ name: "web", deploy: { replicas: 0 } }] } as unknown as Spec;
+    const scaledToZero = { ...spec, services: [{ name: "web", ports: [], deploy: { replicas: 0 } }] } as unknown as Spec;
     const engine = { listContainers: async () => [ledger], listImages: async () => [] } as unknown as Engine;
     expect((await status(scaledToZero, engine)).services[0]!.rollout).toBe("converged");
+  });
+
+  it("a service with ports whose proxy is gone is degraded, though every replica is ready", async () => {
+    const withPorts = { ...spec, services: [{ name: "web", ports: [{ target: 80, published: 8080 }], deploy: { replicas: 3 } }] } as unknown as Spec;
+    const engine = { listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3)], listImages: async () => [] } as unknown as Engine;
+    expect((await status(withPorts, engine)).services[0]!.rollout).toBe("degraded: no proxy publishes its ports (reroll proxy down, or it was removed); reroll up or reroll proxy up starts it");
   });
 
   it("lists the replicas and proxies of services the Compose file no longer has, apart from its own", async () => {

@@ -34,7 +34,8 @@ async function runRolling(
       lockWaitMs: options.lockWaitMs,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       signal: io.signal,
-      onEvent: options.dryRun && mode !== "json" ? () => undefined : renderer.sink,
+      // --dry-run prints the plan; of the events only the warnings (orphans, a rolled-back build rolled again)
+      onEvent: options.dryRun && mode !== "json" ? (e) => void (e.type === "warning" && io.stderr.write(`warning: ${e.service === undefined ? "" : `${e.service}: `}${e.message}\n`)) : renderer.sink,
     });
     renderer.close();
     printResult(result, options.dryRun, mode, io);
