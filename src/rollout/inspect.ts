@@ -169,6 +169,12 @@ export async function history(spec: Spec, engine: Engine, service: string): Prom
  * `spec` only names the project.
  */
 export async function down(spec: Pick<Spec, "project">, engine: Engine, options: { services?: readonly string[]; volumes?: boolean; now?: () => number } = {}): Promise<{ removed: string[] }> {
+  if (options.volumes === true && (options.services ?? []).length > 0) {
+    // named volumes belong to the project, and another service may mount the same one
+    throw new RerollError("E_USAGE", "--volumes removes the project's named volumes, so it takes down the whole project, not some services.", {
+      hint: `Run reroll down --volumes for the whole project, or reroll down ${(options.services ?? []).join(" ")} to keep the volumes.`,
+    });
+  }
   const lock = await acquireProjectLock(engine, spec.project, "reroll down", options.now === undefined ? {} : { now: options.now });
   const removed: string[] = [];
   try {

@@ -517,6 +517,10 @@ describe("reroll up / rollback", async () => {
     const badName = await runReroll(["down", "-p", "Not A Project"], { cwd: elsewhere });
     expect(badName.code).toBe(2);
     expect(badName.stderr).toMatch(/"Not A Project" is not a valid project name/);
+    // --volumes with some services would take a volume another service mounts: refused, nothing removed
+    const partial = await runReroll(["down", "web", "--volumes", "-p", f.project], { cwd: elsewhere });
+    expect(partial.code).toBe(2);
+    expect(partial.stderr).toMatch(/--volumes removes the project's named volumes/);
     expect(await f.containers()).toHaveLength(2);
     const down = await runReroll(["down", "-p", f.project], { cwd: elsewhere });
     expect(down.code, down.stderr).toBe(0);
