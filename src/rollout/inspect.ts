@@ -141,26 +141,43 @@ export async function history(spec: Spec, engine: Engine, service: string): Prom
   const entries = ledger.services[service] ?? [];
   const current = completedRevisions(ledger, service)[0];
   const revisions = new Set([...images.map((i) => Number(i.labels[LABEL_REVISION])), ...entries.map((e) => e.revision)]);
-  return [...revisions]
-    .sort((a, b) => b - a)
-    .map((revision): HistoryEntry => {
-      const image = images.find((i) => Number(i.labels[LABEL_REVISION]) === revision);
-      let baseImages: string[] = [];
-      try {
-        baseImages = (JSON.parse(image?.labels[LABEL_BASE_IMAGES] ?? "[]") as { ref: string }[]).map((b) => b.ref);
-      } catch {
-        baseImages = [];
-      }
-      return {
-        revision,
-        imageId: image?.id ?? entries.find((e) => e.revision === revision)?.imageId,
-        kept: image !== undefined,
-        created: image?.created,
-        baseImages,
-        outcomes: entries.filter((e) => e.revision === revision),
-        current: revision === current,
-      };
-    });
+  return Promise.all(
+    [...revisions]
+      .sort((a, b) => b - a)
+      .map(async (revision): Promise<HistoryEntry> => {
+        const image = images.find((i) => Number(i.labels[LABEL_REVISION]) === revision);
+        const imageId = image?.id ?? entries.find((e) => e.revision === revision)?.imageId;
+        if (image === undefined) {
+          // not built by reroll (a service that runs an `image:` as is), or since removed:
+          // the daemon says which, and names the image by its tags
+          const run = imageId === undefined ? undefined : await engine.inspectImage(imageId);
+          return {
+            revision,
+            imageId,
+            kept: run !== undefined,
+            created: run?.created,
+            baseImages: run?.repoTags.filter((t) => t !== "<none>:<none>") ?? [],
+            outcomes: entries.filter((e) => e.revision === revision),
+            current: revision === current,
+          };
+        }
+        let baseImages: string[] = [];
+        try {
+          baseImages = (JSON.parse(image.labels[LABEL_BASE_IMAGES] ?? "[]") as { ref: string }[]).map((b) => b.ref);
+        } catch {
+          baseImages = [];
+        }
+        return {
+          revision,
+          imageId,
+          kept: true,
+          created: image.created,
+          baseImages,
+          outcomes: entries.filter((e) => e.revision === revision),
+          current: revision === current,
+        };
+      }),
+  );
 }
 
 /**

@@ -104,12 +104,16 @@ describe("reroll up with an image-only service", async () => {
       { revision: 1, imageId: first },
       { revision: 1, imageId: first },
     ]);
-    const history = JSON.parse((await reroll(["history", "app", "--output", "json"])).stdout) as { revisions: { revision: number; current: boolean }[] };
+    const history = JSON.parse((await reroll(["history", "app", "--output", "json"])).stdout) as { revisions: { revision: number; current: boolean; kept: boolean; imageId: string; baseImages: string[] }[] };
     expect(history.revisions.map((r) => [r.revision, r.current])).toEqual(
       expect.arrayContaining([
         [1, true],
         [2, false],
       ]),
     );
+    // images reroll did not build are still on the daemon, named by their tags
+    expect(history.revisions.find((r) => r.revision === 1)).toMatchObject({ kept: true, imageId: first, baseImages: [`${repository}:a`] });
+    expect(history.revisions.find((r) => r.revision === 2)).toMatchObject({ kept: true, imageId: second });
+    expect(history.revisions.find((r) => r.revision === 2)!.baseImages.sort()).toEqual([`${repository}:b`, `${repository}:current`]);
   });
 });
