@@ -469,6 +469,15 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       const result = await call(() => api<{ Volumes?: { Name: string }[] }>("GET", "/volumes", { query: { filters: filters({ label: labels }) } }));
       return (result.Volumes ?? []).map((v) => v.Name);
     },
+    async hasVolume(name) {
+      try {
+        await call(() => api("GET", `/volumes/${encodeURIComponent(name)}`));
+        return true;
+      } catch (error) {
+        if (statusCode(error) === 404) return false;
+        throw error;
+      }
+    },
     async removeVolume(name) {
       try {
         await call(() => api("DELETE", `/volumes/${encodeURIComponent(name)}`));

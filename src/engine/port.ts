@@ -190,6 +190,8 @@ export interface Engine {
   removeNetwork(name: string): Promise<void>;
   ensureVolume(name: string, labels: Readonly<Record<string, string>>, driver?: string, driverOpts?: Readonly<Record<string, string>>): Promise<void>;
   listVolumes(labels: readonly string[]): Promise<readonly string[]>;
+  /** whether the daemon has a volume of that name */
+  hasVolume(name: string): Promise<boolean>;
   removeVolume(name: string): Promise<void>;
   listNetworks(labels: readonly string[]): Promise<readonly string[]>;
   /** sends a build; yields the daemon's messages as they arrive */

@@ -215,10 +215,29 @@ async function handleOrphans(engine: Engine, spec: Spec, remove: boolean | "woul
   );
 }
 
+/** The named volumes the services mount. */
+function usedVolumes(services: readonly ServiceSpec[]): Set<string> {
+  return new Set(services.flatMap((s) => s.volumes.flatMap((m) => (m.type === "volume" ? [m.source] : []))));
+}
+
+/**
+ * An external volume is managed outside reroll: one that is missing is refused before
+ * anything changes, as Compose does. Docker would create an empty one at the first mount,
+ * and the new replicas would run on it while the data sits in the volume that was meant.
+ */
+async function checkExternalVolumes(engine: Engine, spec: Spec, services: readonly ServiceSpec[]): Promise<void> {
+  const external = [...usedVolumes(services)].filter((name) => spec.volumes[name]!.external);
+  const missing = (await Promise.all(external.map(async (name) => ((await engine.hasVolume(volumeName(spec, name))) ? [] : [name])))).flat();
+  if (missing.length === 0) return;
+  throw new RerollError("E_VOLUME_MISSING", `The external volume${missing.length === 1 ? "" : "s"} ${missing.map((n) => volumeName(spec, n)).join(", ")} ${missing.length === 1 ? "does" : "do"} not exist; nothing was changed.`, {
+    problems: missing.map((n) => `volumes.${n}: external, named ${volumeName(spec, n)}`),
+    hint: `Create ${missing.length === 1 ? "it" : "them"} (docker volume create NAME), set the right name: in ${spec.file}, or drop external: true to let reroll create a project volume.`,
+  });
+}
+
 async function ensureProjectResources(engine: Engine, spec: Spec, services: readonly ServiceSpec[]): Promise<void> {
   await engine.ensureNetwork(networkName(spec.project), { [LABEL_PROJECT]: spec.project });
-  const used = new Set(services.flatMap((s) => s.volumes.flatMap((m) => (m.type === "volume" ? [m.source] : []))));
-  for (const name of used) {
+  for (const name of usedVolumes(services)) {
     const v = spec.volumes[name]!;
     if (v.external) continue;
     await engine.ensureVolume(volumeName(spec, name), { [LABEL_PROJECT]: spec.project, ...v.labels }, v.driver, v.driverOpts);
@@ -243,6 +262,7 @@ async function rollTargets(
   const outcomes: ServiceOutcome[] = [];
 
   if (options.dryRun === true) {
+    await checkExternalVolumes(engine, spec, targets.map((t) => t.service));
     await handleOrphans(engine, spec, options.removeOrphans === true ? "would" : false, emit);
     for (const t of targets) {
       const hash = specHash(spec, t.service, t.image);
@@ -271,6 +291,7 @@ async function rollTargets(
     }
   };
   try {
+    await checkExternalVolumes(engine, spec, targets.map((t) => t.service));
     await Promise.all([ensureProjectResources(engine, spec, targets.map((t) => t.service)), handleOrphans(engine, spec, options.removeOrphans === true, emit)]);
     // every proxy is in place (ports published, routes known) before any replica changes
     for (const t of targets) {
@@ -462,6 +483,8 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
   const lock = options.dryRun === true ? undefined : await projectLock(spec, engine, "up", options);
   if (lock?.waited === true) early.clear();
   try {
+    // before the --bump edit and the build: a missing external volume is an input error
+    await checkExternalVolumes(engine, spec, services);
     if (options.bump !== undefined) {
       const ref = parseImageRef(options.bump, "--bump");
       if (ref.tag === undefined) throw new RerollError("E_USAGE", `--bump takes IMAGE:TAG, got "${options.bump}".`, { hint: "For example: --bump nginx:1.19." });

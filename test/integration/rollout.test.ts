@@ -491,6 +491,31 @@ describe("reroll up / rollback", async () => {
     expect(await f.containers()).toEqual([]);
   });
 
+  it("an external volume is mounted by its own name, and one that is missing is refused before anything changes", async () => {
+    const f = await fixture("external", { replicas: 1, volume: true });
+    await f.setVersion("v1");
+    const volume = `${f.project}-ext`;
+    const compose = join(f.dir, "compose.yaml");
+    await writeFile(compose, (await readFile(compose, "utf8")).replace("  data: {}", `  data: { external: true, name: ${volume} }`));
+    const missing = await f.reroll(["up", "--output", "plain"]);
+    expect(missing.code, missing.stderr).toBe(2);
+    expect(missing.stderr).toContain(`The external volume ${volume} does not exist; nothing was changed.`);
+    expect(await f.containers()).toEqual([]);
+    expect((await docker.listVolumes({ filters: JSON.stringify({ name: [f.project] }) })).Volumes ?? []).toEqual([]);
+
+    // the volume made outside reroll, with data in it: the replica mounts that one
+    await docker.createVolume({ Name: volume, Labels: { "dev.reroll.project": f.project } });
+    const writer = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["sh", "-c", "echo kept > /data/marker"], HostConfig: { Binds: [`${volume}:/data`] }, Labels: { "dev.reroll.project": f.project } });
+    await writer.start();
+    await writer.wait();
+    await writer.remove();
+    const up = await f.reroll(["up", "--output", "plain"]);
+    expect(up.code, up.stderr).toBe(0);
+    const [replica] = await f.containers();
+    expect(await execIn(replica!.id, ["grep", "-q", "kept", "/data/marker"])).toBe(0);
+    expect((await docker.listVolumes({ filters: JSON.stringify({ name: [`${f.project}_data`] }) })).Volumes ?? []).toEqual([]);
+  });
+
   it("scaling down stops the surplus replica gracefully (its stop signal and grace period), the others untouched", async () => {
     const f = await fixture("scale-down", { replicas: 3, volume: true });
     await f.setVersion("v1", "graceful");

@@ -121,6 +121,29 @@ describe("loading a Compose file", () => {
     expect(s.volumes["data"]?.name).toBe("shop_data");
   });
 
+  it("names volumes as Compose does: the project's prefixed, an external one by its key, name: over both", async () => {
+    const { spec } = await load(
+      [
+        "name: shop",
+        "services:",
+        "  web:",
+        "    image: web:1",
+        "    volumes: ['data:/a', 'pgdata:/b', 'shared:/c']",
+        "volumes:",
+        "  data: {}",
+        "  pgdata: { external: true }",
+        "  shared: { external: true, name: team-shared }",
+        "",
+      ].join("\n"),
+    );
+    const s = await spec();
+    expect(Object.fromEntries(Object.entries(s.volumes).map(([k, v]) => [k, [v.name, v.external]]))).toEqual({
+      data: ["shop_data", false],
+      pgdata: ["pgdata", true],
+      shared: ["team-shared", true],
+    });
+  });
+
   it("reports every problem at once, each with its path", async () => {
     const { spec } = await load(
       [

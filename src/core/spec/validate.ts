@@ -230,9 +230,11 @@ export function validateSpec(doc: unknown, ctx: ValidateContext): Spec {
     const v = raw === null ? {} : c.object(raw, path);
     if (v === undefined) continue;
     c.keys(v, path, new Set(["driver", "driver_opts", "external", "labels", "name"]));
+    const external = c.boolean(v["external"], `${path}.external`) ?? false;
     volumes[name] = {
-      name: c.string(v["name"], `${path}.name`) ?? `${project}_${name}`,
-      external: c.boolean(v["external"], `${path}.external`) ?? false,
+      // as in Compose: a volume reroll creates is the project's; an external one is named by its key
+      name: c.string(v["name"], `${path}.name`) ?? (external ? name : `${project}_${name}`),
+      external,
       driver: c.string(v["driver"], `${path}.driver`),
       driverOpts: c.dictionary(v["driver_opts"], `${path}.driver_opts`, {}),
       labels: c.dictionary(v["labels"], `${path}.labels`, {}),
