@@ -124,7 +124,8 @@ function runtimeConfig(spec: Spec, service: ServiceSpec, image: ImageDetails | u
     workingDir: service.workingDir,
     stopSignal: service.stopSignal,
     stopTimeoutSeconds: Math.ceil((service.stopGracePeriodMs ?? DEFAULT_STOP_GRACE_MS) / 1000),
-    healthcheck: effectiveHealthcheck(service, image),
+    // without a Healthcheck of its own a container runs its image's: `disable` must say NONE
+    healthcheck: effectiveHealthcheck(service, image) ?? (service.healthcheck?.disable === true ? { test: ["NONE"] } : undefined),
     exposedPorts: [...service.expose.map((p) => (p.includes("/") ? p : `${p}/tcp`)), ...service.ports.map((p) => `${p.target}/${p.protocol}`)],
     mounts: mounts(spec, service),
     tmpfs: Object.fromEntries(service.tmpfs.map((t) => [t, ""])),

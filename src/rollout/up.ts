@@ -9,7 +9,7 @@ import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";
 import type { ContainerSummary, Engine, ImageDetails } from "../engine/port.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
-import { checkDataSafety, containerName, LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf, specHash, volumeName } from "./container-spec.js";
+import { checkDataSafety, containerName, effectiveHealthcheck, LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf, specHash, volumeName } from "./container-spec.js";
 import { executePlan, proveKept, type ExecuteContext, type ExecuteResult } from "./execute.js";
 import { acquireProjectLock, type HeldLock } from "./lock.js";
 import { ensureServiceProxy, listProxies, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
@@ -322,7 +322,7 @@ async function rollTargets(
         emit,
         ...(traffic.has(service.name) ? { traffic: traffic.get(service.name)! } : {}),
       };
-      if (!t.image.healthcheck && !service.healthcheck?.test && service.deploy.replicas > 0) {
+      if (effectiveHealthcheck(service, t.image) === undefined && service.deploy.replicas > 0) {
         emit({ type: "warning", service: service.name, message: `${service.name} has no healthcheck: a replica counts as ready once it has run for the monitor window (${update.monitorMs / 1000}s)` });
       }
       const { plan, observed } = await planProven(spec, { service: service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: service.deploy.replicas, update }, ctx);

@@ -491,6 +491,24 @@ describe("reroll up / rollback", async () => {
     expect(await f.containers()).toEqual([]);
   });
 
+  it("healthcheck disable: true turns the image's HEALTHCHECK off in the replicas too, and says so", async () => {
+    const f = await fixture("no-health", { replicas: 1 });
+    await f.setVersion("v1");
+    // an image whose own check always fails
+    const dockerfile = join(f.dir, "web", "Dockerfile");
+    await writeFile(dockerfile, `${await readFile(dockerfile, "utf8")}HEALTHCHECK --interval=1s --retries=1 CMD false\n`);
+    const compose = join(f.dir, "compose.yaml");
+    await writeFile(compose, (await readFile(compose, "utf8")).replace(/    healthcheck:\n(      .*\n)+/, "    healthcheck: { disable: true }\n"));
+    const run = await f.reroll(["up", "--output", "plain"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/web has no healthcheck/);
+    const [replica] = await f.containers();
+    const info = await docker.getContainer(replica!.id).inspect();
+    expect(info.Config.Healthcheck?.Test).toEqual(["NONE"]);
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect((await docker.getContainer(replica!.id).inspect()).State.Health).toBeUndefined();
+  });
+
   it("an external volume is mounted by its own name, and one that is missing is refused before anything changes", async () => {
     const f = await fixture("external", { replicas: 1, volume: true });
     await f.setVersion("v1");
