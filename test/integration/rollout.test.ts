@@ -498,7 +498,7 @@ describe("reroll up / rollback", async () => {
     const dockerfile = join(f.dir, "web", "Dockerfile");
     await writeFile(dockerfile, `${await readFile(dockerfile, "utf8")}HEALTHCHECK --interval=1s --retries=1 CMD false\n`);
     const compose = join(f.dir, "compose.yaml");
-    await writeFile(compose, (await readFile(compose, "utf8")).replace(/    healthcheck:\n(      .*\n)+/, "    healthcheck: { disable: true }\n"));
+    await writeFile(compose, (await readFile(compose, "utf8")).replace(/ {4}healthcheck:\n( {6}.*\n)+/, "    healthcheck: { disable: true }\n"));
     const run = await f.reroll(["up", "--output", "plain"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/web has no healthcheck/);
