@@ -332,8 +332,10 @@ async function rollTargets(
       const result = await executePlan(plan, ctx);
       emit({ type: "rollout-done", service: service.name, revision: t.revision, outcome: result.outcome, durationMs: now() - started });
       outcomes.push({ service: service.name, revision: t.revision, outcome: result.outcome === "rolled-back" ? "rolled-back" : result.outcome, plan: text });
+      // a failure to converge is reported once the services before this one are back too
+      let convergeFailure: unknown;
       if (result.outcome === "rolled-back") {
-        await convergeToPrevious(spec, engine, service, t, options, emit, now, traffic.get(service.name));
+        await convergeToPrevious(spec, engine, service, t, options, emit, now, traffic.get(service.name)).catch((error: unknown) => (convergeFailure = error));
       }
       // paused keeps what is done: the slots already on the target lose their stopped old replicas
       if (result.outcome === "paused") await result.finish();
@@ -349,6 +351,7 @@ async function rollTargets(
             Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "rolled-back" as const, at: now(), detail: `${service.name} failed` }])),
           );
         }
+        if (convergeFailure !== undefined) throw convergeFailure;
         if (result.outcome === "interrupted") {
           throw new RerollError("E_INTERRUPTED", `Interrupted: ${service.name}'s batch in flight was brought back; no replica was left half-started.`, {
             kind: "interrupted",
@@ -438,6 +441,13 @@ function projectLock(spec: Spec, engine: Engine, mode: string, options: RolloutO
 async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSpec, failed: Target, options: RolloutOptions, emit: EventSink, now: () => number, traffic: Traffic | undefined): Promise<void> {
   const previous = completedRevisions(await readLedger(engine, spec.project), service.name).find((r) => r !== failed.revision);
   if (previous === undefined) return;
+  // The rollback started the old replicas again, each with the configuration it ran with.
+  // When every slot runs on the previous revision, that is the previous state: replacing
+  // them to match the Compose file's new configuration (which came with the failed rollout)
+  // would be a rollout of its own, and it may be what failed.
+  const running = (await observeService(engine, spec.project, service.name)).filter((c) => c.state === "running" && c.health !== "unhealthy");
+  const onPrevious = new Set(running.filter((c) => c.revision === previous).map((c) => c.slot));
+  if (running.every((c) => c.revision === previous) && Array.from({ length: service.deploy.replicas }, (_, i) => i + 1).every((slot) => onPrevious.has(slot))) return;
   const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${previous}`]);
   const image = images[0] === undefined ? undefined : await engine.inspectImage(images[0].id);
   if (image === undefined) return;

@@ -491,6 +491,25 @@ describe("reroll up / rollback", async () => {
     expect(await f.containers()).toEqual([]);
   });
 
+  it("a rollout that changed the configuration and failed leaves the old replicas with their old configuration: exit 1, not 3", async () => {
+    const f = await fixture("config-back", { replicas: 2, extra: '    environment: { MODE: "${MODE:-ok}" }' });
+    // every version of this app refuses MODE=broken; the old image under the new configuration too
+    const script = 'if [ "$MODE" = broken ]; then echo "bad MODE" >&2; exit 3; fi; exec httpd -f -p 80 -h /www';
+    await f.setVersion("v1");
+    await writeFile(join(f.dir, "web", "start.sh"), `${script}\n`);
+    expect((await f.reroll(["up"], { MODE: "ok" })).code).toBe(0);
+    const before = (await f.containers()).map((c) => c.id).sort();
+    await f.setVersion("v2");
+    await writeFile(join(f.dir, "web", "start.sh"), `VERSION=v2\n${script}\n`);
+    const run = await f.reroll(["up", "--output", "plain"], { MODE: "broken" });
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/E_ROLLOUT_FAILED/);
+    // the replicas the rollback started again are the previous state; none was replaced to fit MODE=broken
+    const after = await runningOn(f);
+    expect(after.all.map((c) => c.id).sort()).toEqual(before);
+    expect(after.ready).toHaveLength(2);
+  });
+
   it("healthcheck disable: true turns the image's HEALTHCHECK off in the replicas too, and says so", async () => {
     const f = await fixture("no-health", { replicas: 1 });
     await f.setVersion("v1");
