@@ -398,6 +398,8 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         command: `reroll build ${service.name}`,
         waitMs: REVISION_LOCK_WAIT_MS,
         staleAfterMs: REVISION_LOCK_STALE_MS,
+        // held only while a build is numbered and labelled: two minutes of it is a stuck build
+        hint: `Another build of ${service.name} is numbering its image; when it has finished (or is gone), build again.`,
         now,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         onEvent: emit,

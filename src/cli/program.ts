@@ -71,6 +71,8 @@ export interface ProxyCommandOptions {
   readonly global: GlobalOptions;
   readonly action: "up" | "down" | "status";
   readonly services: readonly string[];
+  /** up and down: how long to wait for another command's project lock */
+  readonly lockWaitMs?: number;
 }
 
 export interface ProxyRunCommandOptions {
@@ -81,6 +83,7 @@ export interface DownCommandOptions {
   readonly global: GlobalOptions;
   readonly services: readonly string[];
   readonly volumes: boolean;
+  readonly lockWaitMs: number;
 }
 
 /** What each command does once its flags are typed options; main() wires the real ones, tests fakes. */
@@ -301,8 +304,16 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
     .summary("remove the project's containers and network (named volumes only with --volumes)")
     .argument("[service...]", "services to remove (default: all, and the network)")
     .option("--volumes", "also remove the project's named volumes")
+    .option("--lock-wait <duration>", "wait this long for another rollout's lock (default: exit 4 at once)", duration("--lock-wait"))
     .action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
-      onResult(await handler(handlers, "down")({ global: globalOptions(command), services, volumes: flags["volumes"] === true }));
+      onResult(
+        await handler(handlers, "down")({
+          global: globalOptions(command),
+          services,
+          volumes: flags["volumes"] === true,
+          lockWaitMs: (flags["lockWait"] as number | undefined) ?? 0,
+        }),
+      );
     });
 
   const proxy = program
@@ -313,13 +324,13 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
     ["down", "remove the proxies (the services' ports stop answering)"],
     ["status", "each proxy's public address and targets (ready, draining, probing, unreachable)"],
   ] as const) {
-    proxy
-      .command(action)
-      .summary(summary)
-      .argument("[service...]", "services (default: all with ports)")
-      .action(async (services: string[], _flags: unknown, command: Command) => {
-        onResult(await handler(handlers, "proxy")({ global: globalOptions(command), action, services }));
-      });
+    const sub = proxy.command(action).summary(summary).argument("[service...]", "services (default: all with ports)");
+    // status reads only; up and down take the project's lock
+    if (action !== "status") sub.option("--lock-wait <duration>", "wait this long for another rollout's lock (default: exit 4 at once)", duration("--lock-wait"));
+    sub.action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
+      const lockWaitMs = flags["lockWait"] as number | undefined;
+      onResult(await handler(handlers, "proxy")({ global: globalOptions(command), action, services, ...(lockWaitMs === undefined ? {} : { lockWaitMs }) }));
+    });
   }
   proxy
     .command("run")

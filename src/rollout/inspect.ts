@@ -1,4 +1,5 @@
 import { RerollError } from "../core/errors.js";
+import type { EventSink } from "../core/events.js";
 import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
 import type { Spec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
@@ -185,14 +186,23 @@ export async function history(spec: Spec, engine: Engine, service: string): Prom
  * volumes only with `volumes`); nothing without reroll's labels. Works from labels alone:
  * `spec` only names the project.
  */
-export async function down(spec: Pick<Spec, "project">, engine: Engine, options: { services?: readonly string[]; volumes?: boolean; now?: () => number } = {}): Promise<{ removed: string[] }> {
+export async function down(
+  spec: Pick<Spec, "project">,
+  engine: Engine,
+  options: { services?: readonly string[]; volumes?: boolean; now?: () => number; lockWaitMs?: number; signal?: AbortSignal; onEvent?: EventSink } = {},
+): Promise<{ removed: string[] }> {
   if (options.volumes === true && (options.services ?? []).length > 0) {
     // named volumes belong to the project, and another service may mount the same one
     throw new RerollError("E_USAGE", "--volumes removes the project's named volumes, so it takes down the whole project, not some services.", {
       hint: `Run reroll down --volumes for the whole project, or reroll down ${(options.services ?? []).join(" ")} to keep the volumes.`,
     });
   }
-  const lock = await acquireProjectLock(engine, spec.project, "reroll down", options.now === undefined ? {} : { now: options.now });
+  const lock = await acquireProjectLock(engine, spec.project, "reroll down", {
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.lockWaitMs === undefined ? {} : { waitMs: options.lockWaitMs }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+  });
   const removed: string[] = [];
   try {
     const all = await engine.listContainers([`${LABEL_PROJECT}=${spec.project}`]);

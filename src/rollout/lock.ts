@@ -34,6 +34,8 @@ export interface LockOptions {
   readonly now: () => number;
   readonly signal?: AbortSignal;
   readonly onEvent?: EventSink;
+  /** what to tell the user when the wait ends with the lock still held */
+  readonly hint?: string;
 }
 
 export interface HeldLock {
@@ -102,7 +104,7 @@ export async function acquireLock(engine: Engine, options: LockOptions): Promise
     if (options.now() >= deadline) {
       throw new RerollError("E_LOCKED", `${options.name} is held by ${describeHolder(holder)}.`, {
         kind: "locked",
-        hint: "Wait for it to finish, or pass --lock-wait DURATION to wait for it.",
+        hint: options.hint ?? "Wait for it to finish, or pass --lock-wait DURATION to wait for it.",
       });
     }
     if (!announced) {

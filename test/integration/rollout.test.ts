@@ -279,6 +279,34 @@ describe("reroll up / rollback", async () => {
     expect((await runningOn(f)).revisions).toEqual([2]);
   });
 
+  it("down and proxy down while a rollout holds the lock: exit 4 naming it, or with --lock-wait they wait and then act", async () => {
+    const f = await fixture("down-lock", { replicas: 1 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2");
+    const { run: first } = await upHoldingTheLock(f);
+    for (const command of [["down"], ["proxy", "down"]]) {
+      const refused = await f.reroll(command);
+      expect(refused.code, command.join(" ")).toBe(4);
+      expect(refused.stderr).toMatch(/held by reroll up \(pid \d+/);
+      expect(refused.stderr).toMatch(/--lock-wait DURATION/);
+    }
+    // the hint is one these commands take
+    const proxyWaited = f.reroll(["proxy", "down", "--lock-wait", "60s", "--output", "plain"]);
+    const downWaited = f.reroll(["down", "--lock-wait", "60s"]);
+    expect((await first).code).toBe(0);
+    const proxy = await proxyWaited;
+    expect(proxy.code, proxy.stderr).toBe(0);
+    expect(proxy.stderr).toMatch(/waiting for \S+-reroll-lock, held by reroll up/);
+    const down = await downWaited;
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr).toMatch(/waiting for \S+-reroll-lock, held by reroll up/);
+    // it took down what the rollout it waited for left: v2's replica
+    expect(down.stdout).toMatch(/removed .*-web-r2-1/);
+    expect(await f.containers()).toEqual([]);
+    expect(await lockOf(f)).toEqual([]);
+  });
+
   it("rollback with nothing to go back to exits 2 and leaves no lock; one that waited for the lock goes back from what its holder completed", async () => {
     const f = await fixture("rollback-lock", { replicas: 1 });
     await f.setVersion("v1");

@@ -73,7 +73,16 @@ export async function runHistory(options: HistoryCommandOptions, io: CliIo): Pro
 export async function runDown(options: DownCommandOptions, io: CliIo): Promise<void> {
   const mode = resolveOutputMode(options.global.output, io);
   const spec = await downSpec(options, io);
-  const result = await down(spec, await connectEngine(io), { services: options.services, volumes: options.volumes });
+  const result = await down(spec, await connectEngine(io), {
+    services: options.services,
+    volumes: options.volumes,
+    lockWaitMs: options.lockWaitMs,
+    signal: io.signal,
+    // down prints only its result; a wait for the lock is said on stderr, where progress goes
+    onEvent: (event) => {
+      if (event.type === "lock-wait") io.stderr.write(`waiting for ${event.name}, held by ${event.holder}\n`);
+    },
+  });
   if (mode === "json") io.stdout.write(`${JSON.stringify(result)}\n`);
   else io.stdout.write(`${result.removed.length === 0 ? "nothing to remove" : result.removed.map((n) => `removed ${n}`).join("\n")}\n`);
 }

@@ -38,9 +38,13 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
   }
 
   // up and down change what the proxies route: not while a rollout does the same
-  const lock = await acquireProjectLock(engine, spec.project, `reroll proxy ${options.action}`);
   const renderer = createEventRenderer(mode, io);
   const emit: EventSink = renderer.sink;
+  const lock = await acquireProjectLock(engine, spec.project, `reroll proxy ${options.action}`, {
+    waitMs: options.lockWaitMs ?? 0,
+    signal: io.signal,
+    onEvent: emit,
+  });
   try {
     if (options.action === "down") {
       for (const p of await listProxies(engine, spec.project)) {
