@@ -137,12 +137,18 @@ export function proxyImageRef(): string {
   return `${PROXY_IMAGE_REPOSITORY}:${VERSION}`;
 }
 
+/** The id of reroll's image for this package when the daemon has it (not stale); nothing is built. */
+export async function currentProxyImage(engine: Engine): Promise<string | undefined> {
+  const existing = await engine.inspectImage(proxyImageRef());
+  return existing !== undefined && existing.labels[LABEL_PACKAGE_HASH] === packageHash(packageRoot()) ? existing.id : undefined;
+}
+
 /** The id of reroll's image for this package, built now if the daemon lacks it or has a stale one. */
 export async function ensureProxyImage(engine: Engine, emit: EventSink = () => undefined): Promise<string> {
+  const current = await currentProxyImage(engine);
+  if (current !== undefined) return current;
   const root = packageRoot();
   const hash = packageHash(root);
-  const existing = await engine.inspectImage(proxyImageRef());
-  if (existing !== undefined && existing.labels[LABEL_PACKAGE_HASH] === hash) return existing.id;
 
   emit({ type: "build-start", service: "reroll-proxy", context: root, dockerfile: join(root, "Dockerfile") });
   const stage = mkdtempSync(join(tmpdir(), "reroll-image-"));

@@ -6,7 +6,7 @@ import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { ContainerSummary, Engine } from "../engine/port.js";
 import { networkName, orphanOf } from "../rollout/container-spec.js";
 import { ProxyControl } from "./control-client.js";
-import { ensureProxyImage, pruneProxyImages } from "./image.js";
+import { currentProxyImage, ensureProxyImage, pruneProxyImages } from "./image.js";
 import { CONFIG_ENV, CONTROL_SOCKET, type ProxyConfig, type ProxyListener, type ProxySettingsMessage, type TargetAddress, type TargetReport } from "./protocol.js";
 
 /**
@@ -84,15 +84,38 @@ async function portHolder(engine: Engine, hostPort: number): Promise<{ text: str
  * between starting a replica and routing it, or a replica Docker restarted, leaves routes
  * that do not match what runs.
  */
+/** What a proxy container is made from: one that carries another signature is made again. */
+function proxySignature(spec: Spec, service: ServiceSpec, image: string): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ listeners: service.ports, mode: service.proxy.mode, image, network: networkName(spec.project) }))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+/**
+ * What ensureServiceProxy would do to the service's proxy, read from Docker alone (for
+ * --dry-run): undefined when the running proxy is kept as it is.
+ */
+export async function plannedProxyChange(engine: Engine, spec: Spec, service: ServiceSpec): Promise<string | undefined> {
+  const name = proxyContainerName(spec.project, service.name);
+  const ports = service.ports.map((p) => `${p.hostIp === "" ? "" : `${p.hostIp}:`}${p.published ?? "(a port Docker picks)"}`).join(", ");
+  const [existing, image] = await Promise.all([engine.inspectContainer(name), currentProxyImage(engine)]);
+  const ours = existing !== undefined && existing.labels[LABEL_PROJECT] === spec.project && existing.labels[LABEL_PROXY_FOR] === service.name;
+  if (!proxied(service)) return ours ? `remove  ${name} once the rollout completes: ${service.name} publishes no port any more` : undefined;
+  if (existing === undefined) return `create  ${name}, publishing ${ports}`;
+  if (!ours) return `cannot create ${name}: a container reroll did not make has that name`;
+  if (!existing.running) return `recreate ${name}, publishing ${ports}: it is not running`;
+  // no current image means one is built first, and a proxy on the old one is made again
+  if (image !== undefined && existing.labels[LABEL_PROXY_SIGNATURE] === proxySignature(spec, service, image)) return undefined;
+  return `recreate ${name}, publishing ${ports}: its ports or image changed; ${service.name}'s traffic pauses for about a second`;
+}
+
 export async function ensureServiceProxy(engine: Engine, spec: Spec, service: ServiceSpec, emit: EventSink): Promise<ServiceProxy> {
   const config = proxyConfig(spec, service);
   const settings = proxySettings(service);
   const image = await ensureProxyImage(engine, emit);
   const name = proxyContainerName(spec.project, service.name);
-  const signature = createHash("sha256")
-    .update(JSON.stringify({ listeners: service.ports, mode: service.proxy.mode, image, network: networkName(spec.project) }))
-    .digest("hex")
-    .slice(0, 16);
+  const signature = proxySignature(spec, service, image);
   const existing = await engine.inspectContainer(name);
   const reusable = existing !== undefined && existing.labels[LABEL_PROXY_SIGNATURE] === signature && existing.running;
   if (existing !== undefined && !reusable) {

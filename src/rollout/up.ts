@@ -12,7 +12,7 @@ import { writeFileAtomic } from "../fs/atomic-write.js";
 import { checkDataSafety, containerName, effectiveHealthcheck, LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf, specHash, volumeName } from "./container-spec.js";
 import { executePlan, proveKept, type ExecuteContext, type ExecuteResult } from "./execute.js";
 import { acquireProjectLock, type HeldLock } from "./lock.js";
-import { ensureServiceProxy, listProxies, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
+import { ensureServiceProxy, listProxies, plannedProxyChange, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
 import { proxyTraffic, type Traffic } from "../proxy/traffic.js";
 import { startVerify, type VerifyReport, type VerifyRun } from "../proxy/verify.js";
 import { appendLedger, completedRevisions, readLedger, type Outcome } from "./state.js";
@@ -271,7 +271,8 @@ async function rollTargets(
         await observeService(engine, spec.project, t.service.name, t.revision),
         now(),
       );
-      const text = renderPlan(plan, (slot) => containerName(spec.project, t.service.name, t.revision, slot));
+      const proxyChange = await plannedProxyChange(engine, spec, t.service);
+      const text = renderPlan(plan, (slot) => containerName(spec.project, t.service.name, t.revision, slot), proxyChange === undefined ? [] : [`proxy   ${proxyChange}`]);
       emit({ type: "rollout-plan", service: t.service.name, plan: text });
       outcomes.push({ service: t.service.name, revision: t.revision, outcome: "unchanged", plan: text });
     }

@@ -472,6 +472,37 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     }
   });
 
+  it("a changed port: --dry-run names the proxy's recreation and changes nothing; up moves the service and says there was nothing to roll", async () => {
+    const p = await project("port-change");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const unchanged = await p.reroll(["up", "--dry-run"]);
+    expect(unchanged.stdout).not.toMatch(/^ {2}proxy/m);
+    expect(unchanged.stdout).toMatch(/nothing to do: every replica runs the target/);
+
+    let other = await freePort();
+    while (other === port) other = await freePort();
+    await p.write({ version: "v1", port: other, replicas: 1 });
+    const before = (await proxyContainer(p.project)).Id;
+    const plan = await p.reroll(["up", "--dry-run"]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`  proxy   recreate ${p.project}-web-proxy, publishing 127.0.0.1:${other}: its ports or image changed`);
+    expect(plan.stdout).toMatch(/no replica to change: every replica runs the target/);
+    // a dry run: the proxy is the same container, on the old port
+    expect((await proxyContainer(p.project)).Id).toBe(before);
+    expect((await get(port)).body.trim()).toBe("v1");
+
+    const moved = await p.reroll(["up", "--output", "plain"]);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stderr).toMatch(/web \| nothing to roll: every replica runs r1/);
+    expect(moved.stderr).not.toMatch(/rolling to/);
+    expect((await get(other)).body.trim()).toBe("v1");
+    await expect(get(port)).rejects.toThrow();
+    const again = await p.reroll(["up", "--dry-run"]);
+    expect(again.stdout).not.toMatch(/^ {2}proxy/m);
+  });
+
   it("a renamed service: up names the orphans and leaves them serving; --remove-orphans frees the port for the new name", async () => {
     const p = await project("rename");
     const port = await freePort();

@@ -49,6 +49,8 @@ export function describeEvent(event: RerollEvent): string | undefined {
     case "rollout-plan":
       return undefined;
     case "rollout-start":
+      // the reason is empty exactly when the plan found nothing to change
+      if (event.reason === "") return `nothing to roll: ${event.from.length === 0 ? "no replica is wanted" : `every replica runs r${event.revision}`}`;
       // "from r1" says why when the target runs already (an unhealthy replica, a changed configuration)
       return `rolling to r${event.revision}${event.from.length === 0 ? "" : ` from ${event.from.map((r) => `r${r}`).join(", ")}`}${event.from.includes(event.revision) && event.reason !== "" ? `: ${event.reason}` : ""}`;
     case "replica-start":
