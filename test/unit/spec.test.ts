@@ -174,6 +174,18 @@ describe("loading a Compose file", () => {
     ]);
   });
 
+  it("reroll's settings in the wrong place say where they go", async () => {
+    const { spec } = await load(
+      ["x-reroll: { proxy: { drain_timeout: 5s } }", "services:", "  web:", "    image: busybox", "    x-reroll: { history: 2 }", ""].join("\n"),
+    );
+    await expect(spec()).rejects.toMatchObject({
+      problems: [
+        "x-reroll.proxy: set per service: move it under services.NAME.x-reroll.proxy",
+        "services.web.x-reroll.history: set once for the project: move it to the top level of the file (x-reroll: { history: N }), which keeps N revisions of every service",
+      ],
+    });
+  });
+
   it("an invalid project name is reported, not silently changed", async () => {
     const { spec } = await load("name: My Shop\nservices:\n  a:\n    image: busybox\n");
     await expect(spec()).rejects.toMatchObject({ problems: [expect.stringMatching(/^name: "My Shop" is not a valid project name/)] });

@@ -74,10 +74,10 @@ class Checker {
     this.problems.push(`${path}: ${message}`);
   }
 
-  keys(value: Obj, path: string, allowed: ReadonlySet<string>): void {
+  keys(value: Obj, path: string, allowed: ReadonlySet<string>, hints: Readonly<Record<string, string>> = {}): void {
     for (const key of Object.keys(value)) {
       if (allowed.has(key) || key.startsWith("x-")) continue;
-      this.add(`${path}.${key}`, HINTS[key] ?? "not supported by reroll (remove it, or see README for the keys reroll honours)");
+      this.add(`${path}.${key}`, hints[key] ?? HINTS[key] ?? "not supported by reroll (remove it, or see README for the keys reroll honours)");
     }
   }
 
@@ -220,7 +220,10 @@ export function validateSpec(doc: unknown, ctx: ValidateContext): Spec {
   if (nameProblem !== undefined) c.add(ctx.project !== undefined ? "--project" : "name", nameProblem);
 
   const reroll = c.object(top["x-reroll"], "x-reroll") ?? {};
-  c.keys(reroll, "x-reroll", new Set(["history"]));
+  c.keys(reroll, "x-reroll", new Set(["history"]), {
+    proxy: "set per service: move it under services.NAME.x-reroll.proxy",
+    allow_data_loss: "set per service: move it under services.NAME.x-reroll.allow_data_loss",
+  });
   const history = c.integer(reroll["history"], "x-reroll.history", 1) ?? DEFAULT_HISTORY;
 
   const volumes: Record<string, VolumeSpec> = {};
@@ -317,7 +320,9 @@ function validateService(
     : Object.keys(c.object(s["depends_on"], `${path}.depends_on`) ?? {});
 
   const x = c.object(s["x-reroll"], `${path}.x-reroll`) ?? {};
-  c.keys(x, `${path}.x-reroll`, new Set(["allow_data_loss", "proxy"]));
+  c.keys(x, `${path}.x-reroll`, new Set(["allow_data_loss", "proxy"]), {
+    history: "set once for the project: move it to the top level of the file (x-reroll: { history: N }), which keeps N revisions of every service",
+  });
   const proxy = validateProxy(c, x["proxy"], `${path}.x-reroll.proxy`);
 
   return {
