@@ -47,6 +47,8 @@ export interface LedgerEntry {
   /** milliseconds since the epoch */
   readonly at: number;
   readonly detail?: string;
+  /** set on a `reroll rollback`'s completed rollout: it went back, it did not deploy anew */
+  readonly by?: "rollback";
 }
 
 export interface Ledger {
@@ -112,4 +114,22 @@ export function completedRevisions(ledger: Ledger, service: string): number[] {
     if (entry.outcome === "completed" && !seen.includes(entry.revision)) seen.push(entry.revision);
   }
   return seen;
+}
+
+/**
+ * The revisions `rollback` steps back through, oldest first; the last is the one in place.
+ * Every completed rollout puts its revision on top; a completed rollback takes off what lay
+ * above the revision it went back to. So two rollbacks in a row go back two revisions, as
+ * undo does, and never forward to the revision the first one left (Kubernetes' `rollout
+ * undo` toggles between the last two, which at 3 a.m. means rolling the bad one out again).
+ */
+export function rollbackStack(ledger: Ledger, service: string): number[] {
+  const stack: number[] = [];
+  for (const entry of ledger.services[service] ?? []) {
+    if (entry.outcome !== "completed") continue;
+    const at = stack.lastIndexOf(entry.revision);
+    if (entry.by === "rollback" && at >= 0) stack.length = at + 1;
+    else if (stack.at(-1) !== entry.revision) stack.push(entry.revision);
+  }
+  return stack;
 }

@@ -15,7 +15,7 @@ import { acquireProjectLock, type HeldLock } from "./lock.js";
 import { ensureServiceProxy, listProxies, plannedProxyChange, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
 import { proxyTraffic, type Traffic } from "../proxy/traffic.js";
 import { startVerify, type VerifyReport, type VerifyRun } from "../proxy/verify.js";
-import { appendLedger, completedRevisions, readLedger, type Outcome } from "./state.js";
+import { appendLedger, completedRevisions, readLedger, rollbackStack, type Outcome } from "./state.js";
 
 
 export interface RolloutOptions {
@@ -63,6 +63,8 @@ interface Target {
   readonly service: ServiceSpec;
   readonly image: ImageDetails;
   readonly revision: number;
+  /** a rollback's: the revision it goes back from, when the ledger says */
+  readonly rollbackFrom?: number;
 }
 
 /**
@@ -380,7 +382,22 @@ async function rollTargets(
     // Should a removal fail, the record is still true, and the next up removes what is left.
     const [, , existingProxies] = await Promise.all([
       Promise.all(done.map((d) => d.result.finish())),
-      appendLedger(engine, spec.project, Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "completed" as const, at: now() }]))),
+      appendLedger(
+        engine,
+        spec.project,
+        Object.fromEntries(
+          done.map((d) => [
+            d.target.service.name,
+            {
+              revision: d.target.revision,
+              imageId: d.target.image.id,
+              outcome: "completed" as const,
+              at: now(),
+              ...(mode === "rollback" ? { by: "rollback" as const, detail: `reroll rollback${d.target.rollbackFrom === undefined ? "" : ` from r${d.target.rollbackFrom}`}` } : {}),
+            },
+          ]),
+        ),
+      ),
       listProxies(engine, spec.project),
     ]);
     const rolled = new Set(targets.map((t) => t.service.name));
@@ -582,12 +599,17 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
   const read = async (service: ServiceSpec): Promise<Target> => {
     const [entries, observed] = await Promise.all([ledger, observeService(engine, spec.project, service.name)]);
     const running = observed.filter((c) => c.state === "running").map((c) => c.revision);
-    const completed = completedRevisions(entries, service.name);
-    const current = completed[0];
-    const revision = to ?? completed.find((r) => r !== current) ?? undefined;
+    const stack = rollbackStack(entries, service.name);
+    const current = stack.at(-1);
+    const revision = to ?? stack.at(-2);
     if (revision === undefined) {
+      // others completed once, but after the rollbacks that left them: only --to goes there
+      const others = completedRevisions(entries, service.name).filter((r) => r !== current);
       throw new RerollError("E_NO_PREVIOUS", `${service.name} has no earlier completed revision to go back to${running.length > 0 ? ` (running: ${[...new Set(running)].map((r) => `r${r}`).join(", ")})` : ""}.`, {
-        hint: "See reroll history SERVICE, and pass --to REVISION.",
+        hint:
+          others.length === 0
+            ? "See reroll history SERVICE, and pass --to REVISION."
+            : `Earlier rollbacks left ${others.map((r) => `r${r}`).join(", ")}; to roll one out again, pass --to REVISION (see reroll history ${service.name}).`,
       });
     }
     const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${revision}`]);
@@ -606,7 +628,7 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
         hint: "Raise x-reroll.history to keep more revisions; rebuild that revision to go back to it.",
       });
     }
-    return { service, image, revision };
+    return { service, image, revision, ...(current === undefined || current === revision ? {} : { rollbackFrom: current }) };
   };
   const settled = await Promise.allSettled(services.map(read));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");

@@ -307,6 +307,36 @@ describe("reroll up / rollback", async () => {
     expect(await lockOf(f)).toEqual([]);
   });
 
+  it("two rollbacks in a row step back two revisions, never forward to the one the first left", async () => {
+    const f = await fixture("undo", { replicas: 1 });
+    for (const v of ["v1", "v2", "v3"]) {
+      await f.setVersion(v);
+      expect((await f.reroll(["up"])).code).toBe(0);
+    }
+    const first = await f.reroll(["rollback", "--output", "plain"]);
+    expect(first.code, first.stderr).toBe(0);
+    expect((await runningOn(f)).revisions).toEqual([2]);
+    const second = await f.reroll(["rollback", "--output", "plain"]);
+    expect(second.code, second.stderr).toBe(0);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+    // nothing before r1: refused, naming the revisions --to can still roll out
+    const third = await f.reroll(["rollback", "--output", "plain"]);
+    expect(third.code).toBe(2);
+    expect(third.stderr).toMatch(/E_NO_PREVIOUS/);
+    expect(third.stderr).toMatch(/Earlier rollbacks left r2, r3; to roll one out again, pass --to REVISION/);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+    const history = JSON.parse((await f.reroll(["history", "web", "--output", "json"])).stdout) as { revisions: { revision: number; outcomes: { outcome: string; detail?: string }[]; current: boolean }[] };
+    const r1 = history.revisions.find((r) => r.revision === 1)!;
+    expect(r1.current).toBe(true);
+    expect(r1.outcomes.at(-1)).toMatchObject({ outcome: "completed", detail: "reroll rollback from r2" });
+    expect(history.revisions.find((r) => r.revision === 2)!.outcomes.at(-1)).toMatchObject({ outcome: "completed", detail: "reroll rollback from r3" });
+    // --to still goes anywhere, and a rollback from there steps back to where it came from
+    expect((await f.reroll(["rollback", "--to", "3"])).code).toBe(0);
+    expect((await runningOn(f)).revisions).toEqual([3]);
+    expect((await f.reroll(["rollback"])).code).toBe(0);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+  });
+
   it("rollback with nothing to go back to exits 2 and leaves no lock; one that waited for the lock goes back from what its holder completed", async () => {
     const f = await fixture("rollback-lock", { replicas: 1 });
     await f.setVersion("v1");
