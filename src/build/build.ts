@@ -372,7 +372,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         {
           kind: "failed",
           problems: outcome.lastLines.length === 0 ? [] : [`last lines of ${service.name}'s build:`, ...outcome.lastLines.map((l) => `  ${l}`)],
-          hint: "Fix the Dockerfile or the context; the previous images and containers are untouched.",
+          hint: buildFailureHint(outcome.step, message, options.pull === true),
         },
       );
     }
@@ -531,4 +531,16 @@ export async function pruneRevisions(spec: Spec, engine: Engine, service: string
   if (newest === undefined) return;
   const old = revisionsBeyondHistory(images, { id: newest.image.id, revision: newest.revision }, spec.reroll.history);
   for (const event of await removeRevisions(engine, service, old, inUse)) emit(event);
+}
+
+/**
+ * What to do about a failed build. A FROM step that could not fetch its image is a registry
+ * or network matter (or --pull asking for one), not a Dockerfile to fix.
+ */
+export function buildFailureHint(step: string | undefined, message: string, pull: boolean): string {
+  const untouched = "the previous images and containers are untouched";
+  const fetching = /\bFROM\b/i.test(step ?? "") && /pull access denied|manifest unknown|manifest for .* not found|not found: manifest|registry|no such host|dial tcp|i\/o timeout|TLS handshake|unauthorized|denied/i.test(message);
+  if (!fetching) return `Fix the Dockerfile or the context; ${untouched}.`;
+  if (pull) return `--pull asks the registry for every base image, and it could not be reached or refused: build without --pull to use the images the daemon has, or check the name, docker login and the network; ${untouched}.`;
+  return `The daemon does not have that base image and could not pull it: check its name and tag, docker login and the network, or build or load it into the daemon; ${untouched}.`;
 }

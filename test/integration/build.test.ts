@@ -9,7 +9,7 @@ import { createDockerEngine } from "../../src/engine/docker-engine.js";
 import { loadSpec } from "../../src/spec/load.js";
 import { REROLL_BIN, runReroll } from "../support/cli.js";
 import { docker, removeProject, runInImage, testName } from "../support/docker.js";
-import { eventually } from "../support/net.js";
+import { eventually, freePort } from "../support/net.js";
 import { tempDir } from "../support/tmp.js";
 
 /** Real builds through the daemon; base images are made locally by the setup script. */
@@ -146,8 +146,35 @@ describe("reroll build against the real daemon", async () => {
     expect(run.stderr).toMatch(/Building broken failed at step 2\/\d+: RUN echo preparing/);
     expect(run.stderr).toMatch(/returned a non-zero code: 3/);
     expect(run.stderr).toContain("it-went-wrong-marker");
+    expect(run.stderr).toMatch(/hint: Fix the Dockerfile or the context/);
     const tagged = await docker.listImages({ filters: JSON.stringify({ reference: [`${project}-broken`] }) });
     expect(tagged).toEqual([]);
+  });
+
+  it("a base image that cannot be pulled: exit 1 with a hint about the registry, and about --pull when it asked", async () => {
+    // a registry on a closed loopback port: the daemon's pull is refused at once, and goes nowhere else
+    const registry = `127.0.0.1:${await freePort()}`;
+    const repository = `${registry}/${testName("pull")}/busybox`;
+    await docker.getImage(BASE).tag({ repo: repository, tag: "1" });
+    try {
+      const { dir, project } = await newProject("pull", {
+        "compose.yaml": "services:\n  app:\n    build: .\n  gone:\n    build: { context: ., dockerfile: Gone.Dockerfile }\n",
+        Dockerfile: `FROM ${repository}:1\nRUN true\n`,
+        "Gone.Dockerfile": `FROM ${repository}:absent\nRUN true\n`,
+      });
+      // the daemon has it: built without asking the registry
+      const local = await runReroll(["build", "app", "-p", project, "--output", "plain"], { cwd: dir });
+      expect(local.code, local.stderr).toBe(0);
+      const pulled = await runReroll(["build", "app", "--pull", "-p", project, "--output", "plain"], { cwd: dir });
+      expect(pulled.code).toBe(1);
+      expect(pulled.stderr).toMatch(/Building app failed at step 1\/2: FROM /);
+      expect(pulled.stderr).toMatch(/hint: --pull asks the registry for every base image, .*: build without --pull/);
+      const absent = await runReroll(["build", "gone", "-p", project, "--output", "plain"], { cwd: dir });
+      expect(absent.code).toBe(1);
+      expect(absent.stderr).toMatch(/hint: The daemon does not have that base image and could not pull it/);
+    } finally {
+      await docker.getImage(`${repository}:1`).remove();
+    }
   });
 
   it("build args come from Compose interpolation, .env and the shell, shell first", async () => {
