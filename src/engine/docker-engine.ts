@@ -67,6 +67,12 @@ function toEngineCreate(request: ContainerCreateRequest): Dockerode.ContainerCre
           }),
       ...(request.nanoCpus === undefined ? {} : { NanoCpus: request.nanoCpus }),
       ...(request.memoryBytes === undefined ? {} : { Memory: request.memoryBytes }),
+      // without a driver, the daemon's default driver with these options (as Compose sends it)
+      ...(request.logging === undefined ? {} : { LogConfig: { Type: request.logging.driver ?? "", Config: { ...request.logging.options } } }),
+      ...(request.extraHosts === undefined ? {} : { ExtraHosts: [...request.extraHosts] }),
+      ...(request.init === undefined ? {} : { Init: request.init }),
+      ...(request.capAdd === undefined ? {} : { CapAdd: [...request.capAdd] }),
+      ...(request.capDrop === undefined ? {} : { CapDrop: [...request.capDrop] }),
     },
     ...(request.network === undefined
       ? {}

@@ -102,6 +102,11 @@ export interface ContainerCreateRequest {
   readonly portBindings?: readonly PortBinding[];
   readonly nanoCpus?: number;
   readonly memoryBytes?: number;
+  readonly logging?: { readonly driver: string | undefined; readonly options: Readonly<Record<string, string>> };
+  readonly extraHosts?: readonly string[];
+  readonly init?: boolean;
+  readonly capAdd?: readonly string[];
+  readonly capDrop?: readonly string[];
 }
 
 export interface PortBinding {

@@ -133,6 +133,12 @@ function runtimeConfig(spec: Spec, service: ServiceSpec, image: ImageDetails | u
     restart: restart === null ? { name: service.restart } : { name: "on-failure", maximumRetryCount: Number(restart[1]) },
     nanoCpus: service.deploy.resources.cpus === undefined ? undefined : Math.round(service.deploy.resources.cpus * 1e9),
     memoryBytes: service.deploy.resources.memoryBytes,
+    // undefined when the file does not say: leaves the hash of a file without them as it was
+    logging: service.logging,
+    extraHosts: service.extraHosts,
+    init: service.init,
+    capAdd: service.capAdd,
+    capDrop: service.capDrop,
   };
 }
 
@@ -187,5 +193,10 @@ export function containerRequest(
     network: { name: networkName(spec.project), aliases: [service.name] },
     ...(c.nanoCpus === undefined ? {} : { nanoCpus: c.nanoCpus }),
     ...(c.memoryBytes === undefined ? {} : { memoryBytes: c.memoryBytes }),
+    ...(c.logging === undefined ? {} : { logging: c.logging }),
+    ...(c.extraHosts === undefined ? {} : { extraHosts: c.extraHosts }),
+    ...(c.init === undefined ? {} : { init: c.init }),
+    ...(c.capAdd === undefined ? {} : { capAdd: c.capAdd }),
+    ...(c.capDrop === undefined ? {} : { capDrop: c.capDrop }),
   };
 }

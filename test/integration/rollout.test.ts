@@ -568,6 +568,35 @@ describe("reroll up / rollback", async () => {
     expect(after.ready).toHaveLength(2);
   });
 
+  it("logging, extra_hosts, init and cap_drop reach the replicas; changing one rolls them, and a replica resolves the extra host", async () => {
+    const extra = [
+      "    logging: { driver: json-file, options: { max-size: 1m, max-file: \"2\" } }",
+      '    extra_hosts: ["reroll-extra.test:127.0.0.7", "reroll-v6.test=::1"]',
+      "    init: true",
+      "    cap_drop: [NET_RAW]",
+    ].join("\n");
+    const f = await fixture("host-config", { replicas: 1, extra });
+    await f.setVersion("v1");
+    const run = await f.reroll(["up", "--output", "plain"]);
+    expect(run.code, run.stderr).toBe(0);
+    const [replica] = await f.containers();
+    const info = await docker.getContainer(replica!.id).inspect();
+    expect(info.HostConfig.LogConfig).toEqual({ Type: "json-file", Config: { "max-size": "1m", "max-file": "2" } });
+    expect(info.HostConfig.ExtraHosts).toEqual(["reroll-extra.test:127.0.0.7", "reroll-v6.test:::1"]);
+    expect(info.HostConfig.Init).toBe(true);
+    expect(info.HostConfig.CapDrop).toEqual(["NET_RAW"]);
+    expect(await execIn(replica!.id, ["sh", "-c", "grep -E '^127\\.0\\.0\\.7[[:space:]]+reroll-extra\\.test' /etc/hosts"])).toBe(0);
+    expect(await execIn(replica!.id, ["sh", "-c", "grep -E '^127\\.0\\.0\\.8[[:space:]]+reroll-extra\\.test' /etc/hosts"])).not.toBe(0);
+    // a configuration change of these alone replaces the replica
+    const compose = join(f.dir, "compose.yaml");
+    await writeFile(compose, (await readFile(compose, "utf8")).replace("max-size: 1m", "max-size: 2m"));
+    const again = await f.reroll(["up", "--output", "plain"]);
+    expect(again.code, again.stderr).toBe(0);
+    const [next] = await f.containers();
+    expect(next!.id).not.toBe(replica!.id);
+    expect((await docker.getContainer(next!.id).inspect()).HostConfig.LogConfig?.Config).toEqual({ "max-size": "2m", "max-file": "2" });
+  });
+
   it("healthcheck disable: true turns the image's HEALTHCHECK off in the replicas too, and says so", async () => {
     const f = await fixture("no-health", { replicas: 1 });
     await f.setVersion("v1");

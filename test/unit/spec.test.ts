@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { RerollError } from "../../src/core/errors.js";
 import { interpolateString, parseDotEnv } from "../../src/core/spec/interpolate.js";
 import { parseBytes, parseDuration, shellWords } from "../../src/core/spec/units.js";
+import { specHash } from "../../src/rollout/container-spec.js";
 import { loadSpec } from "../../src/spec/load.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -172,6 +173,53 @@ describe("loading a Compose file", () => {
       "services.api: needs `build:` or `image:`",
       'services.web.depends_on: names "db", which is not a service in this file',
     ]);
+  });
+
+  it("logging, extra_hosts, init, cap_add and cap_drop, in each form Compose takes; a replica's hash without them is what it was before they existed", async () => {
+    const { spec } = await load(
+      [
+        "name: shop",
+        "services:",
+        "  web:",
+        "    image: busybox",
+        "    logging: { driver: json-file, options: { max-size: 10m, max-file: 3 } }",
+        '    extra_hosts: ["db:10.0.0.5", "v6=::1", "bracket=[fe80::1]"]',
+        "    init: true",
+        "    cap_add: [NET_ADMIN]",
+        "    cap_drop: [ALL]",
+        "  api:",
+        "    image: busybox",
+        "    logging: { options: { max-size: 1m } }",
+        "    extra_hosts: { cache: 10.0.0.6 }",
+        "  plain:",
+        "    image: busybox",
+        "",
+      ].join("\n"),
+    );
+    const loaded = await spec();
+    const [web, api, plain] = loaded.services;
+    expect(web).toMatchObject({
+      logging: { driver: "json-file", options: { "max-size": "10m", "max-file": "3" } },
+      extraHosts: ["db:10.0.0.5", "v6:::1", "bracket:fe80::1"],
+      init: true,
+      capAdd: ["NET_ADMIN"],
+      capDrop: ["ALL"],
+    });
+    expect(api).toMatchObject({ logging: { driver: undefined, options: { "max-size": "1m" } }, extraHosts: ["cache:10.0.0.6"], init: undefined });
+    expect(plain).toMatchObject({ logging: undefined, extraHosts: undefined, init: undefined, capAdd: undefined, capDrop: undefined });
+    // replicas deployed before these keys existed must not all look changed after an upgrade
+    expect(specHash(loaded, plain!, undefined)).toBe("ed827527f681534b");
+    expect(specHash(loaded, web!, undefined)).not.toBe(specHash(loaded, { ...web!, init: false }, undefined));
+
+    const bad = await load("services:\n  web:\n    image: busybox\n    extra_hosts: [nohost, 'h:']\n    logging: { driver: 3x, level: debug }\n    init: maybe\n");
+    await expect(bad.spec()).rejects.toMatchObject({
+      problems: expect.arrayContaining([
+        'services.web.extra_hosts[0]: must be HOST:IP or HOST=IP, got "nohost"',
+        'services.web.extra_hosts[1]: must be HOST:IP or HOST=IP, got "h"',
+        "services.web.logging.level: not supported by reroll (remove it, or see README for the keys reroll honours)",
+        expect.stringMatching(/^services\.web\.init: must be/),
+      ]),
+    });
   });
 
   it("reroll's settings in the wrong place say where they go", async () => {

@@ -119,6 +119,13 @@ export interface ServiceSpec {
   readonly tmpfs: readonly string[];
   readonly restart: string;
   readonly workingDir: string | undefined;
+  /** `logging:` as the daemon takes it (LogConfig); undefined keeps the daemon's default */
+  readonly logging: { readonly driver: string | undefined; readonly options: Readonly<Record<string, string>> } | undefined;
+  /** `extra_hosts:` as "host:ip" entries; undefined when the file has none */
+  readonly extraHosts: readonly string[] | undefined;
+  readonly init: boolean | undefined;
+  readonly capAdd: readonly string[] | undefined;
+  readonly capDrop: readonly string[] | undefined;
   readonly dependsOn: readonly string[];
   readonly deploy: DeploySpec;
   readonly allowDataLoss: boolean;

@@ -52,7 +52,7 @@ const TOP_LEVEL_KEYS = new Set(["name", "services", "volumes", "version"]);
 const SERVICE_KEYS = new Set([
   "build", "image", "command", "entrypoint", "environment", "env_file", "ports", "expose", "volumes",
   "healthcheck", "stop_grace_period", "stop_signal", "labels", "user", "read_only", "tmpfs", "restart",
-  "working_dir", "deploy", "depends_on",
+  "working_dir", "deploy", "depends_on", "logging", "extra_hosts", "init", "cap_add", "cap_drop",
 ]);
 const HINTS: Readonly<Record<string, string>> = {
   container_name: "a fixed name cannot be shared by replicas; reroll names containers itself",
@@ -345,11 +345,55 @@ function validateService(
     tmpfs: c.stringList(s["tmpfs"], `${path}.tmpfs`),
     restart,
     workingDir: c.string(s["working_dir"], `${path}.working_dir`),
+    logging: validateLogging(c, s["logging"], `${path}.logging`),
+    extraHosts: s["extra_hosts"] === undefined || s["extra_hosts"] === null ? undefined : extraHosts(c, s["extra_hosts"], `${path}.extra_hosts`),
+    init: c.boolean(s["init"], `${path}.init`),
+    capAdd: s["cap_add"] === undefined || s["cap_add"] === null ? undefined : c.stringList(s["cap_add"], `${path}.cap_add`),
+    capDrop: s["cap_drop"] === undefined || s["cap_drop"] === null ? undefined : c.stringList(s["cap_drop"], `${path}.cap_drop`),
     dependsOn,
     deploy,
     allowDataLoss: c.boolean(x["allow_data_loss"], `${path}.x-reroll.allow_data_loss`) ?? false,
     proxy,
   };
+}
+
+function validateLogging(c: Checker, value: unknown, path: string): ServiceSpec["logging"] {
+  const o = c.object(value, path);
+  if (o === undefined) return undefined;
+  c.keys(o, path, new Set(["driver", "options"]));
+  const options = c.object(o["options"], `${path}.options`) ?? {};
+  return { driver: c.string(o["driver"], `${path}.driver`), options: c.dictionary(options, `${path}.options`, {}) };
+}
+
+/**
+ * `extra_hosts:` as Docker takes it, "host:ip". Compose accepts a list of "host:ip" or
+ * "host=ip" (the form an IPv6 address needs, also written "[::1]"), or a mapping.
+ */
+function extraHosts(c: Checker, value: unknown, path: string): string[] {
+  const entry = (host: string, ip: string, at: string): string[] => {
+    const address = ip.trim().replace(/^\[(.*)\]$/, "$1");
+    if (host.trim() === "" || address === "") {
+      c.add(at, `must be HOST:IP or HOST=IP, got "${host}${ip === "" ? "" : `:${ip}`}"`);
+      return [];
+    }
+    return [`${host.trim()}:${address}`];
+  };
+  if (isObject(value)) {
+    return Object.entries(value).flatMap(([host, ip]) => {
+      const text = c.string(ip, `${path}.${host}`);
+      return text === undefined ? [] : entry(host, text, `${path}.${host}`);
+    });
+  }
+  if (!Array.isArray(value) && typeof value !== "string") {
+    c.add(path, `must be a list of HOST:IP or a mapping of host to address, got ${describe(value)}`);
+    return [];
+  }
+  return c.stringList(value, path).flatMap((text, i) => {
+    const eq = text.indexOf("=");
+    const colon = text.indexOf(":");
+    const cut = eq !== -1 ? eq : colon;
+    return cut === -1 ? entry(text, "", `${path}[${i}]`) : entry(text.slice(0, cut), text.slice(cut + 1), `${path}[${i}]`);
+  });
 }
 
 function envFiles(c: Checker, value: unknown, path: string): { path: string; required: boolean }[] {
