@@ -168,6 +168,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       name: c.name,
       hasHealthcheck: health !== undefined,
       deadlineMs: ctx.timeoutMs ?? readinessDeadlineMs(health, monitorMs),
+      ...(ctx.timeoutMs === undefined ? {} : { deadlineFromFlag: true }),
     }));
     let settleHealthy: (failure: ReadinessFailure | undefined) => void = () => undefined;
     let failHealthy: (error: unknown) => void = () => undefined;
@@ -564,6 +565,7 @@ export async function proveKept(plan: RolloutPlan, ctx: ExecuteContext, observed
       name: c.name,
       hasHealthcheck: health !== undefined,
       deadlineMs: ctx.timeoutMs ?? readinessDeadlineMs(health, monitorMs),
+      ...(ctx.timeoutMs === undefined ? {} : { deadlineFromFlag: true }),
       ...(passedAtMs === undefined ? {} : { passedAtMs }),
     };
   });

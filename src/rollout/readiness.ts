@@ -10,12 +10,19 @@ import type { Engine, EngineEvent } from "../engine/port.js";
 
 export const FAILURE_LOG_LINES = 20;
 
+/** 0.5s, 2s, 1.5s, 90s: a deadline as it was set, not rounded to a whole second */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))}s`;
+}
+
 export interface WatchedReplica {
   readonly id: string;
   readonly name: string;
   readonly hasHealthcheck: boolean;
   /** how long after its start it may take to become healthy */
   readonly deadlineMs: number;
+  /** where deadlineMs comes from: `--timeout`, or else the healthcheck's own settings */
+  readonly deadlineFromFlag?: boolean;
   /**
    * A replica that runs already and passed its first gate at this moment (epoch ms): only
    * its monitor window is left to hold (a kept replica that restarted recently).
@@ -142,7 +149,9 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
           return await fail(
             r,
             "timeout",
-            `${r.name} was not ${r.hasHealthcheck ? "healthy" : "running"} within ${Math.round(r.deadlineMs / 1000)}s (its healthcheck's start period, interval × retries and timeout, plus the monitor window)`,
+            `${r.name} was not ${r.hasHealthcheck ? "healthy" : "running"} within ${seconds(r.deadlineMs)} (${
+              r.deadlineFromFlag === true ? "--timeout" : "its healthcheck's start period, interval × retries and timeout, plus the monitor window"
+            })`,
           );
         }
       }

@@ -370,7 +370,7 @@ async function rollTargets(
           {
             kind: "failed",
             problems: result.failure?.logs.length ? [`last lines of ${result.failure.name}:`, ...result.failure.logs.map((l) => `  | ${l}`)] : [],
-            hint: result.outcome === "paused" ? "Fix the cause and run reroll up again, or reroll rollback." : "Fix the cause (see the last lines above), then run reroll up again.",
+            hint: failureHint(result.outcome === "paused", result.failure),
           },
         );
       }
@@ -657,4 +657,12 @@ export async function rollback(spec: Spec, engine: Engine, options: RollbackOpti
   } finally {
     await lock.release();
   }
+}
+
+/** What to do after a failed rollout: the logs when there are some, more time when it ran out. */
+function failureHint(paused: boolean, failure: { readonly reason: string; readonly logs: readonly string[] } | undefined): string {
+  const cause = failure !== undefined && failure.logs.length > 0 ? "Fix the cause (see the last lines above)" : "Fix the cause";
+  const slow =
+    failure?.reason === "timeout" ? " If the replica only needs longer to start, give it that: the healthcheck's start_period, or --timeout DURATION." : "";
+  return paused ? `${cause} and run reroll up again, or reroll rollback.${slow}` : `${cause}, then run reroll up again.${slow}`;
 }

@@ -136,6 +136,18 @@ describe("reroll up / rollback", async () => {
     expect(again.stderr).toMatch(/warning: web: r2, web's newest build, was rolled back the last time \(.+\); rolling it again/);
   });
 
+  it("a --timeout too short for the replica: exit 1 naming --timeout and the time it gave, with a hint to give it longer", async () => {
+    const f = await fixture("short-timeout", { replicas: 1 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2");
+    const run = await f.reroll(["up", "--timeout", "300ms", "--output", "plain"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/was not healthy within 0\.3s \(--timeout\)/);
+    expect(run.stderr).toMatch(/hint: Fix the cause.*, then run reroll up again\. If the replica only needs longer to start, give it that: the healthcheck's start_period, or --timeout DURATION\./);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+  });
+
   /** v1 running on 3 replicas; v2 built so that its first replica serves and every later one dies in its monitor window */
   const onV1ThenPartlyBrokenV2 = async (label: string, options: Parameters<typeof rolloutFixture>[2]): Promise<Fixture> => {
     const f = await fixture(label, { volume: true, monitor: "5s", ...options });

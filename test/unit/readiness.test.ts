@@ -58,13 +58,25 @@ describe("readiness", () => {
   it("still fails a replica that is not healthy within its deadline after it started", async () => {
     const { engine } = fakeEngine(10);
     const started = Date.now();
-    const failure = await waitUntilReady(engine, [{ id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 150 }], {
+    const failure = await waitUntilReady(engine, [{ id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 200 }], {
       monitorMs: 50,
       sinceMs: started,
       now: Date.now,
       start: () => engine.startContainer("a"),
     });
     expect(failure).toMatchObject({ reason: "timeout", name: "web-r2-1" });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(failure?.message).toBe("web-r2-1 was not healthy within 0.2s (its healthcheck's start period, interval × retries and timeout, plus the monitor window)");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+  });
+
+  it("a deadline that --timeout set is named as such, to the tenth of a second", async () => {
+    const { engine } = fakeEngine(10);
+    const failure = await waitUntilReady(engine, [{ id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 500, deadlineFromFlag: true }], {
+      monitorMs: 50,
+      sinceMs: Date.now(),
+      now: Date.now,
+      start: () => engine.startContainer("a"),
+    });
+    expect(failure?.message).toBe("web-r2-1 was not healthy within 0.5s (--timeout)");
   });
 });
