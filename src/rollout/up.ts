@@ -65,6 +65,8 @@ interface Target {
   readonly revision: number;
   /** a rollback's: the revision it goes back from, when the ledger says */
   readonly rollbackFrom?: number;
+  /** a line the dry run's plan starts with (what it did not do) */
+  readonly dryRunNote?: string;
 }
 
 /**
@@ -274,7 +276,10 @@ async function rollTargets(
         now(),
       );
       const proxyChange = await plannedProxyChange(engine, spec, t.service);
-      const text = renderPlan(plan, (slot) => containerName(spec.project, t.service.name, t.revision, slot), proxyChange === undefined ? [] : [`proxy   ${proxyChange}`]);
+      const text = renderPlan(plan, (slot) => containerName(spec.project, t.service.name, t.revision, slot), {
+        notes: t.dryRunNote === undefined ? [] : [t.dryRunNote],
+        changes: proxyChange === undefined ? [] : [`proxy   ${proxyChange}`],
+      });
       emit({ type: "rollout-plan", service: t.service.name, plan: text });
       outcomes.push({ service: t.service.name, revision: t.revision, outcome: "unchanged", plan: text });
     }
@@ -533,6 +538,7 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
     }
 
     const targets: Target[] = [];
+    const unbuilt: ServiceOutcome[] = [];
     const buildable = services.filter((s) => s.build !== undefined);
     if (buildable.length > 0 && options.noBuild !== true && options.dryRun !== true) {
       const { build } = await import("../build/build.js");
@@ -550,10 +556,26 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
     } else {
       const ledger = buildable.length > 0 ? readLedger(engine, spec.project) : undefined;
       ledger?.catch(() => undefined); // awaited below, unless a read before it fails
+      // a dry run of up plans with the newest build, as --no-build rolls it, and says so
+      const notBuilding = options.dryRun === true && options.noBuild !== true;
       for (const s of buildable) {
         const newest = await (early.get(s.name) ?? newestRevision(engine, spec.project, s.name));
+        if (newest === undefined && notBuilding) {
+          const proxyChange = await plannedProxyChange(engine, spec, s);
+          const replicas = `${s.deploy.replicas} replica${s.deploy.replicas === 1 ? "" : "s"}`;
+          unbuilt.push({
+            service: s.name,
+            revision: 0,
+            outcome: "unchanged",
+            plan: [
+              `${s.name}: not built yet: reroll up builds it first (a dry run does not build), then starts ${replicas} of its first revision`,
+              ...(proxyChange === undefined ? [] : [`  proxy   ${proxyChange}`]),
+            ].join("\n"),
+          });
+          continue;
+        }
         if (newest === undefined) {
-          throw new RerollError("E_NO_BUILD", `${s.name} has no built revision yet.`, { hint: options.dryRun === true ? "Run reroll build first, or reroll up without --dry-run." : "Run reroll up without --no-build, or reroll build first." });
+          throw new RerollError("E_NO_BUILD", `${s.name} has no built revision yet.`, { hint: "Run reroll up without --no-build, or reroll build first." });
         }
         // The newest build is not always what the Dockerfile says: a --bump that failed was
         // reverted, but its build stays. Rolling it again may be meant (a passing failure).
@@ -562,15 +584,26 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
           emit({
             type: "warning",
             service: s.name,
-            message: `r${newest.revision}, ${s.name}'s newest build, was ${last.outcome === "failed" ? "a failed rollout" : "rolled back"} the last time${last.detail === undefined ? "" : ` (${last.detail})`}; rolling it again. reroll up without --no-build builds what the Dockerfile says now`,
+            message: notBuilding
+              ? `r${newest.revision}, ${s.name}'s newest build, which this plan rolls, was ${last.outcome === "failed" ? "a failed rollout" : "rolled back"} the last time${last.detail === undefined ? "" : ` (${last.detail})`}; reroll up builds what the Dockerfile says now first`
+              : `r${newest.revision}, ${s.name}'s newest build, was ${last.outcome === "failed" ? "a failed rollout" : "rolled back"} the last time${last.detail === undefined ? "" : ` (${last.detail})`}; rolling it again. reroll up without --no-build builds what the Dockerfile says now`,
           });
         }
-        targets.push({ service: s, ...newest });
+        targets.push({
+          service: s,
+          ...newest,
+          ...(notBuilding
+            ? { dryRunNote: `build   not run in a dry run: this plans r${newest.revision}, the newest build; reroll up builds first, and a changed Dockerfile or context makes a new revision` }
+            : {}),
+        });
       }
     }
     for (const s of services.filter((x) => x.build === undefined)) targets.push(await imageOnlyTarget(engine, spec, s));
     const ordered = services.map((s) => targets.find((t) => t.service.name === s.name)!).filter(Boolean);
-    return await rollTargets(spec, engine, ordered, "up", options, lock);
+    const result = await rollTargets(spec, engine, ordered, "up", options, lock);
+    if (unbuilt.length === 0) return result;
+    const planned = [...result.services, ...unbuilt];
+    return { ...result, services: services.flatMap((s) => planned.filter((o) => o.service === s.name)) };
   } catch (error) {
     // --bump is one transaction: whatever failed, the Dockerfile describes what runs.
     for (const { path, original } of bumped) await writeFileAtomic(path, original);

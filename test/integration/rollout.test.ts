@@ -136,6 +136,25 @@ describe("reroll up / rollback", async () => {
     expect(again.stderr).toMatch(/warning: web: r2, web's newest build, was rolled back the last time \(.+\); rolling it again/);
   });
 
+  it("up --dry-run builds nothing: a service never built is planned as 'builds it first', and a built one says which build the plan rolls", async () => {
+    const f = await fixture("dry-first", { replicas: 2 });
+    await f.setVersion("v1");
+    const first = await f.reroll(["up", "--dry-run"]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain("web: not built yet: reroll up builds it first (a dry run does not build), then starts 2 replicas of its first revision");
+    expect(await docker.listImages({ filters: JSON.stringify({ label: [`dev.reroll.project=${f.project}`] }) })).toEqual([]);
+    expect(await f.containers()).toEqual([]);
+    // --no-build has nothing to roll: that stays an error
+    const noBuild = await f.reroll(["up", "--no-build", "--dry-run"]);
+    expect(noBuild.code).toBe(2);
+    expect(noBuild.stderr).toMatch(/E_NO_BUILD/);
+
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const planned = await f.reroll(["up", "--dry-run"]);
+    expect(planned.stdout).toContain("  build   not run in a dry run: this plans r1, the newest build; reroll up builds first");
+    expect(planned.stdout).toContain("nothing to do: every replica runs the target");
+  });
+
   it("a --timeout too short for the replica: exit 1 naming --timeout and the time it gave, with a hint to give it longer", async () => {
     const f = await fixture("short-timeout", { replicas: 1 });
     await f.setVersion("v1");

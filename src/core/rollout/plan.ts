@@ -185,15 +185,20 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
 }
 
 /** The plan as text: one line per step with its cause. Golden-tested; printed by --dry-run. */
-export function renderPlan(plan: RolloutPlan, name: (slot: number) => string, before: readonly string[] = []): string {
+export function renderPlan(
+  plan: RolloutPlan,
+  name: (slot: number) => string,
+  before: { readonly notes?: readonly string[]; readonly changes?: readonly string[] } = {},
+): string {
+  const changes = before.changes ?? [];
   const t = plan.target;
   const lines = [
     `${t.service}: ${t.replicas} replica${t.replicas === 1 ? "" : "s"} of r${t.revision} (${t.imageId.replace(/^sha256:/, "").slice(0, 12)}), ` +
       `${t.update.order}, parallelism ${t.update.parallelism === 0 ? "all" : t.update.parallelism}, monitor ${t.update.monitorMs / 1000}s, on failure ${t.update.failureAction}`,
   ];
   for (const w of plan.warnings) lines.push(`  warning: ${w}`);
-  // what comes before the replicas, such as the proxy in front of them
-  for (const line of before) lines.push(`  ${line}`);
+  // what the plan leaves out (a dry run's build), then what changes before the replicas (the proxy in front of them)
+  for (const line of [...(before.notes ?? []), ...changes]) lines.push(`  ${line}`);
   const unproven = new Map(plan.unproven.map((u) => [u.container.id, u.cause]));
   for (const c of plan.kept) {
     const cause = unproven.get(c.id);
@@ -206,7 +211,7 @@ export function renderPlan(plan: RolloutPlan, name: (slot: number) => string, be
   });
   if (plan.finish.length > 0) lines.push("  when every batch is ready");
   for (const step of plan.finish) lines.push(`    ${stepText(step, name)}`);
-  if (isConverged(plan)) lines.push(before.length === 0 ? "  nothing to do: every replica runs the target" : "  no replica to change: every replica runs the target");
+  if (isConverged(plan)) lines.push(changes.length === 0 ? "  nothing to do: every replica runs the target" : "  no replica to change: every replica runs the target");
   return lines.join("\n");
 }
 
