@@ -49,15 +49,24 @@ ensure_daemon() {
     ""|unix:///var/run/docker.sock) ;;
     *) local_socket="" ;;
   esac
-  if [ -n "$local_socket" ] && ! pgrep -x dockerd >/dev/null 2>&1; then
+  local starts=0
+  start_dockerd() {
     log "starting dockerd (log: $DOCKERD_LOG)"
     as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
     # setsid: the daemon outlives this shell, the test run and the session that started it.
     as_root setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
-  fi
+    starts=$((starts + 1))
+  }
+  if [ -n "$local_socket" ] && ! pgrep -x dockerd >/dev/null 2>&1; then start_dockerd; fi
 
   local waited=0
   until daemon_answers; do
+    # A dockerd that was shutting down (stopping its containers) when we looked may have
+    # gone since: then start one, once; a second exit is for its log to explain.
+    if [ -n "$local_socket" ] && [ "$starts" = 0 ] && ! pgrep -x dockerd >/dev/null 2>&1; then
+      log "the dockerd that was running has exited (it was shutting down)"
+      start_dockerd
+    fi
     if [ "$waited" -ge "$DAEMON_WAIT_SECONDS" ]; then
       [ -f "$DOCKERD_LOG" ] && tail -n 20 "$DOCKERD_LOG" >&2
       die "no Docker daemon answered at ${DOCKER_HOST:-unix:///var/run/docker.sock} after ${DAEMON_WAIT_SECONDS}s"
