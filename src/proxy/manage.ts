@@ -159,13 +159,18 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
         // a renamed service: its old proxy, an orphan of this project, still holds the port
         const services = new Set(spec.services.map((s) => s.name));
         const orphan = holders.find((h) => h.holder !== undefined && h.holder.labels[LABEL_PROJECT] === spec.project && orphanOf(h.holder, services) !== undefined);
+        // moving from `docker compose up` to reroll: Compose's own container has the port
+        const compose = holders.find((h) => h.holder?.labels["com.docker.compose.project"] !== undefined)?.holder;
+        const composeProject = compose?.labels["com.docker.compose.project"];
         throw new RerollError("E_PORT_IN_USE", `${service.name}'s port cannot be published: ${message.replace(/^.*?(Bind for|listen tcp|driver failed)/, "$1")}`, {
           kind: "input",
           problems: holders.map((h) => `${h.address} may be held by ${h.text}`),
           hint:
             orphan !== undefined
               ? `${orphan.holder!.names[0] ?? orphan.holder!.id} is the proxy of ${orphanOf(orphan.holder!, services)}, which the Compose file no longer has: reroll up --remove-orphans removes it and frees the port.`
-              : `Free the port, or change services.${service.name}.ports in ${spec.file}.`,
+              : compose !== undefined
+                ? `${compose.names[0] ?? compose.id} was started by docker compose (project ${composeProject}). To hand the service to reroll, take Compose's containers down first (docker compose -p ${composeProject} down; its named volumes stay), then run reroll up (the service does not answer in between). Or change services.${service.name}.ports in ${spec.file}.`
+                : `Free the port, or change services.${service.name}.ports in ${spec.file}.`,
         });
       }
       throw error;

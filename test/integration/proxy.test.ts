@@ -503,6 +503,29 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(again.stdout).not.toMatch(/^ {2}proxy/m);
   });
 
+  it("a port held by docker compose's container of the same service: refused, saying how to hand the service over, and Compose's container keeps serving", async () => {
+    const p = await project("from-compose");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    // what `docker compose up` left: its labels, the port published by the container itself
+    const compose = await docker.createContainer({
+      name: `${p.project}-web-1`,
+      Image: "reroll-local/busybox:latest",
+      Cmd: ["httpd", "-f", "-p", "8080", "-h", "/"],
+      Labels: { "com.docker.compose.project": p.project, "com.docker.compose.service": "web", "dev.reroll.project": p.project },
+      ExposedPorts: { "8080/tcp": {} },
+      HostConfig: { PortBindings: { "8080/tcp": [{ HostIp: "127.0.0.1", HostPort: String(port) }] } },
+    });
+    await compose.start();
+    const run = await p.reroll(["up"]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain(`${p.project}-web-1 was started by docker compose (project ${p.project}). To hand the service to reroll, take Compose's containers down first (docker compose -p ${p.project} down`);
+    expect((await compose.inspect()).State.Running).toBe(true);
+    await expect(proxyContainer(p.project)).rejects.toThrow();
+    const replicas = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
+    expect(replicas).toEqual([]);
+  });
+
   it("a renamed service: up names the orphans and leaves them serving; --remove-orphans frees the port for the new name", async () => {
     const p = await project("rename");
     const port = await freePort();
