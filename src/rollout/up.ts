@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { parseImageRef, repositoryKey } from "../core/image-ref.js";
+import { parseImageRef, repositoryKey, tryParseImageRef } from "../core/image-ref.js";
 import { isRerollError, RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_REVISION, serviceFilters } from "../core/labels.js";
@@ -505,6 +505,11 @@ async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSp
 /** Makes the running containers match the Compose file and the newest build. */
 export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): Promise<RolloutResult> {
   const services = selectServices(spec, options.services);
+  // what is rolled: the file's services, with the image: a --bump edited
+  let rollSpec = spec;
+  let rolling = services;
+  /** what a dry run's --bump would edit, per service, for its plan */
+  const bumpNotes = new Map<string, string>();
   const emit: EventSink = options.onEvent ?? (() => undefined);
   const bumped: { path: string; original: Buffer }[] = [];
   // Without a build, the newest revisions are read while the lock is taken (a daemon round
@@ -522,18 +527,41 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
       const ref = parseImageRef(options.bump, "--bump");
       if (ref.tag === undefined) throw new RerollError("E_USAGE", `--bump takes IMAGE:TAG, got "${options.bump}".`, { hint: "For example: --bump nginx:1.19." });
       const users = servicesUsing(services, ref.name);
-      if (users.length === 0) {
-        throw new RerollError("E_IMAGE_NOT_FOUND", `No Dockerfile of the services being rolled uses ${ref.name}.`, { hint: "Name the image as the FROM lines do." });
+      const wanted = repositoryKey(ref);
+      const imageUsers = services.filter((s) => {
+        if (s.build !== undefined) return false;
+        const own = tryParseImageRef(s.image);
+        return typeof own !== "string" && repositoryKey(own) === wanted;
+      });
+      if (users.length === 0 && imageUsers.length === 0) {
+        throw new RerollError("E_IMAGE_NOT_FOUND", `No Dockerfile FROM line and no image: of the services being rolled uses ${ref.name}.`, {
+          hint: "Name the image as the FROM lines or image: values do.",
+        });
       }
-      if (options.dryRun !== true) {
-        for (const s of users) {
-          const path = s.build!.dockerfile;
-          const original = readFileSync(path);
-          // loaded when used: the tag policy (semver) costs start-up time every other run would pay
-          const { bump } = await import("../bump/bump.js");
-          const result = await bump({ dockerfile: path, image: ref.name, to: ref.tag });
-          if (result.written) bumped.push({ path, original });
+      if (imageUsers.length > 0) {
+        // services that run an image as is: the tag in their image: value (compose-image.ts)
+        const original = readFileSync(spec.file);
+        const { bumpComposeImages } = await import("../bump/compose-image.js");
+        const { text, edits } = await bumpComposeImages(original.toString("utf8"), spec.file, imageUsers.map((s) => s.name), ref);
+        const bumpedImage = new Map(edits.map((e) => [e.service, e.to]));
+        const withBump = (s: ServiceSpec): ServiceSpec => (bumpedImage.has(s.name) ? { ...s, image: bumpedImage.get(s.name)! } : s);
+        rolling = services.map(withBump);
+        rollSpec = { ...spec, services: spec.services.map(withBump) };
+        for (const e of edits) bumpNotes.set(e.service, `bump    ${spec.file}: services.${e.service}.image ${e.from} → ${e.to} (a dry run writes nothing)`);
+        if (options.dryRun !== true && edits.length > 0) {
+          await writeFileAtomic(spec.file, Buffer.from(text, "utf8"));
+          bumped.push({ path: spec.file, original });
         }
+      }
+      for (const s of users) {
+        const path = s.build!.dockerfile;
+        const original = readFileSync(path);
+        // loaded when used: the tag policy (semver) costs start-up time every other run would pay
+        const { bump } = await import("../bump/bump.js");
+        const result = await bump({ dockerfile: path, image: ref.name, to: ref.tag, dryRun: options.dryRun === true });
+        if (result.written) bumped.push({ path, original });
+        const changes = result.changes.map((c) => `line ${c.line} ${c.from} → ${c.to}`).join(", ");
+        if (changes !== "") bumpNotes.set(s.name, `bump    ${path}: ${changes} (a dry run writes nothing)`);
       }
     }
 
@@ -598,9 +626,15 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
         });
       }
     }
-    for (const s of services.filter((x) => x.build === undefined)) targets.push(await imageOnlyTarget(engine, spec, s));
-    const ordered = services.map((s) => targets.find((t) => t.service.name === s.name)!).filter(Boolean);
-    const result = await rollTargets(spec, engine, ordered, "up", options, lock);
+    for (const s of rolling.filter((x) => x.build === undefined)) targets.push(await imageOnlyTarget(engine, rollSpec, s));
+    const ordered = rolling
+      .map((s) => targets.find((t) => t.service.name === s.name)!)
+      .filter(Boolean)
+      .map((t) => {
+        const note = options.dryRun === true ? bumpNotes.get(t.service.name) : undefined;
+        return note === undefined ? t : { ...t, dryRunNote: t.dryRunNote === undefined ? note : `${note}\n  ${t.dryRunNote}` };
+      });
+    const result = await rollTargets(rollSpec, engine, ordered, "up", options, lock);
     if (unbuilt.length === 0) return result;
     const planned = [...result.services, ...unbuilt];
     return { ...result, services: services.flatMap((s) => planned.filter((o) => o.service === s.name)) };
@@ -608,7 +642,9 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
     // --bump is one transaction: whatever failed, the Dockerfile describes what runs.
     for (const { path, original } of bumped) await writeFileAtomic(path, original);
     if (bumped.length > 0 && isRerollError(error)) {
-      throw new RerollError(error.code, `${error.message} The Dockerfile edit was reverted.`, {
+      const files = [...new Set(bumped.map((b) => b.path))];
+      const what = files.every((f) => f !== spec.file) ? "The Dockerfile edit was" : `The --bump edit of ${files.join(", ")} was`;
+      throw new RerollError(error.code, `${error.message} ${what} reverted.`, {
         kind: error.kind,
         problems: error.problems,
         ...(error.hint === undefined ? {} : { hint: error.hint }),

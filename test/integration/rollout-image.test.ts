@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runReroll } from "../support/cli.js";
@@ -115,5 +115,27 @@ describe("reroll up with an image-only service", async () => {
     expect(history.revisions.find((r) => r.revision === 1)).toMatchObject({ kept: true, imageId: first, baseImages: [`${repository}:a`] });
     expect(history.revisions.find((r) => r.revision === 2)).toMatchObject({ kept: true, imageId: second });
     expect(history.revisions.find((r) => r.revision === 2)!.baseImages.sort()).toEqual([`${repository}:b`, `${repository}:current`]);
+  });
+
+  it("up --bump edits the tag of image: (those bytes only) and rolls it; an image the daemon lacks leaves the file byte-identical", async () => {
+    const file = join(dir, "compose.yaml");
+    const before = await readFile(file);
+    const third = await makeImage("c", "third");
+    const dry = await reroll(["up", "--bump", `${repository}:c`, "--dry-run"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`services.app.image ${repository}:current → ${repository}:c (a dry run writes nothing)`);
+    expect((await readFile(file)).equals(before)).toBe(true);
+
+    const bumped = await reroll(["up", "--bump", `${repository}:c`, "--output", "plain"]);
+    expect(bumped.code, bumped.stderr).toBe(0);
+    expect(await readFile(file, "utf8")).toBe(before.toString("utf8").replace(`${repository}:current`, `${repository}:c`));
+    expect((await running()).map((r) => r.imageId)).toEqual([third, third]);
+
+    const edited = await readFile(file);
+    const missing = await reroll(["up", "--bump", `${repository}:absent`, "--output", "plain"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/is not on the Docker daemon\. The --bump edit of \S*compose\.yaml was reverted/);
+    expect((await readFile(file)).equals(edited)).toBe(true);
+    expect((await running()).map((r) => r.imageId)).toEqual([third, third]);
   });
 });
