@@ -287,7 +287,9 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const update = ctx.update;
     // one entry per slot, in the plan's order; the lanes take them in turn
     const queue: Batch[] = plan.batches.flatMap((b) => b.slots.map((slot) => ({ slots: [slot], replaces: b.replaces.filter((c) => c.slot === slot), steps: [] })));
-    const laneCount = Math.max(1, Math.min(queue.length, update.parallelism === 0 ? queue.length : update.parallelism));
+    // nothing replaced (a first deploy, a scale-up): every slot at once, as the plan says
+    const replacing = queue.some((b) => b.replaces.length > 0);
+    const laneCount = Math.max(1, Math.min(queue.length, update.parallelism === 0 || !replacing ? queue.length : update.parallelism));
     let next = 0;
     type Halt = { readonly outcome: "rolled-back" | "paused" | "interrupted"; readonly failure: ReadinessFailure };
     let halt: Halt | undefined;

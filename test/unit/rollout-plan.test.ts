@@ -31,18 +31,20 @@ const name = (slot: number) => `shop-web-r2-${slot}`;
 const golden = (t: RolloutTarget, observed: ObservedContainer[]) => renderPlan(planRollout(t, observed), name);
 
 describe("rollout plans", () => {
-  it("a first rollout starts every replica, one batch at a time", () => {
+  it("a first rollout starts every replica at once: no ready replica is at stake, as when Swarm or Kubernetes create a service", () => {
     expect(golden(target(), [])).toBe(
       [
         "web: 3 replicas of r2 (222222222222), start-first, parallelism 1, monitor 5s, on failure rollback",
-        "  batch 1/3",
+        "  batch 1/1",
         "    start   shop-web-r2-1 and wait until ready: slot 1 has no replica on r2",
-        "  batch 2/3",
         "    start   shop-web-r2-2 and wait until ready: slot 2 has no replica on r2",
-        "  batch 3/3",
         "    start   shop-web-r2-3 and wait until ready: slot 3 has no replica on r2",
       ].join("\n"),
     );
+    // a scale-up beside running replicas: the new slots at once, the running ones kept
+    expect(planRollout(target({ replicas: 5 }), [c(2, 1), c(2, 2), c(2, 3)]).batches.map((b) => b.slots)).toEqual([[4, 5]]);
+    // one slot to replace among the empty ones: parallelism holds for all of them
+    expect(planRollout(target(), [c(1, 1)]).batches.map((b) => b.slots)).toEqual([[1], [2], [3]]);
   });
 
   it("r1 → r2, start-first: each new replica is ready before its old one stops; old ones are removed at the end", () => {
@@ -104,9 +106,8 @@ describe("rollout plans", () => {
         "  remove  shop-web-r2-1-replaced-x: a second replica in slot 1, beside shop-web-r2-1: shop-web-r2-1-replaced-x (r2, running, healthy)",
         "  remove  shop-web-r2-2: not running: shop-web-r2-2 (r2, exited)",
         "  remove  shop-web-r2-3: unhealthy, and stop-first stops it before its replacement starts: shop-web-r2-3 (r2, running, unhealthy)",
-        "  batch 1/2",
+        "  batch 1/1",
         "    start   shop-web-r2-2 and wait until ready: slot 2 has no replica on r2",
-        "  batch 2/2",
         "    start   shop-web-r2-3 and wait until ready: slot 3 has no replica on r2",
       ].join("\n"),
     );

@@ -156,7 +156,11 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
   }
 
   const { parallelism, order } = target.update;
-  const size = parallelism === 0 ? Math.max(1, missing.length) : parallelism;
+  // Slots with nothing to replace (a first deploy, a scale-up) all start at once, as Swarm and
+  // Kubernetes create a service's replicas: no ready replica is at stake, so parallelism,
+  // which guards the ready ones, has nothing to guard.
+  const replacing = missing.some((slot) => (oldRunning.get(slot) ?? []).length > 0);
+  const size = parallelism === 0 || !replacing ? Math.max(1, missing.length) : parallelism;
   if (order === "stop-first" && target.replicas <= size && [...oldRunning.values()].flat().length > 0) {
     warnings.push(
       `order: stop-first with ${target.replicas} replica${target.replicas === 1 ? "" : "s"} and parallelism ${parallelism} means downtime: every running replica stops before its replacement is ready`,
