@@ -21,7 +21,7 @@ export async function bumpComposeImages(
 ): Promise<{ readonly text: string; readonly edits: readonly ComposeImageEdit[] }> {
   const yaml = (await import("yaml")) as typeof import("yaml") & { default?: typeof import("yaml") };
   const { isScalar, parseDocument } = yaml.default ?? yaml;
-  const document = parseDocument(source, { keepSourceTokens: true });
+  const document = parseDocument(source);
   const replacements: { start: number; end: number; text: string; edit: ComposeImageEdit }[] = [];
   for (const service of services) {
     const path = `services.${service}.image`;

@@ -78,12 +78,6 @@ async function portHolder(engine: Engine, hostPort: number): Promise<{ text: str
   return holder === undefined ? { text: "a process on this host (not a container)" } : { text: `the container ${holder.names[0] ?? holder.id}`, holder };
 }
 
-/**
- * Makes sure the service's proxy runs with the right ports and image, and routes to exactly
- * the replicas that serve now (servingReplicas): Docker is the truth, since a run killed
- * between starting a replica and routing it, or a replica Docker restarted, leaves routes
- * that do not match what runs.
- */
 /** What a proxy container is made from: one that carries another signature is made again. */
 function proxySignature(spec: Spec, service: ServiceSpec, image: string): string {
   return createHash("sha256")
@@ -110,6 +104,12 @@ export async function plannedProxyChange(engine: Engine, spec: Spec, service: Se
   return `recreate ${name}, publishing ${ports}: its ports or image changed; ${service.name}'s traffic pauses for about a second`;
 }
 
+/**
+ * Makes sure the service's proxy runs with the right ports and image, and routes to exactly
+ * the replicas that serve now (servingReplicas): Docker is the truth, since a run killed
+ * between starting a replica and routing it, or a replica Docker restarted, leaves routes
+ * that do not match what runs.
+ */
 export async function ensureServiceProxy(engine: Engine, spec: Spec, service: ServiceSpec, emit: EventSink): Promise<ServiceProxy> {
   const config = proxyConfig(spec, service);
   const settings = proxySettings(service);

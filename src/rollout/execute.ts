@@ -167,8 +167,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       id: c.id,
       name: c.name,
       hasHealthcheck: health !== undefined,
-      deadlineMs: ctx.timeoutMs ?? readinessDeadlineMs(health, monitorMs),
-      ...(ctx.timeoutMs === undefined ? {} : { deadlineFromFlag: true }),
+      ...readinessDeadline(ctx, health, monitorMs),
     }));
     let settleHealthy: (failure: ReadinessFailure | undefined) => void = () => undefined;
     let failHealthy: (error: unknown) => void = () => undefined;
@@ -566,8 +565,7 @@ export async function proveKept(plan: RolloutPlan, ctx: ExecuteContext, observed
       id: c.id,
       name: c.name,
       hasHealthcheck: health !== undefined,
-      deadlineMs: ctx.timeoutMs ?? readinessDeadlineMs(health, monitorMs),
-      ...(ctx.timeoutMs === undefined ? {} : { deadlineFromFlag: true }),
+      ...readinessDeadline(ctx, health, monitorMs),
       ...(passedAtMs === undefined ? {} : { passedAtMs }),
     };
   });
@@ -588,4 +586,9 @@ export async function proveKept(plan: RolloutPlan, ctx: ExecuteContext, observed
   reportReplicaFailure(ctx, failure);
   await removeReplica(ctx, failure, "kept, but failed its readiness gate; its slot gets a new replica");
   return failure;
+}
+
+/** A replica's deadline: `--timeout`'s, or else what its healthcheck's own settings allow. */
+function readinessDeadline(ctx: ExecuteContext, health: Parameters<typeof readinessDeadlineMs>[0], monitorMs: number): Pick<WatchedReplica, "deadlineMs" | "deadlineFromFlag"> {
+  return ctx.timeoutMs === undefined ? { deadlineMs: readinessDeadlineMs(health, monitorMs) } : { deadlineMs: ctx.timeoutMs, deadlineFromFlag: true };
 }

@@ -65,8 +65,8 @@ interface Target {
   readonly revision: number;
   /** a rollback's: the revision it goes back from, when the ledger says */
   readonly rollbackFrom?: number;
-  /** a line the dry run's plan starts with (what it did not do) */
-  readonly dryRunNote?: string;
+  /** lines the dry run's plan starts with: what it would edit, what it did not do */
+  readonly dryRunNotes?: readonly string[];
 }
 
 /**
@@ -277,7 +277,7 @@ async function rollTargets(
       );
       const proxyChange = await plannedProxyChange(engine, spec, t.service);
       const text = renderPlan(plan, (slot) => containerName(spec.project, t.service.name, t.revision, slot), {
-        notes: t.dryRunNote === undefined ? [] : [t.dryRunNote],
+        notes: t.dryRunNotes ?? [],
         changes: proxyChange === undefined ? [] : [`proxy   ${proxyChange}`],
       });
       emit({ type: "rollout-plan", service: t.service.name, plan: text });
@@ -612,16 +612,17 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
           emit({
             type: "warning",
             service: s.name,
-            message: notBuilding
-              ? `r${newest.revision}, ${s.name}'s newest build, which this plan rolls, was ${last.outcome === "failed" ? "a failed rollout" : "rolled back"} the last time${last.detail === undefined ? "" : ` (${last.detail})`}; reroll up builds what the Dockerfile says now first`
-              : `r${newest.revision}, ${s.name}'s newest build, was ${last.outcome === "failed" ? "a failed rollout" : "rolled back"} the last time${last.detail === undefined ? "" : ` (${last.detail})`}; rolling it again. reroll up without --no-build builds what the Dockerfile says now`,
+            message:
+              `r${newest.revision}, ${s.name}'s newest build,${notBuilding ? " which this plan rolls," : ""} was ${last.outcome === "failed" ? "a failed rollout" : "rolled back"} the last time` +
+              `${last.detail === undefined ? "" : ` (${last.detail})`}; ` +
+              (notBuilding ? "reroll up builds what the Dockerfile says now first" : "rolling it again. reroll up without --no-build builds what the Dockerfile says now"),
           });
         }
         targets.push({
           service: s,
           ...newest,
           ...(notBuilding
-            ? { dryRunNote: `build   not run in a dry run: this plans r${newest.revision}, the newest build; reroll up builds first, and a changed Dockerfile or context makes a new revision` }
+            ? { dryRunNotes: [`build   not run in a dry run: this plans r${newest.revision}, the newest build; reroll up builds first, and a changed Dockerfile or context makes a new revision`] }
             : {}),
         });
       }
@@ -632,7 +633,7 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
       .filter(Boolean)
       .map((t) => {
         const note = options.dryRun === true ? bumpNotes.get(t.service.name) : undefined;
-        return note === undefined ? t : { ...t, dryRunNote: t.dryRunNote === undefined ? note : `${note}\n  ${t.dryRunNote}` };
+        return note === undefined ? t : { ...t, dryRunNotes: [note, ...(t.dryRunNotes ?? [])] };
       });
     const result = await rollTargets(rollSpec, engine, ordered, "up", options, lock);
     if (unbuilt.length === 0) return result;

@@ -346,15 +346,20 @@ function validateService(
     restart,
     workingDir: c.string(s["working_dir"], `${path}.working_dir`),
     logging: validateLogging(c, s["logging"], `${path}.logging`),
-    extraHosts: s["extra_hosts"] === undefined || s["extra_hosts"] === null ? undefined : extraHosts(c, s["extra_hosts"], `${path}.extra_hosts`),
+    extraHosts: given(s["extra_hosts"], (v) => extraHosts(c, v, `${path}.extra_hosts`)),
     init: c.boolean(s["init"], `${path}.init`),
-    capAdd: s["cap_add"] === undefined || s["cap_add"] === null ? undefined : c.stringList(s["cap_add"], `${path}.cap_add`),
-    capDrop: s["cap_drop"] === undefined || s["cap_drop"] === null ? undefined : c.stringList(s["cap_drop"], `${path}.cap_drop`),
+    capAdd: given(s["cap_add"], (v) => c.stringList(v, `${path}.cap_add`)),
+    capDrop: given(s["cap_drop"], (v) => c.stringList(v, `${path}.cap_drop`)),
     dependsOn,
     deploy,
     allowDataLoss: c.boolean(x["allow_data_loss"], `${path}.x-reroll.allow_data_loss`) ?? false,
     proxy,
   };
+}
+
+/** undefined for a key the file leaves out (or sets to null), so that it adds nothing to a replica's hash */
+function given<T>(value: unknown, read: (value: unknown) => T): T | undefined {
+  return value === undefined || value === null ? undefined : read(value);
 }
 
 function validateLogging(c: Checker, value: unknown, path: string): ServiceSpec["logging"] {
