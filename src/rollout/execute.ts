@@ -52,6 +52,8 @@ export interface ExecuteResult {
 }
 
 interface Watch {
+  /** settles once the daemon answered the start (or the watch ended without one) */
+  readonly started: Promise<void>;
   readonly healthy: Promise<ReadinessFailure | undefined>;
   readonly ready: Promise<ReadinessFailure | undefined>;
   abort(): void;
@@ -70,6 +72,12 @@ interface Replaced {
   readonly slot: number;
   readonly fresh: ObservedContainer;
   readonly old: readonly ObservedContainer[];
+}
+
+/** A slot's new replicas as created; `refused` when the daemon refused one of them. */
+interface SlotCreation {
+  readonly fresh: readonly Replaced[];
+  readonly refused?: unknown;
 }
 
 function observedFromCreate(id: string, name: string, revision: number, slot: number, hash: string, imageId: string): ObservedContainer {
@@ -155,6 +163,41 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   };
 
   /**
+   * Creates a slot's new replicas (not started). A name still held by the replica it replaces
+   * (same revision, new configuration) is freed by renaming that one aside, still serving.
+   */
+  const createSlot = async (batch: Batch): Promise<SlotCreation> => {
+    const creating = await Promise.allSettled(
+      batch.slots.map(async (slot): Promise<Replaced> => {
+        const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
+        let created = await engine.createContainer(request);
+        if ("conflict" in created) {
+          const holder = await engine.inspectContainer(request.name);
+          if (holder !== undefined && batchOld.has(holder.id)) {
+            // the replica this one replaces has its name (same revision, new configuration):
+            // it steps aside, still serving, and is stopped and removed by id as usual
+            await engine.renameContainer(holder.id, `${request.name}-replaced-${holder.id.slice(0, 8)}`);
+            steppedAside.set(holder.id, request.name);
+          } else {
+            // a leftover of the same name, from a run killed between create and record
+            await engine.removeContainer(request.name, { force: true });
+          }
+          created = await engine.createContainer(request);
+        }
+        if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
+        return { slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: batch.replaces.filter((c) => c.slot === slot) };
+      }),
+    );
+    const refused = creating.find((c) => c.status === "rejected");
+    return { fresh: creating.flatMap((c) => (c.status === "fulfilled" ? [c.value] : [])), ...(refused === undefined ? {} : { refused: refused.reason as unknown }) };
+  };
+  /** A slot that will not start: its created (never started) replicas go and the old ones get their names back. */
+  const discardSlot = async (batch: Batch, made: SlotCreation): Promise<void> => {
+    await Promise.all(made.fresh.map((r) => engine.removeContainer(r.fresh.id, { force: true })));
+    await takeNamesBack(batch.replaces);
+  };
+
+  /**
    * Starts containers and watches them: `healthy` settles when every one passed its first
    * gate (or with the first failure), `ready` when every one also held for the monitor
    * window. `abort()` ends the watch with an "interrupted" failure.
@@ -177,11 +220,17 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     });
     let admitted: Promise<void> = Promise.resolve();
     admitted.catch(() => undefined);
+    let markStarted: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => (markStarted = resolve));
     const ready = waitUntilReady(engine, watched, {
       monitorMs,
       sinceMs,
       start: async () => {
-        await Promise.all(containers.map((c) => engine.startContainer(c.id)));
+        try {
+          await Promise.all(containers.map((c) => engine.startContainer(c.id)));
+        } finally {
+          markStarted();
+        }
       },
       now: ctx.now,
       signal,
@@ -207,7 +256,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     // whoever does not await one of them must not see an unhandled rejection
     healthy.catch(() => undefined);
     ready.catch(() => undefined);
-    return { healthy, ready, abort: () => local.abort() };
+    const started = Promise.race([answered, ready.then(() => undefined, () => undefined)]);
+    return { started, healthy, ready, abort: () => local.abort() };
   };
   const startAndWait = async (containers: readonly { id: string; name: string }[], monitorMs: number, interruptible: boolean): Promise<ReadinessFailure | undefined> =>
     (await startWatch(containers, monitorMs, interruptible)).ready;
@@ -307,6 +357,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const thrown: unknown[] = [];
     /** windows open when a rollback halted the lanes: their slots go back with the replaced ones */
     const abandoned: Replaced[] = [];
+    /** slots created ahead of their start (see below), until a lane starts them */
+    const prepared = new Map<Batch, Promise<SlotCreation>>();
 
     /** A failure counted against max_failure_ratio: true when the rollout goes on. */
     const tolerate = (count: number): boolean => {
@@ -393,48 +445,44 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
             if (halting() !== undefined) break;
           }
           first = false;
-          const oldOf = (slot: number) => batch.replaces.filter((c) => c.slot === slot);
+          const made = await (prepared.get(batch) ?? createSlot(batch));
+          prepared.delete(batch);
+          if (made.refused !== undefined) {
+            // nothing of the slot runs: what was created goes, so nothing is left half-made
+            await discardSlot(batch, made);
+            throw made.refused;
+          }
+          // the lanes stopped while the slot was being created (ahead, perhaps): none of it starts
+          if (halting() !== undefined || aborted()) {
+            await discardSlot(batch, made);
+            if (halting() === undefined) stopAll("interrupted", interruption);
+            break;
+          }
           if (update.order === "stop-first") {
             // stopping an old replica while the lane's window is open would take two slots below ready
-            if (await settle()) break;
+            if (await settle()) {
+              await discardSlot(batch, made);
+              break;
+            }
             for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
           }
-
-          const creating = await Promise.allSettled(
-            batch.slots.map(async (slot): Promise<Replaced> => {
-              const request = containerRequest(ctx.spec, service, ctx.image, ctx.revision, slot, ctx.hash);
-              let created = await engine.createContainer(request);
-              if ("conflict" in created) {
-                const holder = await engine.inspectContainer(request.name);
-                if (holder !== undefined && batchOld.has(holder.id)) {
-                  // the replica this one replaces has its name (same revision, new configuration):
-                  // it steps aside, still serving, and is stopped and removed by id as usual
-                  await engine.renameContainer(holder.id, `${request.name}-replaced-${holder.id.slice(0, 8)}`);
-                  steppedAside.set(holder.id, request.name);
-                } else {
-                  // a leftover of the same name, from a run killed between create and record
-                  await engine.removeContainer(request.name, { force: true });
-                }
-                created = await engine.createContainer(request);
-              }
-              if ("conflict" in created) throw new RerollError("E_NAME_TAKEN", `The container name ${request.name} is taken.`, { kind: "failed" });
-              return { slot, fresh: observedFromCreate(created.id, request.name, ctx.revision, slot, ctx.hash, ctx.image.id), old: oldOf(slot) };
-            }),
-          );
-          const fresh = creating.flatMap((c) => (c.status === "fulfilled" ? [c.value] : []));
-          const refused = creating.find((c) => c.status === "rejected");
-          if (refused !== undefined) {
-            // nothing of the slot runs: what was created goes, so nothing is left half-made
-            await Promise.all(fresh.map((r) => engine.removeContainer(r.fresh.id, { force: true })));
-            await takeNamesBack(batch.replaces);
-            throw refused.reason;
-          }
+          const fresh = made.fresh;
           for (const r of fresh) ctx.emit({ type: "replica-start", service: service.name, name: r.fresh.name, revision: ctx.revision, slot: r.slot, replaces: r.old.map((c) => c.name) });
           const watch = await startWatch(
             fresh.map((r) => r.fresh),
             update.monitorMs,
             true,
           );
+          // The next slot nobody has taken or prepared yet is created while this one starts up
+          // and waits for its health check, once the daemon has answered this start: a create
+          // costs the daemon ~0.1 s here, which then falls outside the wait between one slot
+          // being healthy and the next start. Whichever lane is free first takes it.
+          const following = queue.slice(next).find((b) => !prepared.has(b));
+          if (following !== undefined) {
+            const creating = watch.started.then(() => (halting() === undefined && !aborted() ? createSlot(following) : { fresh: [] }));
+            creating.catch(() => undefined);
+            prepared.set(following, creating);
+          }
 
           // Wait until this slot is healthy and the lane's window before it closed, whichever comes last.
           let healthy = false;
@@ -505,6 +553,15 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     };
 
     await Promise.all(Array.from({ length: laneCount }, () => lane()));
+    // slots created ahead that no lane started (the lanes stopped): never started, they go
+    for (const [batch, creating] of [...prepared]) {
+      prepared.delete(batch);
+      try {
+        await discardSlot(batch, await creating.catch((refused: unknown) => ({ fresh: [], refused })));
+      } catch (error) {
+        thrown.push(error);
+      }
+    }
     if (thrown.length > 0) throw thrown[0];
     const ended = halting();
     if (ended !== undefined) {

@@ -65,6 +65,15 @@ describe("reroll up / rollback", async () => {
     expect((await runningOn(f)).ready).toHaveLength(3);
 
     await f.setVersion("v2");
+    // the daemon's own record of when each replica was created and first healthy
+    const daemonEvents: { name: string; status: string }[] = [];
+    const stream = await docker.getEvents({ filters: JSON.stringify({ type: ["container"], event: ["create", "health_status"], label: [`dev.reroll.project=${f.project}`] }) });
+    stream.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {
+        const e = JSON.parse(line) as { status: string; Actor: { Attributes: { name: string } } };
+        daemonEvents.push({ name: e.Actor.Attributes.name, status: e.status });
+      }
+    });
     let lowest = Infinity;
     let sampling = true;
     const sampler = (async () => {
@@ -77,7 +86,14 @@ describe("reroll up / rollback", async () => {
     const run = await f.reroll(["up", "--output", "json"]);
     sampling = false;
     await sampler;
+    (stream as unknown as { destroy(): void }).destroy();
     expect(run.code, run.stderr).toBe(0);
+    // a lane creates its next replica while the one before waits for its health check, so
+    // only the start is left between one slot being healthy and the next one starting
+    const daemonAt = (name: RegExp, status: string): number => daemonEvents.findIndex((e) => name.test(e.name) && e.status === status);
+    expect(daemonAt(/-r2-2$/, "create"), "slot 2's replica was created before slot 1's was healthy").toBeGreaterThan(-1);
+    expect(daemonAt(/-r2-2$/, "create")).toBeLessThan(daemonAt(/-r2-1$/, "health_status: healthy"));
+    expect(daemonAt(/-r2-3$/, "create")).toBeLessThan(daemonAt(/-r2-2$/, "health_status: healthy"));
     // Swarm's pipelining: batch 2 starts while batch 1's monitor window is still open, and
     // batch 2's old replica stops only after batch 1 was ready.
     const events = eventsOf(run.stdout);
