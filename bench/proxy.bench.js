@@ -11,7 +11,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { continuousLoad, fixedRate, quantile } from "./load.js";
+import { continuousLoad, fixedRateTogether, quantile } from "./load.js";
 import { fmt, median, removeBenchProject, sh, shAsync } from "./lib.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
@@ -187,9 +187,13 @@ export async function run() {
     );
     nginx = spawn("nginx", ["-c", join(nginxDir, "nginx.conf"), "-g", "daemon off;"], { stdio: "ignore" });
     await sleep(500);
-    // Interleaved rounds: noise falls on every side alike. Throughput is the median of the
-    // rounds; latencies are pooled over them (3,000 requests a side), since a p99 of one
-    // 600-request round rests on its 6 slowest requests and moved by ±0.4 ms between runs.
+    // Rounds: wrk on each side in turn (throughput), then the fixed-rate client on all three
+    // sides at once, their requests interleaved, so that a moment of noise falls on every
+    // side alike. Until session 15 the sides took their 5 s in turn, and a side's p99 was
+    // that of its own 5 s: nginx "added" 3.53 ms in one run and 0.24 ms in another, and the
+    // direct p99 moved by 0.7 ms between rounds. Throughput is the median of the rounds;
+    // latencies are pooled over them (3,000 requests a side), since a p99 of one 600-request
+    // round rests on its 6 slowest requests.
     // A first round on every side is not recorded: it follows the tests above (a proxy
     // replaced seconds before, the naive recreate's containers and ports torn down), and its
     // p99 was 1.6-3.8 ms through reroll-proxy and up to 2.8 ms through nginx, against
@@ -199,16 +203,16 @@ export async function run() {
     const samples = { direct: { rps: [], ms: [] }, proxy: { rps: [], ms: [] }, nginx: { rps: [], ms: [] } };
     const firstRound = {};
     for (let round = 0; round < 4; round += 1) {
-      for (const [side, [host, p]] of Object.entries(sides)) {
-        const rps = wrk(`http://${host}:${p}/`);
-        const { latencies, p99 } = await fixedRate(host, p, { rate: 200, seconds: 5 });
+      const rps = Object.fromEntries(Object.entries(sides).map(([side, [host, p]]) => [side, wrk(`http://${host}:${p}/`)]));
+      const measured = await fixedRateTogether(Object.values(sides), { rate: 200, seconds: 5 });
+      Object.keys(sides).forEach((side, k) => {
         if (round === 0) {
-          firstRound[side] = p99;
-          continue;
+          firstRound[side] = measured[k].p99;
+          return;
         }
-        samples[side].rps.push(rps);
-        samples[side].ms.push(...latencies);
-      }
+        samples[side].rps.push(rps[side]);
+        samples[side].ms.push(...measured[k].latencies);
+      });
     }
     const med = (side) => ({ rps: median(samples[side].rps), lat: { p99: quantile(samples[side].ms, 0.99) } });
     const direct = med("direct");
@@ -225,7 +229,7 @@ export async function run() {
     });
     const added = viaProxy.lat.p99 - direct.lat.p99;
     rows.push({
-      benchmark: "added p99 latency at 200 req/s (4 keep-alive connections, 3 × 5 s pooled, after an unrecorded round)",
+      benchmark: "added p99 latency at 200 req/s a side, sides measured at once (4 keep-alive connections each, 3 × 5 s pooled, after an unrecorded round)",
       value: `${fmt.ms(added)} (p99 ${fmt.ms(viaProxy.lat.p99)}; first round ${fmt.ms(firstRound.proxy)})`,
       baselineName: "direct p99 / nginx added",
       baseline: `${fmt.ms(direct.lat.p99)} / ${fmt.ms(viaNginx.lat.p99 - direct.lat.p99)} (nginx first round p99 ${fmt.ms(firstRound.nginx)})`,
