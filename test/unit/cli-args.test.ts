@@ -54,7 +54,7 @@ describe("reroll bump: argv → options", () => {
   it("usage errors are JSON when --output json is asked for", async () => {
     const run = await bumpOptions(["bump", "x", "--patch", "--major", "--output", "json"]);
     expect(run.code).toBe(2);
-    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: "E_USAGE", kind: "input" } });
+    expect(JSON.parse(run.stdout)).toMatchObject({ schema: 1, type: "error", error: { code: "E_USAGE", kind: "input" } });
   });
 
   it("--version and --help exit 0", async () => {

@@ -1,4 +1,5 @@
 import { describeCause, type RerollError } from "../../core/errors.js";
+import { EVENT_SCHEMA_VERSION } from "../../core/events.js";
 import type { CliIo } from "../io.js";
 
 export type OutputMode = "tty" | "plain" | "json";
@@ -16,7 +17,8 @@ export function paint(mode: OutputMode, code: string, text: string): string {
 
 export function renderError(error: RerollError, mode: OutputMode, io: CliIo): void {
   if (mode === "json") {
-    io.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
+    // a line of the same stream as the events: a consumer reading `type` sees it too
+    io.stdout.write(`${JSON.stringify({ schema: EVENT_SCHEMA_VERSION, time: new Date().toISOString(), type: "error", error: error.toJSON() })}\n`);
     return;
   }
   const lines = [`${paint(mode, "31;1", "error")} ${error.message} ${paint(mode, "2", `[${error.code}]`)}`];
