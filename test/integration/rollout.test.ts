@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
 import { REROLL_BIN, runReroll } from "../support/cli.js";
 import { docker, execIn, removeProject } from "../support/docker.js";
 import { eventually } from "../support/net.js";
@@ -67,7 +68,7 @@ describe("reroll up / rollback", async () => {
     await f.setVersion("v2");
     // the daemon's own record of when each replica was created and first healthy
     const daemonEvents: { name: string; status: string }[] = [];
-    const stream = await docker.getEvents({ filters: JSON.stringify({ type: ["container"], event: ["create", "health_status"], label: [`dev.reroll.project=${f.project}`] }) });
+    const stream = (await docker.getEvents({ filters: JSON.stringify({ type: ["container"], event: ["create", "health_status"], label: [`dev.reroll.project=${f.project}`] }) })) as Readable;
     stream.on("data", (chunk: Buffer) => {
       for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {
         const e = JSON.parse(line) as { status: string; Actor: { Attributes: { name: string } } };
@@ -83,10 +84,9 @@ describe("reroll up / rollback", async () => {
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const run = await f.reroll(["up", "--output", "json"]);
+    const run = await f.reroll(["up", "--output", "json"]).finally(() => stream.destroy());
     sampling = false;
     await sampler;
-    (stream as unknown as { destroy(): void }).destroy();
     expect(run.code, run.stderr).toBe(0);
     // a lane creates its next replica while the one before waits for its health check, so
     // only the start is left between one slot being healthy and the next one starting

@@ -1,6 +1,6 @@
-import { EVENT_SCHEMA_VERSION, type EventSink, type RerollEvent } from "../../core/events.js";
+import { type EventSink, type RerollEvent } from "../../core/events.js";
 import type { CliIo } from "../io.js";
-import { paint, type OutputMode } from "./output-mode.js";
+import { jsonLine, paint, type OutputMode } from "./output-mode.js";
 
 /**
  * Renders the event stream. json: NDJSON on stdout (the machine stream). plain: one line
@@ -97,7 +97,7 @@ function subject(event: RerollEvent): string {
 export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => number = Date.now): EventRenderer {
   if (mode === "json") {
     return {
-      sink: (event) => io.stdout.write(`${JSON.stringify({ schema: EVENT_SCHEMA_VERSION, time: new Date(now()).toISOString(), ...event })}\n`),
+      sink: (event) => io.stdout.write(jsonLine(event, now())),
       close: () => undefined,
     };
   }

@@ -15,10 +15,15 @@ export function paint(mode: OutputMode, code: string, text: string): string {
   return mode === "tty" ? `\x1b[${code}m${text}\x1b[0m` : text;
 }
 
+/** One NDJSON line of `--output json`: every line, event or error, carries the schema and the time. */
+export function jsonLine(fields: { readonly type: string } & Readonly<Record<string, unknown>>, nowMs: number = Date.now()): string {
+  return `${JSON.stringify({ schema: EVENT_SCHEMA_VERSION, time: new Date(nowMs).toISOString(), ...fields })}\n`;
+}
+
 export function renderError(error: RerollError, mode: OutputMode, io: CliIo): void {
   if (mode === "json") {
     // a line of the same stream as the events: a consumer reading `type` sees it too
-    io.stdout.write(`${JSON.stringify({ schema: EVENT_SCHEMA_VERSION, time: new Date().toISOString(), type: "error", error: error.toJSON() })}\n`);
+    io.stdout.write(jsonLine({ type: "error", error: error.toJSON() }));
     return;
   }
   const lines = [`${paint(mode, "31;1", "error")} ${error.message} ${paint(mode, "2", `[${error.code}]`)}`];
