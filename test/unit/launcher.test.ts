@@ -1,10 +1,15 @@
 import { execFile } from "node:child_process";
-import { chmod, writeFile } from "node:fs/promises";
+import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { VERSION } from "../../src/cli/version.js";
 import { REROLL_BIN } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
+
+const BUNDLE = fileURLToPath(new URL("../../dist/bundle/reroll.cjs", import.meta.url));
 
 /**
  * bin/reroll.js run as a program, as `reroll` is: its sh part decides whether node starts
@@ -45,5 +50,94 @@ describe("the reroll launcher (bin/reroll.js as a program)", async () => {
 
   it("without NODE_EXTRA_CA_CERTS nothing is set either way", async () => {
     expect(await launch(["up"], {})).toEqual({ extra: "<unset>", deferred: "<unset>", args: [REROLL_BIN, "up"] });
+  });
+});
+
+/**
+ * bin/reroll.js compiles the bundle with a V8 code cache per command in the user's cache
+ * directory (XDG_CACHE_HOME here, a fresh one per test). REROLL_CODE_CACHE_DEBUG=1 makes it
+ * say on stderr whether the cache was none, used, used partial or rejected.
+ */
+describe("the reroll launcher's code cache", () => {
+  const buildId = async (): Promise<string> => /^\/\/ reroll-bundle ([0-9a-f]+)\n/.exec(await readFile(BUNDLE, "utf8"))![1]!;
+  const run = async (args: string[], cache: string, cwd?: string, env: Record<string, string> = {}) => {
+    try {
+      const { stdout, stderr } = await promisify(execFile)(REROLL_BIN, args, {
+        cwd,
+        env: { PATH: process.env["PATH"], HOME: process.env["HOME"], XDG_CACHE_HOME: cache, REROLL_CODE_CACHE_DEBUG: "1", ...env },
+      });
+      return { code: 0, stdout, stderr, cache: /reroll code cache: ([a-z ]+) \(/.exec(stderr)?.[1] };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr, cache: /reroll code cache: ([a-z ]+) \(/.exec(e.stderr)?.[1] };
+    }
+  };
+  const files = async (cache: string): Promise<string[]> => (await readdir(join(cache, "reroll", "code-cache")).catch(() => [] as string[])).sort();
+
+  it("the first run of a command makes its cache, keyed by the bundle's build and Node; the next run uses it", async () => {
+    const cache = await tempDir();
+    const first = await run(["--version"], cache);
+    expect(first).toMatchObject({ code: 0, stdout: `${VERSION}\n`, cache: "none" });
+    const [name, ...others] = await files(cache);
+    expect(others).toEqual([]);
+    expect(name!.startsWith(`${await buildId()}-node${process.version}-${process.arch}-`)).toBe(true);
+    expect(name!.endsWith("-other.v8")).toBe(true);
+    const second = await run(["--version"], cache);
+    expect(second).toMatchObject({ code: 0, stdout: `${VERSION}\n`, cache: "used" });
+  });
+
+  it("each command has its own cache", async () => {
+    const cache = await tempDir();
+    const dir = await tempDir();
+    await writeFile(join(dir, "Dockerfile"), "FROM nginx:1.18\n");
+    await run(["--version"], cache);
+    expect(await run(["bump", "nginx", "--to", "1.19"], cache, dir)).toMatchObject({ code: 0, cache: "none" });
+    expect(await readFile(join(dir, "Dockerfile"), "utf8")).toBe("FROM nginx:1.19\n");
+    expect((await files(cache)).map((f) => f.replace(/^.*-/, ""))).toEqual(["bump.v8", "other.v8"]);
+    expect(await run(["bump", "nginx", "--to", "1.20"], cache, dir)).toMatchObject({ code: 0, cache: "used" });
+  });
+
+  it("a failed run keeps a partial cache, which the next run that exits 0 replaces", async () => {
+    const cache = await tempDir();
+    const dir = await tempDir();
+    const failed = await run(["bump", "nginx", "--to", "1.19"], cache, dir);
+    expect(failed).toMatchObject({ code: 2, cache: "none" });
+    expect(failed.stderr).toContain("There is no Dockerfile");
+    expect((await files(cache)).map((f) => f.replace(/^.*-/, ""))).toEqual(["bump.partial.v8"]);
+    await writeFile(join(dir, "Dockerfile"), "FROM nginx:1.18\n");
+    expect(await run(["bump", "nginx", "--to", "1.19"], cache, dir)).toMatchObject({ code: 0, cache: "used partial" });
+    expect((await files(cache)).map((f) => f.replace(/^.*-/, ""))).toEqual(["bump.partial.v8", "bump.v8"]);
+    expect(await run(["bump", "nginx", "--to", "1.20"], cache, dir)).toMatchObject({ code: 0, cache: "used" });
+    expect(await readFile(join(dir, "Dockerfile"), "utf8")).toBe("FROM nginx:1.20\n");
+  });
+
+  it("a corrupt cache is rejected by V8, the command runs as usual, and a good cache replaces it", async () => {
+    const cache = await tempDir();
+    await run(["--version"], cache);
+    const [name] = await files(cache);
+    const path = join(cache, "reroll", "code-cache", name!);
+    const good = await readFile(path);
+    const corrupt = Buffer.from(good);
+    corrupt.fill(0x5a, 64);
+    await writeFile(path, corrupt);
+    expect(await run(["--version"], cache)).toMatchObject({ code: 0, stdout: `${VERSION}\n`, cache: "rejected" });
+    expect((await readFile(path)).equals(corrupt)).toBe(false);
+    expect(await run(["--version"], cache)).toMatchObject({ code: 0, cache: "used" });
+    // one whose check passes but that V8 itself refuses (not a code cache of this bundle)
+    const foreign = Buffer.from("not a code cache of this bundle");
+    const check = Buffer.alloc(4);
+    check.writeUInt32LE(crc32(foreign), 0);
+    await writeFile(path, Buffer.concat([check, foreign]));
+    expect(await run(["--version"], cache)).toMatchObject({ code: 0, stdout: `${VERSION}\n`, cache: "rejected" });
+    expect(await run(["--version"], cache)).toMatchObject({ code: 0, cache: "used" });
+  });
+
+  it("a cache directory that cannot be written costs only speed; REROLL_CODE_CACHE=0 writes none", async () => {
+    const cache = await tempDir();
+    const notADirectory = join(cache, "file");
+    await writeFile(notADirectory, "");
+    expect(await run(["--version"], notADirectory)).toMatchObject({ code: 0, stdout: `${VERSION}\n`, cache: "none" });
+    expect(await run(["--version"], cache, undefined, { REROLL_CODE_CACHE: "0" })).toMatchObject({ code: 0, stdout: `${VERSION}\n`, cache: "none" });
+    expect(await readdir(cache)).toEqual(["file"]);
   });
 });
