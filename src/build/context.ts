@@ -73,12 +73,8 @@ export function parseDockerignore(text: string): string[] {
   return patterns;
 }
 
-function contextError(message: string, cause?: unknown): RerollError {
-  return new RerollError("E_BUILD_CONTEXT", message, {
-    kind: "failed",
-    hint: "Make the file readable, or exclude it in .dockerignore.",
-    cause,
-  });
+function contextError(message: string, cause?: unknown, hint = "Make the file readable, or exclude it in .dockerignore."): RerollError {
+  return new RerollError("E_BUILD_CONTEXT", message, { kind: "failed", hint, cause });
 }
 
 export async function createBuildContext(options: BuildContextOptions): Promise<BuildContext> {
@@ -123,7 +119,11 @@ export async function createBuildContext(options: BuildContextOptions): Promise<
     try {
       await tar.addFile({ name, type: "file", mode: st.mode & 0o7777, mtime: st.mtime }, absolute, st.size);
     } catch (error) {
-      if (error instanceof TarEntryChangedError) throw contextError(`${absolute} changed while the build context was being sent.`, error);
+      if (error instanceof TarEntryChangedError) throw contextError(
+          `${absolute} changed while the build context was being sent.`,
+          error,
+          "Build again once nothing is writing to it, or exclude it in .dockerignore if it is output (a log, a build artefact).",
+        );
       throw error;
     }
     stats.files += 1;

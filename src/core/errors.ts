@@ -59,7 +59,8 @@ export function isRerollError(value: unknown): value is RerollError {
 export function describeCause(cause: unknown): string {
   if (cause instanceof Error) {
     const code = (cause as NodeJS.ErrnoException).code;
-    return redactSecrets(code === undefined ? cause.message : `${code}: ${cause.message}`);
+    // Node's own file errors begin with their code already ("ENOENT: no such file…")
+    return redactSecrets(code === undefined || cause.message.startsWith(code) ? cause.message : `${code}: ${cause.message}`);
   }
   return redactSecrets(String(cause));
 }
