@@ -10,9 +10,9 @@ export default tseslint.config(
     languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly", Buffer: "readonly", setTimeout: "readonly", clearTimeout: "readonly", performance: "readonly" } },
   },
   {
-    // apps that run inside test and example containers: CommonJS on plain Node
-    files: ["**/*.cjs"],
-    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", process: "readonly", setTimeout: "readonly", URL: "readonly", Buffer: "readonly", console: "readonly" } },
+    // apps that run inside test and example containers, and the launcher: CommonJS on plain Node
+    files: ["**/*.cjs", "bin/reroll.js"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", __dirname: "readonly", process: "readonly", setTimeout: "readonly", URL: "readonly", Buffer: "readonly", console: "readonly" } },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {

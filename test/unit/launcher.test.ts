@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -129,6 +129,41 @@ describe("the reroll launcher's code cache", () => {
     check.writeUInt32LE(crc32(foreign), 0);
     await writeFile(path, Buffer.concat([check, foreign]));
     expect(await run(["--version"], cache)).toMatchObject({ code: 0, stdout: `${VERSION}\n`, cache: "rejected" });
+    expect(await run(["--version"], cache)).toMatchObject({ code: 0, cache: "used" });
+  });
+
+  it("a cache directory that another user can write to is not used", async () => {
+    const cache = await tempDir();
+    const dir = join(cache, "reroll", "code-cache");
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o777);
+    expect(await run(["--version"], cache)).toMatchObject({ code: 0, stdout: `${VERSION}\n`, cache: "none" });
+    expect(await readdir(dir)).toEqual([]);
+    await chmod(dir, 0o755);
+    await run(["--version"], cache);
+    expect(await run(["--version"], cache)).toMatchObject({ code: 0, cache: "used" });
+  });
+
+  it("writing a cache prunes other builds' old files, keeps at most 32 files, and clears stray temporaries", async () => {
+    const cache = await tempDir();
+    const dir = join(cache, "reroll", "code-cache");
+    await mkdir(dir, { recursive: true });
+    const at = async (name: string, ageMs: number) => {
+      await writeFile(join(dir, name), "x");
+      const when = new Date(Date.now() - ageMs);
+      await utimes(join(dir, name), when, when);
+    };
+    const day = 24 * 3600 * 1000;
+    for (let i = 0; i < 40; i += 1) await at(`00000000000000000000-nodeother-up${i}.v8`, (i + 1) * 60_000); // up0 newest
+    await at("11111111111111111111-nodeother-up.v8", 8 * day);
+    await at("11111111111111111111-nodeother-up.v8.123.tmp", 2 * 3600 * 1000);
+    expect(await run(["--version"], cache)).toMatchObject({ code: 0, cache: "none" });
+    const left = await files(cache);
+    expect(left).toHaveLength(32);
+    const id = await buildId();
+    expect(left.filter((f) => f.startsWith(`${id}-`))).toHaveLength(1);
+    // the 31 newest of the other build stay; the older ones, the stale build and the temporary go
+    expect(left.filter((f) => f.startsWith("0000")).sort()).toEqual(Array.from({ length: 31 }, (_, i) => `00000000000000000000-nodeother-up${i}.v8`).sort());
     expect(await run(["--version"], cache)).toMatchObject({ code: 0, cache: "used" });
   });
 
