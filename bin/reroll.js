@@ -28,8 +28,10 @@
 // version and architecture; V8 itself rejects one made under other flags, which is then made
 // again. V8 trusts the bytes of a cache it takes (one corrupt on disk crashed node in a test),
 // so each file begins with a CRC-32 of the rest, checked first (~1 ms), and the Node binary's
-// size and time are in the key as well as its version. A run that did not exit 0 (a typo in the Compose file, say) compiled less than a
-// real one does: its cache is kept as partial and replaced by the next run that exits 0.
+// size and time are in the key as well as its version. A run that did not exit 0 (a typo in
+// the Compose file, say) compiled less than a real one does: its cache is kept as partial
+// and replaced by the next run that exits 0.
+//
 // CommonJS (bin/package.json), not an ES module: Node starts a script through its ESM loader
 // ~8 ms slower (bench/).
 "use strict";
