@@ -71,8 +71,7 @@ const build = /^\/\/ reroll-bundle ([0-9a-f]+)\n/.exec(source)?.[1];
 /** where this build's code cache for this command and Node lives; undefined when it is off */
 function cacheBase() {
   // zlib.crc32 is in Node 20.15 and later
-  if (process.env.REROLL_CODE_CACHE === "0" || typeof crc32 !== "function") return undefined;
-  if (build === undefined) return undefined;
+  if (process.env.REROLL_CODE_CACHE === "0" || typeof crc32 !== "function" || build === undefined) return undefined;
   let base = process.env.XDG_CACHE_HOME;
   if (!base) {
     try {
@@ -119,33 +118,37 @@ function pruneCaches(dir) {
   });
 }
 
-const base = cacheBase();
-let cached;
-let cachedFull = false;
-if (base !== undefined) {
+/**
+ * This command's cache: the full one, else a partial one. `data` is undefined for a file that
+ * fails its CRC-32, which counts as a cache V8 rejected: a good one is written in its place.
+ */
+function readCache(base) {
   for (const [file, full] of [[`${base}.v8`, true], [`${base}.partial.v8`, false]]) {
-    let data;
+    let bytes;
     try {
-      data = readFileSync(file);
+      bytes = readFileSync(file);
     } catch {
       continue; // none yet, or unreadable: compiled as if there were none
     }
-    // a file that fails its check counts as one V8 rejected: a good one replaces it
-    cached = data.length > 4 && data.readUInt32LE(0) === crc32(data.subarray(4)) ? data.subarray(4) : Buffer.alloc(0);
-    cachedFull = full;
-    break;
+    const intact = bytes.length > 4 && bytes.readUInt32LE(0) === crc32(bytes.subarray(4));
+    return { data: intact ? bytes.subarray(4) : undefined, full };
   }
+  return undefined;
 }
+
+const base = cacheBase();
+const cached = base === undefined ? undefined : readCache(base);
 // Node's own CommonJS wrapper, on the first line, so that line numbers stay the bundle's
 const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
   filename: bundle,
-  ...(cached === undefined || cached.length === 0 ? {} : { cachedData: cached }),
+  ...(cached?.data === undefined ? {} : { cachedData: cached.data }),
 });
-const used = cached !== undefined && cached.length > 0 && !script.cachedDataRejected;
+const used = cached?.data !== undefined && !script.cachedDataRejected;
+const cachedFull = used && cached.full;
 if (process.env.REROLL_CODE_CACHE_DEBUG === "1") {
-  process.stderr.write(`reroll code cache: ${cached === undefined ? "none" : used ? (cachedFull ? "used" : "used partial") : "rejected"} (${base ?? "off"})\n`);
+  process.stderr.write(`reroll code cache: ${cached === undefined ? "none" : used ? (cached.full ? "used" : "used partial") : "rejected"} (${base ?? "off"})\n`);
 }
-if (base !== undefined && !(used && cachedFull)) {
+if (base !== undefined && !cachedFull) {
   process.on("exit", (code) => {
     if (used && code !== 0) return; // a partial cache is replaced only by a run that exits 0
     try {

@@ -119,11 +119,13 @@ export async function createBuildContext(options: BuildContextOptions): Promise<
     try {
       await tar.addFile({ name, type: "file", mode: st.mode & 0o7777, mtime: st.mtime }, absolute, st.size);
     } catch (error) {
-      if (error instanceof TarEntryChangedError) throw contextError(
+      if (error instanceof TarEntryChangedError) {
+        throw contextError(
           `${absolute} changed while the build context was being sent.`,
           error,
           "Build again once nothing is writing to it, or exclude it in .dockerignore if it is output (a log, a build artefact).",
         );
+      }
       throw error;
     }
     stats.files += 1;

@@ -93,10 +93,11 @@ function proxySignature(spec: Spec, service: ServiceSpec, image: string): string
 export async function plannedProxyChange(engine: Engine, spec: Spec, service: ServiceSpec): Promise<string | undefined> {
   const name = proxyContainerName(spec.project, service.name);
   const ports = service.ports.map((p) => `${p.hostIp === "" ? "" : `${p.hostIp}:`}${p.published ?? "(a port Docker picks)"}`).join(", ");
+  const isProxied = proxied(service);
   // the proxy image is looked for (~25 ms: a hash of the package) only for a proxied service
-  const [existing, image] = await Promise.all([engine.inspectContainer(name), proxied(service) ? currentProxyImage(engine) : undefined]);
+  const [existing, image] = await Promise.all([engine.inspectContainer(name), isProxied ? currentProxyImage(engine) : undefined]);
   const ours = existing !== undefined && existing.labels[LABEL_PROJECT] === spec.project && existing.labels[LABEL_PROXY_FOR] === service.name;
-  if (!proxied(service)) return ours ? `remove  ${name} once the rollout completes: ${service.name} publishes no port any more` : undefined;
+  if (!isProxied) return ours ? `remove  ${name} once the rollout completes: ${service.name} publishes no port any more` : undefined;
   if (existing === undefined) return `create  ${name}, publishing ${ports}`;
   if (!ours) return `cannot create ${name}: a container reroll did not make has that name`;
   if (!existing.running) return `recreate ${name}, publishing ${ports}: it is not running`;
