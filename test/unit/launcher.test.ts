@@ -61,16 +61,14 @@ describe("the reroll launcher (bin/reroll.js as a program)", async () => {
 describe("the reroll launcher's code cache", () => {
   const buildId = async (): Promise<string> => /^\/\/ reroll-bundle ([0-9a-f]+)\n/.exec(await readFile(BUNDLE, "utf8"))![1]!;
   const run = async (args: string[], cache: string, cwd?: string, env: Record<string, string> = {}) => {
-    try {
-      const { stdout, stderr } = await promisify(execFile)(REROLL_BIN, args, {
-        cwd,
-        env: { PATH: process.env["PATH"], HOME: process.env["HOME"], XDG_CACHE_HOME: cache, REROLL_CODE_CACHE_DEBUG: "1", ...env },
-      });
-      return { code: 0, stdout, stderr, cache: /reroll code cache: ([a-z ]+) \(/.exec(stderr)?.[1] };
-    } catch (error) {
-      const e = error as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr, cache: /reroll code cache: ([a-z ]+) \(/.exec(e.stderr)?.[1] };
-    }
+    const { code, stdout, stderr } = await promisify(execFile)(REROLL_BIN, args, {
+      cwd,
+      env: { PATH: process.env["PATH"], HOME: process.env["HOME"], XDG_CACHE_HOME: cache, REROLL_CODE_CACHE_DEBUG: "1", ...env },
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    return { code, stdout, stderr, cache: /reroll code cache: ([a-z ]+) \(/.exec(stderr)?.[1] };
   };
   const files = async (cache: string): Promise<string[]> => (await readdir(join(cache, "reroll", "code-cache")).catch(() => [] as string[])).sort();
 
