@@ -1,4 +1,3 @@
-import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { RerollError } from "../core/errors.js";
 import type { Engine, ExecSession } from "../engine/port.js";
@@ -70,6 +69,9 @@ export class ProxyControl {
       };
       void (async () => {
         try {
+          // loaded here, not at the top: `up` imports this module for any project, and a
+          // project without published ports never opens a control session (readline: ~1 ms)
+          const { createInterface } = await import("node:readline");
           for await (const line of createInterface({ input: Readable.from(this.#session.output), crlfDelay: Infinity })) if (line.trim() !== "") onLine(line);
           this.#ended = new Error(connected ? "the control session ended" : "the control socket is not there yet");
         } catch (error) {
