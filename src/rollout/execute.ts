@@ -84,6 +84,9 @@ function observedFromCreate(id: string, name: string, revision: number, slot: nu
   return { id, name, revision, slot, specHash: hash, imageId, state: "running", health: undefined };
 }
 
+/** The name an old replica steps aside to, freeing its own for a replacement of the same revision. */
+const asideName = (name: string, id: string): string => `${name}-replaced-${id.slice(0, 8)}`;
+
 /** Takes a replica out of the proxy's routes (draining it); a proxy that cannot be reached is reported, not fatal. */
 async function retireReplica(ctx: ExecuteContext, c: { id: string; name: string }): Promise<void> {
   if (ctx.traffic === undefined) return;
@@ -115,6 +118,17 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   const batchOld = new Set(plan.batches.flatMap((b) => b.replaces.map((c) => c.id)));
   let failures = 0;
 
+  /** old replicas renamed `<name>-replaced-<id>` to free their name for a replacement: id → name */
+  const steppedAside = new Map<string, string>();
+  /**
+   * A container's name as `docker ps` shows it now: an old replica that stepped aside for its
+   * replacement goes by its aside name until it takes its own back, so that a configuration
+   * change on the same revision does not report "r1-1 stopping (replaced by r1-1)".
+   */
+  const nameOf = (c: { id: string; name: string }): { id: string; name: string } => {
+    const own = steppedAside.get(c.id);
+    return own === undefined ? c : { id: c.id, name: asideName(own, c.id) };
+  };
   /** Graceful stops in flight, by container id: they overlap the next starts, as in Swarm. */
   const stopping = new Map<string, Promise<void>>();
   const stop = (c: ObservedContainer, cause: string): Promise<void> => {
@@ -123,7 +137,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const done = (async () => {
       // the proxy stops routing to it and waits for its in-flight requests first
       await retire(c);
-      ctx.emit({ type: "replica-stop", service: service.name, name: c.name, cause });
+      ctx.emit({ type: "replica-stop", service: service.name, name: nameOf(c).name, cause });
       await engine.stopContainer(c.id, Math.ceil((service.stopGracePeriodMs ?? 10_000) / 1000));
     })();
     stopping.set(c.id, done);
@@ -135,8 +149,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const ids = containers === undefined ? [...stopping.keys()] : containers.map((c) => c.id);
     await Promise.all(ids.map((id) => stopping.get(id)).filter((p) => p !== undefined));
   };
-  const retire = (c: { id: string; name: string }): Promise<void> => retireReplica(ctx, c);
-  const remove = (c: { id: string; name: string }, cause: string): Promise<void> => removeReplica(ctx, c, cause);
+  const retire = (c: { id: string; name: string }): Promise<void> => retireReplica(ctx, nameOf(c));
+  const remove = (c: { id: string; name: string }, cause: string): Promise<void> => removeReplica(ctx, nameOf(c), cause);
   /**
    * A replica that may be serving or working goes as an old replica does: drained, then its
    * stop signal and grace period, never killed outright; then it is removed. (Docker answers
@@ -146,8 +160,6 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     if (c.state === "running" || c.state === "restarting") await stop(c, cause);
     await remove(c, cause);
   };
-  /** old replicas renamed `<name>-replaced-<id>` to free their name for a replacement: id → name */
-  const steppedAside = new Map<string, string>();
   /**
    * Gives old replicas that stepped aside their names back, once the replacements holding
    * those names are gone (a rollback): what runs afterwards is named as before the run.
@@ -176,7 +188,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
           if (holder !== undefined && batchOld.has(holder.id)) {
             // the replica this one replaces has its name (same revision, new configuration):
             // it steps aside, still serving, and is stopped and removed by id as usual
-            await engine.renameContainer(holder.id, `${request.name}-replaced-${holder.id.slice(0, 8)}`);
+            await engine.renameContainer(holder.id, asideName(request.name, holder.id));
             steppedAside.set(holder.id, request.name);
           } else {
             // a leftover of the same name, from a run killed between create and record
@@ -276,8 +288,9 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const sick = replacedSlots.flatMap((r) => r.old.filter(isSickTwin));
     if (sick.length > 0) {
       await stopped(sick);
-      for (const c of sick) steppedAside.delete(c.id);
       await Promise.all(sick.map((c) => remove(c, "unhealthy; the new replica of the same revision that replaced it stays")));
+      // gone under their aside names: none is to take its name back
+      for (const c of sick) steppedAside.delete(c.id);
     }
     const slots = replacedSlots.filter((r) => !(r.old.length > 0 && r.old.every(isSickTwin))).map((r) => ({ ...r, old: r.old.filter((c) => !isSickTwin(c)) }));
     if (slots.length === 0) return;
@@ -467,7 +480,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
             for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
           }
           const fresh = made.fresh;
-          for (const r of fresh) ctx.emit({ type: "replica-start", service: service.name, name: r.fresh.name, revision: ctx.revision, slot: r.slot, replaces: r.old.map((c) => c.name) });
+          for (const r of fresh) ctx.emit({ type: "replica-start", service: service.name, name: r.fresh.name, revision: ctx.revision, slot: r.slot, replaces: r.old.map((c) => nameOf(c).name) });
           const watch = await startWatch(
             fresh.map((r) => r.fresh),
             update.monitorMs,

@@ -250,8 +250,9 @@ describe("reroll up / rollback", async () => {
     await writeFile(compose, (await readFile(compose, "utf8")).replace("http://127.0.0.1/health", "http://127.0.0.1/nothere"));
     const run = await f.reroll(["up", "--no-build", "--output", "plain"]);
     expect(run.code).toBe(1);
-    // the replacement took its predecessor's name, which stepped aside for it
-    expect(run.stderr).toMatch(/(\S+-web-r1-1): starting r1 \(replaces \1\)/);
+    // the replacement took its predecessor's name, which stepped aside for it, and the output
+    // names each by the name it has at that moment
+    expect(run.stderr).toMatch(/(\S+-web-r1-1): starting r1 \(replaces \1-replaced-[0-9a-f]{8}\)/);
     const after = await f.containers();
     expect(after.map((c) => ({ id: c.id, name: c.name })).sort((a, b) => a.name.localeCompare(b.name))).toEqual(before);
     expect(after.every((c) => c.state === "running" && c.revision === 1)).toBe(true);
@@ -641,6 +642,13 @@ describe("reroll up / rollback", async () => {
     expect(again.code, again.stderr).toBe(0);
     const [next] = await f.containers();
     expect(next!.id).not.toBe(replica!.id);
+    // same revision, same name: the old replica stepped aside, and the output says which one
+    // stopped and went, not "r1-1: stopping (replaced by r1-1)"
+    const aside = `${next!.name}-replaced-${replica!.id.slice(0, 8)}`;
+    expect(again.stderr).toContain(`${next!.name}: starting r1 (replaces ${aside})`);
+    expect(again.stderr).toContain(`${aside}: stopping (replaced by ${next!.name})`);
+    expect(again.stderr).toMatch(new RegExp(`${aside}: removed \\(`));
+    expect(again.stderr).not.toContain(`${next!.name}: stopping`);
     expect((await docker.getContainer(next!.id).inspect()).HostConfig.LogConfig?.Config).toEqual({ "max-size": "2m", "max-file": "2" });
   });
 
