@@ -59,6 +59,8 @@ export type RolloutEvent =
     }
   | { readonly type: "replica-stop"; readonly service: string; readonly name: string; readonly cause: string }
   | { readonly type: "replica-remove"; readonly service: string; readonly name: string; readonly cause: string }
+  /** an old replica that stepped aside (`from`) has its own name back: its replacement is gone */
+  | { readonly type: "replica-rename"; readonly service: string; readonly name: string; readonly from: string }
   | { readonly type: "rollback-start"; readonly service: string; readonly to: readonly number[]; readonly reason: string }
   | {
       readonly type: "rollout-done";

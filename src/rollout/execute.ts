@@ -168,9 +168,15 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     for (const old of olds) {
       const name = steppedAside.get(old.id);
       if (name === undefined) continue;
+      const from = asideName(name, old.id);
       steppedAside.delete(old.id);
       // a name still taken (a replacement that could not be removed) leaves the old one as it is
-      await engine.renameContainer(old.id, name).catch(() => undefined);
+      const renamed = await engine.renameContainer(old.id, name).then(
+        () => true,
+        () => false,
+      );
+      if (renamed) ctx.emit({ type: "replica-rename", service: service.name, name, from });
+      else steppedAside.set(old.id, name);
     }
   };
 
@@ -220,7 +226,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const sinceMs = ctx.now();
     const watched: WatchedReplica[] = containers.map((c) => ({
       id: c.id,
-      name: c.name,
+      // an old replica that a rollback restarts may still be aside, under another name
+      name: nameOf(c).name,
       hasHealthcheck: health !== undefined,
       ...readinessDeadline(ctx, health, monitorMs),
     }));

@@ -253,6 +253,8 @@ describe("reroll up / rollback", async () => {
     // the replacement took its predecessor's name, which stepped aside for it, and the output
     // names each by the name it has at that moment
     expect(run.stderr).toMatch(/(\S+-web-r1-1): starting r1 \(replaces \1-replaced-[0-9a-f]{8}\)/);
+    // and once the replacement is gone, the old one says it has its own name back
+    expect(run.stderr).toMatch(/(\S+-web-r1-1): back under its own name \(was \1-replaced-[0-9a-f]{8}\)/);
     const after = await f.containers();
     expect(after.map((c) => ({ id: c.id, name: c.name })).sort((a, b) => a.name.localeCompare(b.name))).toEqual(before);
     expect(after.every((c) => c.state === "running" && c.revision === 1)).toBe(true);

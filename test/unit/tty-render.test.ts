@@ -13,6 +13,23 @@ const tty = (columns: number | undefined): { io: CliIo; out: () => string } => {
   return { io, out: () => written };
 };
 
+/**
+ * The screen a terminal is left with: the renderer only moves up (ESC[nA), clears a line
+ * (ESC[2K) or the rest of the screen (ESC[J), and writes lines; colours are dropped.
+ */
+function screen(written: string): string[] {
+  const rows: string[] = [];
+  let row = 0;
+  for (const token of written.match(/\x1b\[[0-9;]*[A-Za-z]|\n|[^\x1b\n]+/g) ?? []) {
+    if (token === "\n") row += 1;
+    else if (token.endsWith("A") && token.startsWith("\x1b[")) row = Math.max(0, row - Number(token.slice(2, -1)));
+    else if (token === "\x1b[2K") rows[row] = "";
+    else if (token === "\x1b[J") rows.splice(row);
+    else if (!token.startsWith("\x1b[")) rows[row] = (rows[row] ?? "") + token;
+  }
+  return rows.filter((r) => r !== undefined && r !== "");
+}
+
 describe("the tty renderer", () => {
   it("fitWidth counts only visible characters and never cuts inside a colour escape", () => {
     const line = "\x1b[1mweb\x1b[0m  \x1b[32mcompleted r3 in 4.2s\x1b[0m";
@@ -33,5 +50,24 @@ describe("the tty renderer", () => {
     const text = visible(out());
     expect(text).toContain("sc-w-r3-1  ready");
     expect(text).toContain("sc-w-r2-1  stopping (replaced by sc-w-r3-1)");
+  });
+
+  it("a configuration change rolled back: the aside line goes, and the own name's line says the old replica is back", () => {
+    const { io, out } = tty(120);
+    const renderer = createEventRenderer("tty", io, () => 0);
+    const aside = "p-w-r1-1-replaced-0123abcd";
+    renderer.sink({ type: "replica-start", service: "w", name: "p-w-r1-1", revision: 1, slot: 1, replaces: [aside] });
+    renderer.sink({ type: "replica-state", service: "w", name: "p-w-r1-1", state: "running" });
+    renderer.sink({ type: "replica-stop", service: "w", name: aside, cause: "replaced by p-w-r1-1" });
+    renderer.sink({ type: "replica-failed", service: "w", name: "p-w-r1-1", reason: "exited", message: "p-w-r1-1 exited with code 3", logs: [], exitCode: 3 });
+    renderer.sink({ type: "replica-state", service: "w", name: aside, state: "ready" });
+    renderer.sink({ type: "replica-remove", service: "w", name: "p-w-r1-1", cause: "rolled back" });
+    renderer.sink({ type: "replica-rename", service: "w", name: "p-w-r1-1", from: aside });
+    const shown = screen(out());
+    renderer.close();
+    // one line: the aside name's own line is gone, not left saying "ready" for a name no container has
+    expect(shown).toHaveLength(1);
+    expect(shown.some((line) => line.trimStart().startsWith(aside))).toBe(false);
+    expect(shown[0]).toMatch(/^ {2}p-w-r1-1 +back under its own name \(was p-w-r1-1-replaced-0123abcd\)/);
   });
 });

@@ -65,6 +65,8 @@ export function describeEvent(event: RerollEvent): string | undefined {
       return `${event.name}: stopping (${event.cause})`;
     case "replica-remove":
       return `${event.name}: removed (${event.cause})`;
+    case "replica-rename":
+      return `${event.name}: back under its own name (was ${event.from})`;
     case "rollback-start":
       return event.to.length === 0
         ? `no replica had been replaced yet; the previous ones still serve (${event.reason})`
@@ -133,6 +135,8 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
       const line = fitWidth(`${paint("tty", "1", name.padEnd(pad))}  ${lines.get(name) ?? ""}`, Math.max(20, width() - 8));
       out += `\x1b[2K${line}${elapsed}\n`;
     }
+    // fewer lines than last time (a line went): clear what is left of the old ones below
+    if (drawn > order.length) out += "\x1b[J";
     drawn = order.length;
     io.stderr.write(out);
   };
@@ -153,6 +157,8 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
         return `stopping (${event.cause})`;
       case "replica-remove":
         return `removed (${event.cause})`;
+      case "replica-rename":
+        return `back under its own name (was ${event.from})`;
       default:
         return describeEvent(event);
     }
@@ -161,6 +167,13 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
     sink: (event) => {
       if (closed) return;
       const name = ttySubject(event);
+      if (event.type === "replica-rename") {
+        // no container goes by the aside name any more: its line goes
+        const from = `  ${event.from}`;
+        lines.delete(from);
+        started.delete(from);
+        if (order.includes(from)) order.splice(order.indexOf(from), 1);
+      }
       if (!lines.has(name)) order.push(name);
       if (event.type === "build-start" || event.type === "replica-start" || event.type === "replica-watch") started.set(name, now());
       if (
