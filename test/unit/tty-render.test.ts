@@ -20,7 +20,8 @@ const tty = (columns: number | undefined): { io: CliIo; out: () => string } => {
 function screen(written: string): string[] {
   const rows: string[] = [];
   let row = 0;
-  for (const token of written.match(/\x1b\[[0-9;]*[A-Za-z]|\n|[^\x1b\n]+/g) ?? []) {
+  const esc = String.fromCharCode(27);
+  for (const token of written.match(new RegExp(`${esc}\\[[0-9;]*[A-Za-z]|\n|[^${esc}\n]+`, "g")) ?? []) {
     if (token === "\n") row += 1;
     else if (token.endsWith("A") && token.startsWith("\x1b[")) row = Math.max(0, row - Number(token.slice(2, -1)));
     else if (token === "\x1b[2K") rows[row] = "";
