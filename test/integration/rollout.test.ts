@@ -493,10 +493,12 @@ describe("reroll up / rollback", async () => {
     const events = eventsOf(run.stdout);
     expect(events.find((e) => e["type"] === "rollout-start")).toMatchObject({ revision: 1, from: [1], reason: "1 replica of r1 unhealthy" });
     const at = (predicate: (e: Record<string, unknown>) => boolean): number => events.findIndex(predicate);
-    // its replacement takes its name, so the events tell them apart by order: start, healthy, then the old one's stop
-    const started = at((e) => e["type"] === "replica-start" && e["name"] === second!.name);
+    // its replacement takes its name, and it steps aside: the events name it so from then on
+    const aside = `${second!.name}-replaced-${second!.id.slice(0, 8)}`;
+    const started = at((e) => e["type"] === "replica-start" && e["name"] === second!.name && JSON.stringify(e["replaces"]) === JSON.stringify([aside]));
     const healthy = at((e) => e["type"] === "replica-state" && e["name"] === second!.name && e["state"] === "healthy");
-    const stopped = at((e) => e["type"] === "replica-stop" && e["name"] === second!.name);
+    const stopped = at((e) => e["type"] === "replica-stop" && e["name"] === aside);
+    expect(at((e) => e["type"] === "replica-stop" && e["name"] === second!.name), "the replacement itself was not stopped").toBe(-1);
     expect(started, JSON.stringify(events)).toBeGreaterThan(-1);
     expect(healthy).toBeGreaterThan(started);
     expect(stopped, "the unhealthy replica stopped only once its replacement was healthy").toBeGreaterThan(healthy);
