@@ -172,7 +172,8 @@ export function createEventRenderer(mode: OutputMode, io: CliIo, now: () => numb
         const from = `  ${event.from}`;
         lines.delete(from);
         started.delete(from);
-        if (order.includes(from)) order.splice(order.indexOf(from), 1);
+        const at = order.indexOf(from);
+        if (at >= 0) order.splice(at, 1);
       }
       if (!lines.has(name)) order.push(name);
       if (event.type === "build-start" || event.type === "replica-start" || event.type === "replica-watch") started.set(name, now());
