@@ -112,6 +112,13 @@ function statusCode(error: unknown): number | undefined {
   return (error as { statusCode?: number } | undefined)?.statusCode;
 }
 
+/** the daemon's own words, without the status prefix dockerode and http-api.ts put before them */
+function dockerMessage(error: unknown): string {
+  return String((error as Error | undefined)?.message ?? error)
+    .replace(/^\(HTTP code \d+\)\s*(?:[a-z /]+ - )?/, "")
+    .trim();
+}
+
 /** Splits a byte stream of concatenated JSON objects (the Engine's build stream) into messages. */
 export async function* jsonMessages(stream: AsyncIterable<Buffer | string>): AsyncIterable<BuildStreamMessage> {
   let buffer = "";
@@ -384,11 +391,18 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async exec(ref, cmd) {
       const { PassThrough } = await import("node:stream");
-      const exec = await call(() =>
-        docker()
-          .getContainer(ref)
-          .exec({ Cmd: [...cmd], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false }),
-      );
+      let exec;
+      try {
+        exec = await call(() =>
+          docker()
+            .getContainer(ref)
+            .exec({ Cmd: [...cmd], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false }),
+        );
+      } catch (error) {
+        // 409: stopped, paused, or between two of Docker's restarts ("is restarting")
+        if (statusCode(error) === 409) throw new RerollError("E_NOT_RUNNING", `${ref} is not running: ${dockerMessage(error)}`, { kind: "failed", cause: error });
+        throw error;
+      }
       const stream = (await call(() => exec.start({ hijack: true, stdin: true }))) as unknown as NodeJS.ReadWriteStream & { destroy(): void; end(): void };
       const stdout = new PassThrough();
       const stderr = new PassThrough();

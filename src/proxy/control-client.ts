@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
-import { RerollError } from "../core/errors.js";
-import type { Engine, ExecSession } from "../engine/port.js";
+import { RerollError, isRerollError } from "../core/errors.js";
+import type { ContainerDetails, Engine, ExecSession } from "../engine/port.js";
 import type { ControlReply, ControlRequest, StatusReply, TargetAddress } from "./protocol.js";
 
 /** The bridge in reroll's image that connects an exec's stdin/stdout to the control socket. */
@@ -23,24 +23,35 @@ export class ProxyControl {
     this.#session = session;
   }
 
-  /** Opens a session; retries while the proxy is still starting (no socket yet), up to `timeoutMs`. */
+  /**
+   * Opens a session; retries while the proxy is still starting (no socket yet) or between two
+   * of Docker's restarts, up to `timeoutMs`. A proxy that keeps exiting (restarted twice more
+   * while reroll waits) or has stopped fails at once, with its state and its last log lines.
+   */
   static async open(engine: Engine, container: string, timeoutMs = 15_000): Promise<ProxyControl> {
     const deadline = Date.now() + timeoutMs;
     let lastError = "";
+    let restartsBefore: number | undefined;
     for (;;) {
-      const session = await engine.exec(container, CTL_COMMAND);
-      const control = new ProxyControl(session, container);
-      const connected = await control.#listen();
-      if (connected) return control;
-      session.close();
-      lastError = control.#ended?.message ?? "";
-      if (Date.now() > deadline) {
-        throw new RerollError("E_PROXY_UNREACHABLE", `The proxy ${container} does not answer on its control socket.`, {
-          kind: "failed",
-          problems: lastError === "" ? [] : [lastError],
-          hint: `See its log: docker logs ${container}. reroll proxy up recreates it.`,
-        });
+      let session: ExecSession | undefined;
+      try {
+        session = await engine.exec(container, CTL_COMMAND);
+      } catch (error) {
+        if (!isRerollError(error) || error.code !== "E_NOT_RUNNING") throw error;
+        lastError = error.message;
       }
+      if (session !== undefined) {
+        const control = new ProxyControl(session, container);
+        const connected = await control.#listen();
+        if (connected) return control;
+        session.close();
+        lastError = control.#ended?.message ?? "";
+      }
+      const details = await engine.inspectContainer(container);
+      restartsBefore ??= details?.restartCount ?? 0;
+      const stopped = details === undefined || (!details.running && details.state !== "restarting");
+      const crashing = details !== undefined && details.restartCount - restartsBefore >= 2;
+      if (stopped || crashing || Date.now() > deadline) throw await unreachable(engine, container, details, lastError);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -109,4 +120,25 @@ export class ProxyControl {
   close(): void {
     this.#session.close();
   }
+}
+
+/** Why a proxy does not answer, in Docker's words and its own: its state and last log lines. */
+async function unreachable(engine: Engine, container: string, details: ContainerDetails | undefined, lastError: string): Promise<RerollError> {
+  const name = details?.names[0] ?? container;
+  if (details === undefined) {
+    return new RerollError("E_PROXY_UNREACHABLE", `The proxy ${name} is gone.`, { kind: "failed", hint: "reroll proxy up creates it again." });
+  }
+  const state =
+    details.state === "restarting" || details.restartCount > 0
+      ? `it is ${details.state}, restarted ${details.restartCount} time${details.restartCount === 1 ? "" : "s"} by Docker, last exit code ${details.exitCode}`
+      : `it is ${details.state}`;
+  const log = (await engine.containerLogs(details.id, 10).catch(() => ""))
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== "");
+  return new RerollError("E_PROXY_UNREACHABLE", `The proxy ${name} does not answer on its control socket: ${state}.`, {
+    kind: "failed",
+    problems: [...(lastError === "" ? [] : [lastError]), ...log.map((line) => `log: ${line}`)],
+    hint: `See its log: docker logs ${name}. reroll proxy up recreates it from its image.`,
+  });
 }

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { RerollError } from "../core/errors.js";
+import { RerollError, isRerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_SERVICE } from "../core/labels.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
-import type { ContainerSummary, Engine } from "../engine/port.js";
+import type { ContainerDetails, ContainerSummary, Engine } from "../engine/port.js";
 import { networkName, orphanOf } from "../rollout/container-spec.js";
 import { ProxyControl } from "./control-client.js";
 import { currentProxyImage, ensureProxyImage, pruneProxyImages } from "./image.js";
@@ -100,6 +100,7 @@ export async function plannedProxyChange(engine: Engine, spec: Spec, service: Se
   if (!isProxied) return ours ? `remove  ${name} once the rollout completes: ${service.name} publishes no port any more` : undefined;
   if (existing === undefined) return `create  ${name}, publishing ${ports}`;
   if (!ours) return `cannot create ${name}: a container reroll did not make has that name`;
+  if (existing.state === "restarting") return `recreate ${name}, publishing ${ports}: it keeps exiting (exit code ${existing.exitCode}, restarted ${existing.restartCount} times)`;
   if (!existing.running) return `recreate ${name}, publishing ${ports}: it is not running`;
   // no current image means one is built first, and a proxy on the old one is made again
   if (image !== undefined && existing.labels[LABEL_PROXY_SIGNATURE] === proxySignature(spec, service, image)) return undefined;
@@ -119,22 +120,31 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
   const name = proxyContainerName(spec.project, service.name);
   const signature = proxySignature(spec, service, image);
   const existing = await engine.inspectContainer(name);
-  const reusable = existing !== undefined && existing.labels[LABEL_PROXY_SIGNATURE] === signature && existing.running;
-  if (existing !== undefined && !reusable) {
-    if (existing.labels[LABEL_PROJECT] !== spec.project || existing.labels[LABEL_PROXY_FOR] !== service.name) {
-      throw new RerollError("E_NAME_TAKEN", `The container name ${name} is taken by a container reroll did not make.`, {
-        hint: `Rename or remove that container (docker rm -f ${name}), or use another project name (-p).`,
-      });
+  // Docker keeps a container it is restarting "running": one that keeps exiting is made anew
+  const restarting = existing?.state === "restarting";
+  let created = !(existing !== undefined && existing.labels[LABEL_PROXY_SIGNATURE] === signature && existing.running && !restarting);
+  /** Removes the proxy container there is (when any) and starts a new one. */
+  const replace = async (old: ContainerDetails | undefined, why: "changed" | "kept exiting" | "did not answer"): Promise<void> => {
+    if (old !== undefined) {
+      if (old.labels[LABEL_PROJECT] !== spec.project || old.labels[LABEL_PROXY_FOR] !== service.name) {
+        throw new RerollError("E_NAME_TAKEN", `The container name ${name} is taken by a container reroll did not make.`, {
+          hint: `Rename or remove that container (docker rm -f ${name}), or use another project name (-p).`,
+        });
+      }
+      if (why !== "changed") {
+        // its log goes with it: the line that says why is kept in the warning
+        const lines = (await engine.containerLogs(old.id, 20).catch(() => "")).split("\n").map((l) => l.trim()).filter((l) => l !== "");
+        const said = [...lines].reverse().find((l) => /error/i.test(l)) ?? lines.at(-1);
+        const what = why === "kept exiting" ? `it keeps exiting (exit code ${old.exitCode}, restarted ${old.restartCount} times by Docker)` : "it did not answer on its control socket";
+        emit({ type: "warning", service: service.name, message: `${name} is recreated: ${what}${said === undefined ? "" : `; its log said: ${said}`}` });
+      } else if (old.running) {
+        emit({ type: "warning", service: service.name, message: `${name} is recreated (its ports or image changed): ${service.name}'s traffic pauses for about a second` });
+      }
+      await engine.removeContainer(old.id, { force: true });
+      emit({ type: "proxy-removed", service: service.name, name, cause: why !== "changed" ? why : old.running ? "recreated with new ports or image" : "not running" });
+      // the image it ran may be an older reroll's, now unused
+      if (old.imageId !== image) await pruneProxyImages(engine, image);
     }
-    if (existing.running) {
-      emit({ type: "warning", service: service.name, message: `${name} is recreated (its ports or image changed): ${service.name}'s traffic pauses for about a second` });
-    }
-    await engine.removeContainer(existing.id, { force: true });
-    emit({ type: "proxy-removed", service: service.name, name, cause: existing.running ? "recreated with new ports or image" : "not running" });
-    // the image it ran may be an older reroll's, now unused
-    if (existing.imageId !== image) await pruneProxyImages(engine, image);
-  }
-  if (!reusable) {
     const result = await engine.createContainer({
       name,
       image,
@@ -177,8 +187,19 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
       }
       throw error;
     }
+  };
+  if (created) await replace(existing, restarting ? "kept exiting" : "changed");
+  let control: ProxyControl;
+  try {
+    control = await ProxyControl.open(engine, name);
+  } catch (error) {
+    // found running between two of Docker's restarts of a proxy that keeps exiting, or hung: made anew, once
+    if (created || !isRerollError(error) || error.code !== "E_PROXY_UNREACHABLE") throw error;
+    created = true;
+    const now = await engine.inspectContainer(name);
+    await replace(now, now !== undefined && (now.state === "restarting" || now.restartCount > (existing?.restartCount ?? 0)) ? "kept exiting" : "did not answer");
+    control = await ProxyControl.open(engine, name);
   }
-  const control = await ProxyControl.open(engine, name);
   try {
     await control.request({ op: "configure", settings });
     await syncRoutes(control, service, await servingReplicas(engine, spec.project, service.name));
@@ -188,7 +209,7 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
   }
   const details = await engine.inspectContainer(name);
   const published = (details?.ports ?? []).map((p) => ({ hostIp: p.hostIp, hostPort: Number(p.hostPort) }));
-  emit({ type: "proxy-ready", service: service.name, name, published: published.map((p) => publicAddress(p.hostIp, p.hostPort)), created: !reusable });
+  emit({ type: "proxy-ready", service: service.name, name, published: published.map((p) => publicAddress(p.hostIp, p.hostPort)), created });
   return { name, control, published };
 }
 

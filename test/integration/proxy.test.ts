@@ -7,7 +7,7 @@ import { runReroll, spawnRerollEvents, type CliRun, type TimedEvent } from "../s
 import { createDockerEngine } from "../../src/engine/docker-engine.js";
 import { dockerConnectionFromEnv } from "../../src/engine/connection.js";
 import { LABEL_PACKAGE_HASH, pruneProxyImages } from "../../src/proxy/image.js";
-import { docker, removeProject, testName } from "../support/docker.js";
+import { docker, execIn, removeProject, testName } from "../support/docker.js";
 import { get, startLoad, type Load } from "../support/load.js";
 import { eventually, freePort } from "../support/net.js";
 import { tempDir } from "../support/tmp.js";
@@ -256,6 +256,36 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const status = await p.reroll(["status", "--output", "json"]);
     const web = (JSON.parse(status.stdout) as { services: { proxy: { targets: { state: string }[] } }[] }).services[0]!;
     expect(web.proxy.targets.map((t) => t.state)).toEqual(["ready", "ready"]);
+  });
+
+  it("a proxy that keeps exiting is made anew by up, which says what its log said; the replicas keep serving through the new one", async () => {
+    const p = await project("crashloop");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const before = await proxyContainer(p.project);
+    // damaged in place: its entry point gone from the container's own layer, so that every
+    // one of Docker's restarts exits at once (Docker lists it "restarting", or "running" for
+    // the moment between two of them: up must recreate it either way)
+    expect(await execIn(before.Id, ["rm", "/opt/reroll/bin/reroll.js"], "root")).toBe(0);
+    process.kill(before.State.Pid, "SIGKILL");
+    await eventually(async () => (await proxyContainer(p.project)).RestartCount >= 2, "Docker to restart the broken proxy twice", 20_000);
+    expect((await get(port).catch(() => ({ status: 0 }))).status).not.toBe(200);
+    const run = await p.rerollTimed(["up"]);
+    expect(run.code, run.output).toBe(0);
+    const warning = run.events.find((e) => e.event["type"] === "warning" && /keeps exiting/.test(String(e.event["message"])));
+    expect(String(warning?.event["message"])).toMatch(/^\S+-web-proxy is recreated: it keeps exiting \(exit code 1, restarted \d+ times by Docker\); its log said: Error: Cannot find module '\/opt\/reroll\/bin\/reroll.js'/);
+    expect(run.events.find((e) => e.event["type"] === "proxy-removed")?.event["cause"]).toBe("kept exiting");
+    const after = await proxyContainer(p.project);
+    expect(after.Id).not.toBe(before.Id);
+    expect(after.RestartCount).toBe(0);
+    const answered = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const res = await get(port, "/", false, { "x-reroll-verify": "1" });
+      expect(res.status).toBe(200);
+      answered.add(String(res.headers["x-reroll-target"]));
+    }
+    expect(answered.size).toBe(2);
   });
 
   it("follows a replica that Docker restarted at another address; the address it left, now another container's, gets no request", async () => {

@@ -53,9 +53,9 @@ export async function runInImage(image: string, cmd: string[]): Promise<string> 
   }
 }
 
-/** Runs `cmd` inside a running container (docker exec) and waits for it to end; returns its exit code. */
-export async function execIn(id: string, cmd: string[]): Promise<number> {
-  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+/** Runs `cmd` inside a running container (docker exec, as `user` when given) and waits for it to end; returns its exit code. */
+export async function execIn(id: string, cmd: string[], user?: string): Promise<number> {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user === undefined ? {} : { User: user }) });
   const stream = await exec.start({ hijack: true, stdin: false });
   await new Promise<void>((resolve, reject) => {
     stream.on("end", resolve);

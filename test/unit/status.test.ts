@@ -74,6 +74,13 @@ describe("status", () => {
     const withPorts = { ...spec, services: [{ name: "web", ports: [{ target: 80, published: 8080 }], deploy: { replicas: 3 } }] } as unknown as Spec;
     const engine = { listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3)], listImages: async () => [] } as unknown as Engine;
     expect((await status(withPorts, engine)).services[0]!.rollout).toBe("degraded: no proxy publishes its ports (reroll proxy down, or it was removed); reroll up or reroll proxy up starts it");
+    // one that keeps exiting is there, and Docker lists it "restarting": up makes it anew
+    const proxy = (state: string): ContainerSummary => ({ id: "proxy", names: ["shop-web-proxy"], imageId: "sha256:reroll", state, labels: { "dev.reroll.project": PROJECT, "dev.reroll.proxy-for": "web" } });
+    const withProxy = (state: string) => ({ listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3), proxy(state)], listImages: async () => [] }) as unknown as Engine;
+    expect((await status(withPorts, withProxy("restarting"))).services[0]!.rollout).toBe(
+      "degraded: its proxy keeps exiting and Docker restarts it (docker logs says why); reroll up or reroll proxy up recreates it",
+    );
+    expect((await status(withPorts, withProxy("running"))).services[0]!.rollout).toBe("converged");
   });
 
   it("lists the replicas and proxies of services the Compose file no longer has, apart from its own", async () => {
