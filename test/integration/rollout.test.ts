@@ -380,6 +380,12 @@ describe("reroll up / rollback", async () => {
     expect(r1.current).toBe(true);
     expect(r1.outcomes.at(-1)).toMatchObject({ outcome: "completed", detail: "reroll rollback from r2" });
     expect(history.revisions.find((r) => r.revision === 2)!.outcomes.at(-1)).toMatchObject({ outcome: "completed", detail: "reroll rollback from r3" });
+    // the same for a person: a header naming each column, the current revision marked
+    const table = (await f.reroll(["history", "web", "--output", "plain"])).stdout.split("\n");
+    expect(table[0]).toMatch(/^ +REV +IMAGE +BUILT +OUTCOME +AT +BASE IMAGES$/);
+    const stampRe = "\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ";
+    expect(table.find((l) => /^\* +r1 /.test(l))).toMatch(new RegExp(`^\\* +r1 +[0-9a-f]{12} +${stampRe} +completed +${stampRe} +.+ +— reroll rollback from r2$`));
+    expect(table.filter((l) => l.startsWith("*"))).toHaveLength(1);
     // --to still goes anywhere, and a rollback from there steps back to where it came from
     expect((await f.reroll(["rollback", "--to", "3"])).code).toBe(0);
     expect((await runningOn(f)).revisions).toEqual([3]);

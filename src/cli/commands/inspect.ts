@@ -53,20 +53,28 @@ export async function runHistory(options: HistoryCommandOptions, io: CliIo): Pro
     io.stdout.write(`${JSON.stringify({ service: options.service, revisions: entries })}\n`);
     return;
   }
-  const lines = entries.map((e) => {
+  // one row per revision: when its image was built, and the last rollout outcome with its time
+  const stamp = (ms: number | undefined) => (ms === undefined ? "—" : new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z"));
+  const rows = entries.map((e) => {
     const outcome = e.outcomes.at(-1);
-    const when = outcome === undefined ? (e.created === undefined ? "" : new Date(e.created * 1000).toISOString()) : new Date(outcome.at).toISOString();
     return [
-      e.current ? paint(mode, "32", "*") : " ",
-      `r${e.revision}`.padEnd(5),
-      (e.imageId?.replace(/^sha256:/, "").slice(0, 12) ?? "—").padEnd(12),
-      (outcome?.outcome ?? "built").padEnd(12),
-      when.padEnd(24),
-      e.baseImages.join(", ") || "—",
-      e.kept ? "" : paint(mode, "2", "(image removed)"),
-      outcome?.detail === undefined ? "" : paint(mode, "2", `— ${outcome.detail}`),
-    ].join("  ");
+      e.current ? "*" : " ",
+      `r${e.revision}`,
+      e.imageId?.replace(/^sha256:/, "").slice(0, 12) ?? "—",
+      stamp(e.created === undefined ? undefined : e.created * 1000),
+      outcome?.outcome ?? "built",
+      stamp(outcome?.at),
+      [e.baseImages.join(", ") || "—", e.kept ? "" : "(image removed)", outcome?.detail === undefined ? "" : `— ${outcome.detail}`].filter((x) => x !== "").join("  "),
+    ];
   });
+  const header = [" ", "REV", "IMAGE", "BUILT", "OUTCOME", "AT", "BASE IMAGES"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  const lines = rows.length === 0 ? [] : [paint(mode, "2", line(header)), ...rows.map((r, k) => (entries[k]!.current ? paint(mode, "32", line(r)) : line(r)))];
   io.stdout.write(`${lines.length === 0 ? `${options.service} has no revisions yet` : lines.join("\n")}\n`);
 }
 
