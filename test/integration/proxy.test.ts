@@ -105,6 +105,17 @@ async function proxyContainer(projectName: string, service = "web") {
   return docker.getContainer(`${projectName}-${service}-proxy`).inspect();
 }
 
+/** The replicas that answered `count` requests through the proxy on `port`, each of which must be a 200. */
+async function targetsAnswering(port: number, count: number): Promise<Set<string>> {
+  const answered = new Set<string>();
+  for (let i = 0; i < count; i++) {
+    const res = await get(port, "/", false, { "x-reroll-verify": "1" });
+    expect(res.status).toBe(200);
+    answered.add(String(res.headers["x-reroll-target"]));
+  }
+  return answered;
+}
+
 describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
   beforeAll(async () => {
     root = await tempDir("reroll-proxy-");
@@ -246,13 +257,7 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
       return now.RestartCount > before.RestartCount && now.State.Running;
     }, "Docker to restart the proxy", 20_000);
     await eventually(async () => (await get(port)).status === 200, "the restarted proxy to answer", 10_000);
-    const answered = new Set<string>();
-    for (let i = 0; i < 20; i++) {
-      const res = await get(port, "/", false, { "x-reroll-verify": "1" });
-      expect(res.status).toBe(200);
-      answered.add(String(res.headers["x-reroll-target"]));
-    }
-    expect(answered.size).toBe(2);
+    expect((await targetsAnswering(port, 20)).size).toBe(2);
     const status = await p.reroll(["status", "--output", "json"]);
     const web = (JSON.parse(status.stdout) as { services: { proxy: { targets: { state: string }[] } }[] }).services[0]!;
     expect(web.proxy.targets.map((t) => t.state)).toEqual(["ready", "ready"]);
@@ -279,13 +284,7 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const after = await proxyContainer(p.project);
     expect(after.Id).not.toBe(before.Id);
     expect(after.RestartCount).toBe(0);
-    const answered = new Set<string>();
-    for (let i = 0; i < 10; i++) {
-      const res = await get(port, "/", false, { "x-reroll-verify": "1" });
-      expect(res.status).toBe(200);
-      answered.add(String(res.headers["x-reroll-target"]));
-    }
-    expect(answered.size).toBe(2);
+    expect((await targetsAnswering(port, 10)).size).toBe(2);
   });
 
   it("follows a replica that Docker restarted at another address; the address it left, now another container's, gets no request", async () => {
