@@ -13,6 +13,7 @@ import type {
   EngineEvent,
   ImageDetails,
   ImageSummary,
+  MountRequest,
 } from "./port.js";
 
 const NS_PER_MS = 1_000_000;
@@ -20,6 +21,9 @@ const NS_PER_MS = 1_000_000;
 /** reroll's container request in the Engine API's shape. */
 function toEngineCreate(request: ContainerCreateRequest): Dockerode.ContainerCreateOptions {
   const h = request.healthcheck;
+  const isBind = (m: MountRequest): boolean => m.type === "bind" && m.source !== undefined && m.createHostPath !== false;
+  const binds = (request.mounts ?? []).filter(isBind);
+  const mounts = (request.mounts ?? []).filter((m) => !isBind(m));
   return {
     name: request.name,
     Image: request.image,
@@ -44,7 +48,10 @@ function toEngineCreate(request: ContainerCreateRequest): Dockerode.ContainerCre
         }),
     ...(request.exposedPorts === undefined ? {} : { ExposedPorts: Object.fromEntries(request.exposedPorts.map((p) => [p, {}])) }),
     HostConfig: {
-      Mounts: (request.mounts ?? []).map((m) => ({
+      // A bind mount whose source may be created goes as a bind (`-v`), which makes a missing
+      // directory; a mount (`--mount`) never does. That is how Compose sends create_host_path.
+      ...(binds.length === 0 ? {} : { Binds: binds.map((m) => `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`) }),
+      Mounts: mounts.map((m) => ({
         Type: m.type,
         Target: m.target,
         ReadOnly: m.readOnly,
@@ -324,6 +331,9 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         return { id: created.Id };
       } catch (error) {
         if (statusCode(error) === 409) return { conflict: true };
+        // the daemon's no to this configuration (a mount source that does not exist, an
+        // image gone, an option it does not know), in its own words
+        if (statusCode(error) !== undefined) throw new RerollError("E_CREATE_REFUSED", `Docker refused to create ${request.name}: ${dockerMessage(error)}`, { kind: "failed", cause: error });
         throw error;
       }
     },

@@ -69,6 +69,8 @@ export interface MountRequest {
   readonly target: string;
   readonly readOnly: boolean;
   readonly noCopy?: boolean;
+  /** a bind mount: false when its source must exist (create_host_path: false); otherwise the daemon creates a missing directory, as Compose has it */
+  readonly createHostPath?: false;
 }
 
 export interface HealthcheckRequest {

@@ -45,7 +45,8 @@ function mounts(spec: Spec, service: ServiceSpec): MountRequest[] {
       case "anonymous":
         return { type: "volume", target: m.target, readOnly: m.readOnly };
       case "bind":
-        return { type: "bind", source: m.source, target: m.target, readOnly: m.readOnly };
+        // only `false` is written: the configuration hash of every bind as it was stays the same
+        return { type: "bind", source: m.source, target: m.target, readOnly: m.readOnly, ...(m.createHostPath ? {} : { createHostPath: false as const }) };
       case "tmpfs":
         return { type: "tmpfs", target: m.target, readOnly: false };
     }

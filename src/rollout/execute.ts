@@ -1,9 +1,9 @@
-import { RerollError } from "../core/errors.js";
+import { RerollError, isRerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { isCurrent, type Batch, type ObservedContainer, type RolloutPlan } from "../core/rollout/plan.js";
 import type { ServiceSpec, Spec, UpdateConfig } from "../core/spec/types.js";
 import type { Engine, ImageDetails } from "../engine/port.js";
-import { containerRequest, effectiveHealthcheck, readinessDeadlineMs } from "./container-spec.js";
+import { containerName, containerRequest, effectiveHealthcheck, readinessDeadlineMs } from "./container-spec.js";
 import type { Traffic } from "../proxy/traffic.js";
 import { waitUntilReady, type ReadinessFailure, type WatchedReplica } from "./readiness.js";
 
@@ -470,7 +470,17 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
           if (made.refused !== undefined) {
             // nothing of the slot runs: what was created goes, so nothing is left half-made
             await discardSlot(batch, made);
-            throw made.refused;
+            // The daemon said no to the replica's configuration (a bind source that does not
+            // exist, say): the slot failed, and the rollout goes back (or on) as for any failure.
+            // Anything else (the daemon gone) is thrown.
+            if (!isRerollError(made.refused) || made.refused.code !== "E_CREATE_REFUSED") throw made.refused;
+            const failure: ReadinessFailure = { id: "", name: containerName(ctx.spec.project, service.name, ctx.revision, batch.slots[0]!), reason: "refused", message: made.refused.message, logs: [] };
+            reportFailure(failure);
+            if (!tolerate(batch.slots.length)) {
+              stopAll(haltFor(failure), failure);
+              break lanes;
+            }
+            continue;
           }
           // the lanes stopped while the slot was being created (ahead, perhaps): none of it starts
           if (halting() !== undefined || aborted()) {

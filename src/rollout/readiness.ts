@@ -30,7 +30,8 @@ export interface WatchedReplica {
   readonly passedAtMs?: number;
 }
 
-export type ReadinessFailureReason = "exited" | "unhealthy" | "timeout" | "interrupted";
+/** `refused`: the daemon would not create the replica (its configuration, as the daemon says) */
+export type ReadinessFailureReason = "exited" | "unhealthy" | "timeout" | "interrupted" | "refused";
 
 export interface ReadinessFailure {
   readonly id: string;

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
@@ -311,6 +311,36 @@ describe("reroll up / rollback", async () => {
     // v1 wrote first, v2's replicas read the same volume and appended, and v1 is back on it
     expect(log.indexOf("v1 started")).toBeLessThan(log.indexOf("v2 started"));
     expect(log.lastIndexOf("v1 started")).toBeGreaterThan(log.indexOf("v2 started"));
+  });
+
+  it("bind mounts: a missing host directory is made, as Compose makes it; one that must exist (create_host_path: false) fails the rollout, which rolls back naming the path", async () => {
+    const f = await fixture("bind", { replicas: 2, extra: "    volumes: ['./hostdata:/data']" });
+    await f.setVersion("v1");
+    const first = await f.reroll(["up", "--output", "plain"]);
+    expect(first.code, first.stderr).toBe(0);
+    // the replicas wrote into the directory the daemon made for them
+    expect(await readFile(join(f.dir, "hostdata", "log"), "utf8")).toMatch(/^v1 started\nv1 started\n$/);
+    const compose = join(f.dir, "compose.yaml");
+    const file = await readFile(compose, "utf8");
+    await writeFile(
+      compose,
+      file.replace("    volumes: ['./hostdata:/data']", "    volumes:\n      - ./hostdata:/data\n      - { type: bind, source: ./must-exist, target: /config, bind: { create_host_path: false } }"),
+    );
+    await f.setVersion("v2");
+    const refused = await f.reroll(["up", "--output", "plain"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/FAILED: Docker refused to create \S+-web-r2-1: invalid mount config for type "bind": bind source path does not exist: \S+\/must-exist/);
+    expect(refused.stderr).toMatch(/web's rollout to r2 failed and was rolled back: Docker refused to create .* The previous revision is running\. \[E_ROLLOUT_FAILED\]/);
+    const after = await runningOn(f);
+    expect(after.revisions).toEqual([1]);
+    expect(after.ready).toHaveLength(2);
+    expect(after.all).toHaveLength(2);
+    await expect(readFile(join(f.dir, "must-exist"))).rejects.toThrow(/ENOENT/);
+    // made by hand, as the file asks: the same up rolls
+    await mkdir(join(f.dir, "must-exist"));
+    const again = await f.reroll(["up", "--output", "plain"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await runningOn(f)).revisions).toEqual([2]);
   });
 
   it("a second rollout while one holds the lock exits 4 naming the holder; --lock-wait waits for it", async () => {
