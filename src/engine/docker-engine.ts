@@ -376,6 +376,8 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         await call(() => api("POST", `/containers/${encodeURIComponent(ref)}/start`));
       } catch (error) {
         if (statusCode(error) === 304) return; // already running
+        // the daemon could not start it (its command not found, a user that does not exist)
+        if (statusCode(error) === 400 || statusCode(error) === 500) throw new RerollError("E_START_REFUSED", `Docker could not start ${ref}: ${dockerMessage(error)}`, { kind: "failed", cause: error });
         throw error;
       }
     },

@@ -5,7 +5,7 @@ import type { ServiceSpec, Spec, UpdateConfig } from "../core/spec/types.js";
 import type { Engine, ImageDetails } from "../engine/port.js";
 import { containerName, containerRequest, effectiveHealthcheck, readinessDeadlineMs } from "./container-spec.js";
 import type { Traffic } from "../proxy/traffic.js";
-import { waitUntilReady, type ReadinessFailure, type WatchedReplica } from "./readiness.js";
+import { StartRefused, waitUntilReady, type ReadinessFailure, type WatchedReplica } from "./readiness.js";
 
 /**
  * Executes a rollout plan in `parallelism` lanes: each starts a slot's new replica, waits
@@ -246,7 +246,13 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       sinceMs,
       start: async () => {
         try {
-          await Promise.all(containers.map((c) => engine.startContainer(c.id)));
+          await Promise.all(
+            containers.map((c) =>
+              engine.startContainer(c.id).catch((error: unknown) => {
+                throw isRerollError(error) && error.code === "E_START_REFUSED" ? new StartRefused(c.id, error.message.replace(c.id, nameOf(c).name)) : error;
+              }),
+            ),
+          );
         } finally {
           markStarted();
         }

@@ -33,6 +33,16 @@ export interface WatchedReplica {
 /** `refused`: the daemon would not create the replica (its configuration, as the daemon says) */
 export type ReadinessFailureReason = "exited" | "unhealthy" | "timeout" | "interrupted" | "refused";
 
+/** What `ReadinessOptions.start` throws for a replica the daemon would not start: that replica fails ("refused"). */
+export class StartRefused extends Error {
+  constructor(
+    readonly id: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface ReadinessFailure {
   readonly id: string;
   readonly name: string;
@@ -111,7 +121,13 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
   let gateArrived = new Promise<"gate">((resolve) => (wakeGate = () => resolve("gate")));
   try {
     if (options.start !== undefined) {
-      await options.start();
+      try {
+        await options.start();
+      } catch (error) {
+        const refused = error instanceof StartRefused ? byId.get(error.id) : undefined;
+        if (refused === undefined) throw error;
+        return await fail(refused, "refused", (error as Error).message);
+      }
       startedAt = options.now();
     }
     for (const r of replicas) if (r.passedAtMs !== undefined) passedGate(r, r.hasHealthcheck ? "healthy" : "running", r.passedAtMs);

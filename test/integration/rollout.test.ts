@@ -313,6 +313,23 @@ describe("reroll up / rollback", async () => {
     expect(log.lastIndexOf("v1 started")).toBeGreaterThan(log.indexOf("v2 started"));
   });
 
+  it("a command the daemon cannot start: exit 1 in the daemon's words, the previous revision serves, nothing of the new one is left", async () => {
+    const f = await fixture("no-command", { replicas: 2 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    const compose = join(f.dir, "compose.yaml");
+    await writeFile(compose, (await readFile(compose, "utf8")).replace("    build: ./web\n", '    build: ./web\n    command: ["/bin/no-such-server", "--port", "80"]\n'));
+    await f.setVersion("v2");
+    const run = await f.reroll(["up", "--output", "plain"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/\S+-web-r2-1: FAILED: Docker could not start \S+-web-r2-1: .*\/bin\/no-such-server.*no such file or directory/);
+    expect(run.stderr).toMatch(/web's rollout to r2 failed and was rolled back: Docker could not start .* The previous revision is running\. \[E_ROLLOUT_FAILED\]/);
+    const after = await runningOn(f);
+    expect(after.revisions).toEqual([1]);
+    expect(after.ready).toHaveLength(2);
+    expect(after.all).toHaveLength(2);
+  });
+
   it("bind mounts: a missing host directory is made, as Compose makes it; one that must exist (create_host_path: false) fails the rollout, which rolls back naming the path", async () => {
     const f = await fixture("bind", { replicas: 2, extra: "    volumes: ['./hostdata:/data']" });
     await f.setVersion("v1");

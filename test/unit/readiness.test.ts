@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Engine, EngineEvent } from "../../src/engine/port.js";
-import { waitUntilReady } from "../../src/rollout/readiness.js";
+import { StartRefused, waitUntilReady } from "../../src/rollout/readiness.js";
 
 /** An engine whose event stream is fed by the test, and whose start takes as long as told. */
 function fakeEngine(startMs: number) {
@@ -78,5 +78,34 @@ describe("readiness", () => {
       start: () => engine.startContainer("a"),
     });
     expect(failure?.message).toBe("web-r2-1 was not healthy within 0.5s (--timeout)");
+  });
+
+  it("a replica the daemon would not start fails at once, as refused, in the daemon's words; any other error is thrown", async () => {
+    const { engine } = fakeEngine(10);
+    const replicas = [
+      { id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 60_000 },
+      { id: "b", name: "web-r2-2", hasHealthcheck: true, deadlineMs: 60_000 },
+    ];
+    const started = Date.now();
+    const failure = await waitUntilReady(engine, replicas, {
+      monitorMs: 50,
+      sinceMs: started,
+      now: Date.now,
+      start: async () => {
+        throw new StartRefused("b", 'Docker could not start web-r2-2: exec: "/bin/no-such-server": no such file or directory');
+      },
+    });
+    expect(failure).toMatchObject({ id: "b", name: "web-r2-2", reason: "refused", message: 'Docker could not start web-r2-2: exec: "/bin/no-such-server": no such file or directory' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect(
+      waitUntilReady(engine, replicas, {
+        monitorMs: 50,
+        sinceMs: Date.now(),
+        now: Date.now,
+        start: async () => {
+          throw new Error("connect ENOENT /var/run/docker.sock");
+        },
+      }),
+    ).rejects.toThrow(/ENOENT/);
   });
 });
