@@ -336,7 +336,8 @@ async function rollTargets(
       const { plan, observed } = await planProven(spec, { service: service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: service.deploy.replicas, update }, ctx);
       const text = renderPlan(plan, (slot) => containerName(spec.project, service.name, t.revision, slot));
       for (const warning of plan.warnings) emit({ type: "warning", service: service.name, message: warning });
-      emit({ type: "rollout-start", service: service.name, revision: t.revision, from: [...new Set(observed.filter((c) => c.state === "running").map((c) => c.revision))], reason: whyNotConverged(plan) });
+      const from = [...new Set(observed.filter((c) => c.state === "running").map((c) => c.revision))];
+      emit({ type: "rollout-start", service: service.name, revision: t.revision, from, reason: whyNotConverged(plan) });
       const result = await executePlan(plan, ctx);
       emit({ type: "rollout-done", service: service.name, revision: t.revision, outcome: result.outcome, durationMs: now() - started });
       outcomes.push({ service: service.name, revision: t.revision, outcome: result.outcome === "rolled-back" ? "rolled-back" : result.outcome, plan: text });
@@ -371,7 +372,7 @@ async function rollTargets(
           result.outcome === "paused" ? "E_ROLLOUT_PAUSED" : "E_ROLLOUT_FAILED",
           result.outcome === "paused"
             ? `${service.name}'s rollout to r${t.revision} paused (failure_action: pause): ${why}.`
-            : `${service.name}'s rollout to r${t.revision} failed and was rolled back: ${why}. The previous revision is running.`,
+            : `${service.name}'s rollout to r${t.revision} failed and was rolled back: ${why}. ${from.length === 0 ? `Nothing of ${service.name} ran before it, and nothing of r${t.revision} is left.` : "The previous revision is running."}`,
           {
             kind: "failed",
             problems: result.failure?.logs.length ? [`last lines of ${result.failure.name}:`, ...result.failure.logs.map((l) => `  | ${l}`)] : [],

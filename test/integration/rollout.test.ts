@@ -315,10 +315,19 @@ describe("reroll up / rollback", async () => {
 
   it("a command the daemon cannot start: exit 1 in the daemon's words, the previous revision serves, nothing of the new one is left", async () => {
     const f = await fixture("no-command", { replicas: 2 });
-    await f.setVersion("v1");
-    expect((await f.reroll(["up"])).code).toBe(0);
     const compose = join(f.dir, "compose.yaml");
-    await writeFile(compose, (await readFile(compose, "utf8")).replace("    build: ./web\n", '    build: ./web\n    command: ["/bin/no-such-server", "--port", "80"]\n'));
+    const good = await readFile(compose, "utf8");
+    const bad = good.replace("    build: ./web\n", '    build: ./web\n    command: ["/bin/no-such-server", "--port", "80"]\n');
+    // a first deploy: there is no previous revision to speak of
+    await writeFile(compose, bad);
+    await f.setVersion("v1");
+    const first = await f.reroll(["up", "--output", "plain"]);
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(/Nothing of web ran before it, and nothing of r1 is left\. \[E_ROLLOUT_FAILED\]/);
+    expect(await f.containers()).toEqual([]);
+    await writeFile(compose, good);
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await writeFile(compose, bad);
     await f.setVersion("v2");
     const run = await f.reroll(["up", "--output", "plain"]);
     expect(run.code).toBe(1);
