@@ -476,7 +476,17 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       try {
         await call(() => api("POST", "/networks/create", { body: { Name: name, Labels: { ...labels }, CheckDuplicate: true } }));
       } catch (error) {
-        if (statusCode(error) !== 409) throw error;
+        if (statusCode(error) === 409) return;
+        if (statusCode(error) !== undefined) {
+          throw new RerollError("E_NETWORK_REFUSED", `Docker could not create the network ${name}: ${dockerMessage(error)}`, {
+            kind: "failed",
+            cause: error,
+            hint: /address pool/i.test(dockerMessage(error))
+              ? "Docker has no address range left for another network: remove networks no container uses (docker network prune), or give the daemon more (default-address-pools in daemon.json)."
+              : "Fix what Docker names, then run the command again.",
+          });
+        }
+        throw error;
       }
     },
     async removeNetwork(name) {
@@ -493,9 +503,19 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
       } catch (error) {
         if (statusCode(error) !== 404) throw error;
       }
-      await call(() =>
-        api("POST", "/volumes/create", { body: { Name: name, Labels: { ...labels }, ...(driver === undefined ? {} : { Driver: driver }), DriverOpts: { ...(driverOpts ?? {}) } } }),
-      );
+      try {
+        await call(() =>
+          api("POST", "/volumes/create", { body: { Name: name, Labels: { ...labels }, ...(driver === undefined ? {} : { Driver: driver }), DriverOpts: { ...(driverOpts ?? {}) } } }),
+        );
+      } catch (error) {
+        // a driver the daemon does not have, options it rejects
+        if (statusCode(error) === undefined) throw error;
+        throw new RerollError("E_VOLUME_REFUSED", `Docker could not create the volume ${name}: ${dockerMessage(error)}`, {
+          kind: "failed",
+          cause: error,
+          hint: "Check the volume's driver and driver_opts in the Compose file, then run the command again.",
+        });
+      }
     },
     async listVolumes(labels) {
       const result = await call(() => api<{ Volumes?: { Name: string }[] }>("GET", "/volumes", { query: { filters: filters({ label: labels }) } }));
