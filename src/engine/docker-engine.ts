@@ -333,7 +333,10 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         if (statusCode(error) === 409) return { conflict: true };
         // the daemon's no to this configuration (a mount source that does not exist, an
         // image gone, an option it does not know), in its own words
-        if (statusCode(error) !== undefined) throw new RerollError("E_CREATE_REFUSED", `Docker refused to create ${request.name}: ${dockerMessage(error)}`, { kind: "failed", cause: error });
+        // (E_NO_SUCH_IMAGE: the image is not on the daemon, which a caller may mend and try again)
+        if (statusCode(error) !== undefined) {
+          throw new RerollError(statusCode(error) === 404 ? "E_NO_SUCH_IMAGE" : "E_CREATE_REFUSED", `Docker refused to create ${request.name}: ${dockerMessage(error)}`, { kind: "failed", cause: error });
+        }
         throw error;
       }
     },

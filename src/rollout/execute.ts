@@ -479,7 +479,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
             // The daemon said no to the replica's configuration (a bind source that does not
             // exist, say): the slot failed, and the rollout goes back (or on) as for any failure.
             // Anything else (the daemon gone) is thrown.
-            if (!isRerollError(made.refused) || made.refused.code !== "E_CREATE_REFUSED") throw made.refused;
+            if (!isRerollError(made.refused) || (made.refused.code !== "E_CREATE_REFUSED" && made.refused.code !== "E_NO_SUCH_IMAGE")) throw made.refused;
             const failure: ReadinessFailure = { id: "", name: containerName(ctx.spec.project, service.name, ctx.revision, batch.slots[0]!), reason: "refused", message: made.refused.message, logs: [] };
             reportFailure(failure);
             if (!tolerate(batch.slots.length)) {

@@ -1,3 +1,4 @@
+import { isRerollError } from "../core/errors.js";
 import { LABEL_PROJECT } from "../core/labels.js";
 import type { ContainerCreateRequest, CreateResult, Engine } from "../engine/port.js";
 import { TarWriter } from "../build/tar.js";
@@ -32,7 +33,7 @@ export async function createStateContainer(engine: Engine, request: Omit<Contain
   try {
     return await engine.createContainer({ ...request, image: STATE_IMAGE });
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    if (!isRerollError(error) || error.code !== "E_NO_SUCH_IMAGE") throw error;
   }
   await importStateImage(engine);
   return engine.createContainer({ ...request, image: STATE_IMAGE });

@@ -34,7 +34,8 @@ beforeAll(async () => {
         res.end(route === "GET /networks" ? "[]" : '{"message":"no such volume"}');
         return;
       }
-      const [status, message] = ANSWERS[route] ?? [500, `no stand-in for ${route}`];
+      const missingImage = route === "POST /containers/create" && /name=shop-reroll-lock/.test(req.url ?? "");
+      const [status, message] = missingImage ? [404, "No such image: reroll-state:1"] : (ANSWERS[route] ?? [500, `no stand-in for ${route}`]);
       res.writeHead(status, { "Content-Type": "application/json" });
       res.end(JSON.stringify({ message }));
     });
@@ -62,6 +63,11 @@ describe("the daemon's refusals", () => {
     const error = await refusal(() => engine.createContainer({ name: "shop-web-r2-1", image: "sha256:abc", labels: {} }));
     expect(error).toMatchObject({ code: "E_CREATE_REFUSED", kind: "failed" });
     expect(error.message).toBe('Docker refused to create shop-web-r2-1: invalid mount config for type "bind": bind source path does not exist: /srv/app/config');
+  });
+
+  it("a create of an image the daemon lacks: E_NO_SUCH_IMAGE, which a caller may mend (the state image is imported, then the create tried again)", async () => {
+    const error = await refusal(() => engine.createContainer({ name: "shop-reroll-lock", image: "reroll-state:1", labels: {} }));
+    expect(error).toMatchObject({ code: "E_NO_SUCH_IMAGE", kind: "failed", message: "Docker refused to create shop-reroll-lock: No such image: reroll-state:1" });
   });
 
   it("a start: E_START_REFUSED", async () => {
