@@ -331,9 +331,9 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         return { id: created.Id };
       } catch (error) {
         if (statusCode(error) === 409) return { conflict: true };
-        // the daemon's no to this configuration (a mount source that does not exist, an
-        // image gone, an option it does not know), in its own words
-        // (E_NO_SUCH_IMAGE: the image is not on the daemon, which a caller may mend and try again)
+        // the daemon's no to this configuration (a mount source that does not exist, an option
+        // it does not know), in its own words; E_NO_SUCH_IMAGE when it lacks the image, which a
+        // caller may mend and try again
         if (statusCode(error) !== undefined) {
           throw new RerollError(statusCode(error) === 404 ? "E_NO_SUCH_IMAGE" : "E_CREATE_REFUSED", `Docker refused to create ${request.name}: ${dockerMessage(error)}`, { kind: "failed", cause: error });
         }

@@ -30,7 +30,7 @@ export interface WatchedReplica {
   readonly passedAtMs?: number;
 }
 
-/** `refused`: the daemon would not create the replica (its configuration, as the daemon says) */
+/** `refused`: the daemon would not create or start the replica (its configuration, as the daemon says) */
 export type ReadinessFailureReason = "exited" | "unhealthy" | "timeout" | "interrupted" | "refused";
 
 /** What `ReadinessOptions.start` throws for a replica the daemon would not start: that replica fails ("refused"). */
