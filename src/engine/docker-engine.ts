@@ -398,9 +398,12 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     async containerLogs(ref, lines) {
       try {
         const logs = (await call(() => docker().getContainer(ref).logs({ stdout: true, stderr: true, tail: lines, follow: false }))) as unknown as Buffer;
-        return demuxLogs(Buffer.isBuffer(logs) ? logs : Buffer.from(String(logs)));
+        return demuxLogs(Buffer.isBuffer(logs) ? logs : Buffer.from(String(logs)))
+          .split("\n")
+          .map((line) => line.trimEnd())
+          .filter((line) => line !== "");
       } catch (error) {
-        if (statusCode(error) === 404) return "";
+        if (statusCode(error) === 404) return [];
         throw error;
       }
     },

@@ -188,8 +188,8 @@ export interface Engine {
   /** stops with the container's own stop signal, then SIGKILL after `timeoutSeconds` (by default, the container's own StopTimeout) */
   stopContainer(ref: string, timeoutSeconds?: number): Promise<void>;
   renameContainer(ref: string, name: string): Promise<void>;
-  /** the last `lines` lines of the container's output */
-  containerLogs(ref: string, lines: number): Promise<string>;
+  /** the last `lines` lines of the container's output, without empty ones or trailing whitespace (none for a container that is gone) */
+  containerLogs(ref: string, lines: number): Promise<readonly string[]>;
   exec(ref: string, cmd: readonly string[]): Promise<ExecSession>;
   /** the daemon's events since `sinceMs` (epoch ms, replayed) or now, until `signal` aborts */
   events(filters: Readonly<Record<string, readonly string[]>>, signal: AbortSignal, sinceMs?: number): AsyncIterable<EngineEvent>;

@@ -132,10 +132,7 @@ async function unreachable(engine: Engine, container: string, details: Container
     details.state === "restarting" || details.restartCount > 0
       ? `it is ${details.state}, restarted ${details.restartCount} time${details.restartCount === 1 ? "" : "s"} by Docker, last exit code ${details.exitCode}`
       : `it is ${details.state}`;
-  const log = (await engine.containerLogs(details.id, 10).catch(() => ""))
-    .split("\n")
-    .map((line) => line.trimEnd())
-    .filter((line) => line !== "");
+  const log = await engine.containerLogs(details.id, 10).catch(() => []);
   return new RerollError("E_PROXY_UNREACHABLE", `The proxy ${name} does not answer on its control socket: ${state}.`, {
     kind: "failed",
     problems: [...(lastError === "" ? [] : [lastError]), ...log.map((line) => `log: ${line}`)],

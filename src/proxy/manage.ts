@@ -133,7 +133,7 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
       }
       if (why !== "changed") {
         // its log goes with it: the line that says why is kept in the warning
-        const lines = (await engine.containerLogs(old.id, 20).catch(() => "")).split("\n").map((l) => l.trim()).filter((l) => l !== "");
+        const lines = await engine.containerLogs(old.id, 20).catch(() => []);
         const said = [...lines].reverse().find((l) => /error/i.test(l)) ?? lines.at(-1);
         const what = why === "kept exiting" ? `it keeps exiting (exit code ${old.exitCode}, restarted ${old.restartCount} times by Docker)` : "it did not answer on its control socket";
         emit({ type: "warning", service: service.name, message: `${name} is recreated: ${what}${said === undefined ? "" : `; its log said: ${said}`}` });

@@ -99,10 +99,7 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
   };
 
   const fail = async (replica: WatchedReplica, reason: ReadinessFailureReason, message: string, exitCode?: number): Promise<ReadinessFailure> => {
-    const logs = (await engine.containerLogs(replica.id, FAILURE_LOG_LINES).catch(() => ""))
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .slice(-FAILURE_LOG_LINES);
+    const logs = await engine.containerLogs(replica.id, FAILURE_LOG_LINES).catch(() => []);
     return { id: replica.id, name: replica.name, reason, message, logs, ...(exitCode === undefined ? {} : { exitCode }) };
   };
 

@@ -30,7 +30,7 @@ describe("ProxyControl.open", () => {
         throw notRunning();
       },
       inspectContainer: async () => details("restarting", restarts++),
-      containerLogs: async () => "Error: Cannot find module '/opt/reroll/bin/reroll.js'\n\nNode.js v20.20.2\n",
+      containerLogs: async () => ["Error: Cannot find module '/opt/reroll/bin/reroll.js'", "Node.js v20.20.2"],
     } as unknown as Engine;
     const started = Date.now();
     const error = (await ProxyControl.open(engine, "shop-web-proxy").catch((e: unknown) => e)) as RerollError;
@@ -68,7 +68,7 @@ describe("ProxyControl.open", () => {
         throw notRunning();
       },
       inspectContainer: async () => details("exited", 0),
-      containerLogs: async () => "",
+      containerLogs: async () => [],
     } as unknown as Engine;
     const error = (await ProxyControl.open(engine, "shop-web-proxy").catch((e: unknown) => e)) as RerollError;
     expect(error.code).toBe("E_PROXY_UNREACHABLE");

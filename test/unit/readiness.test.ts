@@ -28,7 +28,7 @@ function fakeEngine(startMs: number) {
       await new Promise((resolve) => setTimeout(resolve, startMs));
     },
     async containerLogs() {
-      return "";
+      return [];
     },
   } as unknown as Engine;
   const emit = (id: string, action: string) => {
