@@ -121,9 +121,8 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
       try {
         await options.start();
       } catch (error) {
-        const refused = error instanceof StartRefused ? byId.get(error.id) : undefined;
-        if (refused === undefined) throw error;
-        return await fail(refused, "refused", (error as Error).message);
+        if (!(error instanceof StartRefused) || !byId.has(error.id)) throw error;
+        return await fail(byId.get(error.id)!, "refused", error.message);
       }
       startedAt = options.now();
     }
