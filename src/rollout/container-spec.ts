@@ -3,6 +3,7 @@ import { RerollError } from "../core/errors.js";
 import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
 import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { ContainerCreateRequest, ContainerSummary, HealthcheckRequest, ImageDetails, MountRequest } from "../engine/port.js";
+import type { RecordedConfig } from "./state.js";
 
 export const LABEL_SLOT = "dev.reroll.slot";
 export const LABEL_SPEC_HASH = "dev.reroll.spec-hash";
@@ -111,6 +112,30 @@ export function checkDataSafety(service: ServiceSpec, image: ImageDetails | unde
       hint: `Mount a named volume there (volumes: [name:${problems.length > 0 ? "/path" : ""}] with a top-level volumes: entry), or set x-reroll.allow_data_loss: true if the data is disposable.`,
     });
   }
+}
+
+/** The service's keys that are not the replica's own: the door and the rollout's settings stay the file's on rollback. */
+const FILE_KEYS: ReadonlySet<string> = new Set<keyof ServiceSpec>(["name", "image", "imageDeclared", "build", "ports", "proxy", "deploy", "dependsOn", "allowDataLoss"]);
+
+/** What `rollback` needs to run a service's replicas again as this rollout runs them (state.ts). */
+export function recordConfig(spec: Spec, service: ServiceSpec): RecordedConfig {
+  const runtime = Object.entries({ ...service, resources: service.deploy.resources }).filter(([key]) => !FILE_KEYS.has(key));
+  const named = service.volumes.flatMap((m) => (m.type === "volume" && spec.volumes[m.source] !== undefined ? [[m.source, spec.volumes[m.source]!] as const] : []));
+  return { service: Object.fromEntries(runtime.map(([key, value]) => [key, value ?? null])), volumes: Object.fromEntries(named) };
+}
+
+/**
+ * The service as a recorded configuration ran it: the replica's keys from the record, the
+ * door and the rollout settings from the Compose file. (The named volumes the record names
+ * are resolved as they were then, through `recorded.volumes` in the spec: see `rollback`.)
+ */
+export function restoreConfig(service: ServiceSpec, recorded: RecordedConfig): ServiceSpec {
+  const restored: Record<string, unknown> = { ...service };
+  for (const [key, value] of Object.entries(recorded.service)) {
+    if (key !== "resources" && !FILE_KEYS.has(key)) restored[key] = value ?? undefined;
+  }
+  const resources = (recorded.service["resources"] ?? service.deploy.resources) as ServiceSpec["deploy"]["resources"];
+  return { ...(restored as unknown as ServiceSpec), deploy: { ...service.deploy, resources } };
 }
 
 /** Everything a replica is created with, except its name and revision labels. */

@@ -1,5 +1,6 @@
 import { isRerollError } from "../core/errors.js";
 import { LABEL_PROJECT } from "../core/labels.js";
+import type { VolumeSpec } from "../core/spec/types.js";
 import type { ContainerCreateRequest, CreateResult, Engine } from "../engine/port.js";
 import { TarWriter } from "../build/tar.js";
 
@@ -50,11 +51,33 @@ export interface LedgerEntry {
   readonly detail?: string;
   /** set on a `reroll rollback`'s completed rollout: it went back, it did not deploy anew */
   readonly by?: "rollback";
+  /** the replicas' configuration hash (dev.reroll.spec-hash); absent in records written before it was kept */
+  readonly specHash?: string;
+}
+
+/**
+ * What a service's replicas ran with besides their image: the Compose keys that go into a
+ * replica (environment, command, volumes…), and the top-level volumes its mounts name, as
+ * they were when the rollout completed. `rollback` puts them back with the image, as Swarm's
+ * and Kubernetes' rollbacks do, so that undoing a change of `environment:` undoes it. The
+ * door (ports, x-reroll.proxy) and the rollout's own settings (replicas, update_config,
+ * rollback_config) stay the Compose file's.
+ */
+export interface RecordedConfig {
+  /**
+   * The ServiceSpec keys that go into a replica, and `resources` (deploy.resources). One
+   * unset then is null, since JSON drops undefined; one the recording reroll did not know is
+   * absent, and the file's value stands.
+   */
+  readonly service: Readonly<Record<string, unknown>>;
+  readonly volumes: Readonly<Record<string, VolumeSpec>>;
 }
 
 export interface Ledger {
   readonly seq: number;
   readonly services: Readonly<Record<string, readonly LedgerEntry[]>>;
+  /** per service, the configuration of each completed entry's spec hash */
+  readonly configs?: Readonly<Record<string, Readonly<Record<string, RecordedConfig>>>>;
 }
 
 const EMPTY: Ledger = { seq: 0, services: {} };
@@ -89,14 +112,25 @@ function newestRecord(containers: Awaited<ReturnType<typeof ledgerContainers>>):
  * are removed, so a crash in between leaves two records and the newer one wins.
  * Callers hold the project lock.
  */
-export async function appendLedger(engine: Engine, project: string, entries: Readonly<Record<string, LedgerEntry>>): Promise<Ledger> {
+export async function appendLedger(
+  engine: Engine,
+  project: string,
+  entries: Readonly<Record<string, LedgerEntry>>,
+  configs: Readonly<Record<string, RecordedConfig>> = {},
+): Promise<Ledger> {
   const records = await ledgerContainers(engine, project);
   const current = newestRecord(records);
   const services: Record<string, readonly LedgerEntry[]> = { ...current.services };
+  const kept: Record<string, Readonly<Record<string, RecordedConfig>>> = { ...current.configs };
   for (const [service, entry] of Object.entries(entries)) {
-    services[service] = [...(services[service] ?? []), entry].slice(-LEDGER_HISTORY_PER_SERVICE);
+    const list = [...(services[service] ?? []), entry].slice(-LEDGER_HISTORY_PER_SERVICE);
+    services[service] = list;
+    // the configurations a kept completed entry names, and no other: rollback can go only there
+    const named = { ...kept[service], ...(entry.specHash !== undefined && configs[service] !== undefined ? { [entry.specHash]: configs[service] } : {}) };
+    const wanted = new Set(list.filter((e) => e.outcome === "completed" && e.specHash !== undefined).map((e) => e.specHash));
+    kept[service] = Object.fromEntries(Object.entries(named).filter(([hash]) => wanted.has(hash)));
   }
-  const next: Ledger = { seq: current.seq + 1, services };
+  const next: Ledger = { seq: current.seq + 1, services, configs: kept };
   const created = await createStateContainer(engine, {
     name: ledgerName(project, next.seq),
     cmd: ["reroll-ledger"],
@@ -117,20 +151,38 @@ export function completedRevisions(ledger: Ledger, service: string): number[] {
   return seen;
 }
 
+/** A place `rollback` can go: a revision, as one completed rollout configured it. */
+export interface Step {
+  readonly revision: number;
+  readonly specHash?: string;
+}
+
+/** The same step: one revision and configuration (a record without the hash matches any). */
+function sameStep(a: Step, b: Step): boolean {
+  return a.revision === b.revision && (a.specHash === undefined || b.specHash === undefined || a.specHash === b.specHash);
+}
+
 /**
- * The revisions `rollback` steps back through, oldest first; the last is the one in place.
- * Every completed rollout puts its revision on top; a completed rollback takes off what lay
- * above the revision it went back to. So two rollbacks in a row go back two revisions, as
- * undo does, and never forward to the revision the first one left (Kubernetes' `rollout
- * undo` toggles between the last two, which at 3 a.m. means rolling the bad one out again).
+ * The steps `rollback` goes back through, oldest first; the last is the one in place. Every
+ * completed rollout puts its step on top, a new configuration of the same revision too; a
+ * completed rollback takes off what lay above the step it went back to. So two rollbacks in
+ * a row go back two steps, as undo does, and never forward to the step the first one left
+ * (Kubernetes' `rollout undo` toggles between the last two, which at 3 a.m. means rolling
+ * the bad one out again).
  */
-export function rollbackStack(ledger: Ledger, service: string): number[] {
-  const stack: number[] = [];
+export function rollbackStack(ledger: Ledger, service: string): Step[] {
+  const stack: Step[] = [];
   for (const entry of ledger.services[service] ?? []) {
     if (entry.outcome !== "completed") continue;
-    const at = stack.lastIndexOf(entry.revision);
+    const step: Step = { revision: entry.revision, ...(entry.specHash === undefined ? {} : { specHash: entry.specHash }) };
+    const at = stack.findLastIndex((s) => sameStep(s, step));
     if (entry.by === "rollback" && at >= 0) stack.length = at + 1;
-    else if (stack.at(-1) !== entry.revision) stack.push(entry.revision);
+    else if (stack.length === 0 || !sameStep(stack.at(-1)!, step)) stack.push(step);
   }
   return stack;
+}
+
+/** The configuration a step ran with, when the ledger kept it. */
+export function recordedConfig(ledger: Ledger, service: string, step: Step): RecordedConfig | undefined {
+  return step.specHash === undefined ? undefined : ledger.configs?.[service]?.[step.specHash];
 }

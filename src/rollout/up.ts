@@ -9,13 +9,25 @@ import { analyzeBaseImages } from "../core/dockerfile/base-images.js";
 import { parseDockerfile } from "../core/dockerfile/parse.js";
 import type { ContainerSummary, Engine, ImageDetails } from "../engine/port.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
-import { checkDataSafety, containerName, effectiveHealthcheck, LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf, specHash, volumeName } from "./container-spec.js";
+import {
+  checkDataSafety,
+  containerName,
+  effectiveHealthcheck,
+  LABEL_SLOT,
+  LABEL_SPEC_HASH,
+  networkName,
+  orphanOf,
+  recordConfig,
+  restoreConfig,
+  specHash,
+  volumeName,
+} from "./container-spec.js";
 import { executePlan, proveKept, type ExecuteContext, type ExecuteResult } from "./execute.js";
 import { acquireProjectLock, type HeldLock } from "./lock.js";
 import { ensureServiceProxy, listProxies, plannedProxyChange, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
 import { proxyTraffic, type Traffic } from "../proxy/traffic.js";
 import { startVerify, type VerifyReport, type VerifyRun } from "../proxy/verify.js";
-import { appendLedger, completedRevisions, readLedger, rollbackStack, type Outcome } from "./state.js";
+import { appendLedger, completedRevisions, readLedger, recordedConfig, rollbackStack, type Outcome, type Step } from "./state.js";
 
 
 export interface RolloutOptions {
@@ -65,6 +77,10 @@ interface Target {
   readonly revision: number;
   /** a rollback's: the revision it goes back from, when the ledger says */
   readonly rollbackFrom?: number;
+  /** a rollback's to another configuration of the revision in place */
+  readonly configOnly?: boolean;
+  /** a rollback's: the top-level volumes its recorded configuration names, as they were */
+  readonly volumes?: Spec["volumes"];
   /** lines the dry run's plan starts with: what it would edit, what it did not do */
   readonly dryRunNotes?: readonly string[];
 }
@@ -287,7 +303,7 @@ async function rollTargets(
   }
 
   const lock = heldLock ?? (await projectLock(spec, engine, mode, options));
-  const done: { target: Target; result: ExecuteResult }[] = [];
+  const done: { target: Target; result: ExecuteResult; hash: string }[] = [];
   const proxies = new Map<string, ServiceProxy>();
   const traffic = new Map<string, Traffic>();
   const verifying: VerifyRun[] = [];
@@ -344,20 +360,22 @@ async function rollTargets(
       // a failure to converge is reported once the services before this one are back too
       let convergeFailure: unknown;
       if (result.outcome === "rolled-back") {
-        await convergeToPrevious(spec, engine, service, t, options, emit, now, traffic.get(service.name)).catch((error: unknown) => (convergeFailure = error));
+        await convergeToPrevious(spec, engine, service, { revision: t.revision, specHash: hash }, options, emit, now, traffic.get(service.name)).catch((error: unknown) => (convergeFailure = error));
       }
       // paused keeps what is done: the slots already on the target lose their stopped old replicas
       if (result.outcome === "paused") await result.finish();
       if (result.outcome !== "completed") {
         await appendLedger(engine, spec.project, {
-          [service.name]: { revision: t.revision, imageId: t.image.id, outcome: result.outcome, at: now(), ...(result.failure === undefined ? {} : { detail: result.failure.message }) },
+          [service.name]: { revision: t.revision, imageId: t.image.id, specHash: hash, outcome: result.outcome, at: now(), ...(result.failure === undefined ? {} : { detail: result.failure.message }) },
         });
         for (const earlier of [...done].reverse()) await earlier.result.revert();
         if (done.length > 0) {
           await appendLedger(
             engine,
             spec.project,
-            Object.fromEntries(done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, outcome: "rolled-back" as const, at: now(), detail: `${service.name} failed` }])),
+            Object.fromEntries(
+              done.map((d) => [d.target.service.name, { revision: d.target.revision, imageId: d.target.image.id, specHash: d.hash, outcome: "rolled-back" as const, at: now(), detail: `${service.name} failed` }]),
+            ),
           );
         }
         if (convergeFailure !== undefined) throw convergeFailure;
@@ -380,7 +398,7 @@ async function rollTargets(
           },
         );
       }
-      done.push({ target: t, result });
+      done.push({ target: t, result, hash });
     }
     // Every new replica is ready and has held for its monitor window: the outcome is recorded
     // while the stopped old replicas are removed and the proxies are listed (a service whose
@@ -397,12 +415,15 @@ async function rollTargets(
             {
               revision: d.target.revision,
               imageId: d.target.image.id,
+              specHash: d.hash,
               outcome: "completed" as const,
               at: now(),
-              ...(mode === "rollback" ? { by: "rollback" as const, detail: `reroll rollback${d.target.rollbackFrom === undefined ? "" : ` from r${d.target.rollbackFrom}`}` } : {}),
+              ...(mode === "rollback" ? { by: "rollback" as const, detail: rollbackDetail(d.target) } : {}),
             },
           ]),
         ),
+        // what rollback needs to run these replicas again as they run now
+        Object.fromEntries(done.map((d) => [d.target.service.name, recordConfig(spec, d.target.service)])),
       ),
       listProxies(engine, spec.project),
     ]);
@@ -458,27 +479,47 @@ function projectLock(spec: Spec, engine: Engine, mode: string, options: RolloutO
 }
 
 /**
- * After a rollback, every replica must be on the last completed revision, including ones an
- * interrupted earlier run had already moved to the failed target (this run kept them, so
- * it had no old replica of theirs to start again). Anything else is rolled there too.
+ * After a rollback, every replica must be on the last completed step (revision and
+ * configuration), including ones an interrupted earlier run had already moved to the failed
+ * target (this run kept them, so it had no old replica of theirs to start again). Anything
+ * else is rolled there too.
  */
-async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSpec, failed: Target, options: RolloutOptions, emit: EventSink, now: () => number, traffic: Traffic | undefined): Promise<void> {
-  const previous = completedRevisions(await readLedger(engine, spec.project), service.name).find((r) => r !== failed.revision);
-  if (previous === undefined) return;
+async function convergeToPrevious(
+  spec: Spec,
+  engine: Engine,
+  fileService: ServiceSpec,
+  failed: Required<Step>,
+  options: RolloutOptions,
+  emit: EventSink,
+  now: () => number,
+  traffic: Traffic | undefined,
+): Promise<void> {
+  // The failed run never completed: the top of the stack is what ran before it. When that is
+  // the failed target itself (it replaced sick replicas of what runs) or may be (a record
+  // without its hash), the rollback has put back all there was to put back.
+  const ledger = await readLedger(engine, spec.project);
+  const step = rollbackStack(ledger, fileService.name).at(-1);
+  if (step === undefined || (step.revision === failed.revision && (step.specHash === undefined || step.specHash === failed.specHash))) return;
+  const previous = step.revision;
   // The rollback started the old replicas again, each with the configuration it ran with.
-  // When every slot runs on the previous revision, that is the previous state: replacing
-  // them to match the Compose file's new configuration (which came with the failed rollout)
-  // would be a rollout of its own, and it may be what failed.
-  const running = (await observeService(engine, spec.project, service.name)).filter((c) => c.state === "running" && c.health !== "unhealthy");
-  const onPrevious = new Set(running.filter((c) => c.revision === previous).map((c) => c.slot));
-  if (running.every((c) => c.revision === previous) && Array.from({ length: service.deploy.replicas }, (_, i) => i + 1).every((slot) => onPrevious.has(slot))) return;
+  // When every slot runs on the previous step, that is the previous state: replacing them to
+  // match the Compose file's new configuration (which came with the failed rollout) would be
+  // a rollout of its own, and it may be what failed.
+  const onStep = (c: ObservedContainer) => c.revision === previous && (step.specHash === undefined || c.specHash === step.specHash);
+  const running = (await observeService(engine, spec.project, fileService.name)).filter((c) => c.state === "running" && c.health !== "unhealthy");
+  const onPrevious = new Set(running.filter(onStep).map((c) => c.slot));
+  if (running.every(onStep) && Array.from({ length: fileService.deploy.replicas }, (_, i) => i + 1).every((slot) => onPrevious.has(slot))) return;
+  // the previous step's own configuration when the ledger kept it, else the file's
+  const recorded = recordedConfig(ledger, fileService.name, step);
+  const service = recorded === undefined ? fileService : restoreConfig(fileService, recorded);
+  const runSpec = recorded === undefined ? spec : { ...spec, volumes: { ...spec.volumes, ...recorded.volumes } };
   const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${previous}`]);
   const image = images[0] === undefined ? undefined : await engine.inspectImage(images[0].id);
   if (image === undefined) return;
-  const hash = specHash(spec, service, image);
+  const hash = specHash(runSpec, service, image);
   const ctx: ExecuteContext = {
     engine,
-    spec,
+    spec: runSpec,
     service,
     image,
     revision: previous,
@@ -490,7 +531,7 @@ async function convergeToPrevious(spec: Spec, engine: Engine, service: ServiceSp
     emit,
     ...(traffic === undefined ? {} : { traffic }),
   };
-  const { plan } = await planProven(spec, { service: service.name, revision: previous, imageId: image.id, specHash: hash, replicas: service.deploy.replicas, update: service.deploy.rollback }, ctx);
+  const { plan } = await planProven(runSpec, { service: service.name, revision: previous, imageId: image.id, specHash: hash, replicas: service.deploy.replicas, update: service.deploy.rollback }, ctx);
   if (isConverged(plan)) return;
   emit({ type: "rollback-start", service: service.name, to: [previous], reason: whyNotConverged(plan) });
   const result = await executePlan(plan, ctx);
@@ -672,10 +713,16 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
     const running = observed.filter((c) => c.state === "running").map((c) => c.revision);
     const stack = rollbackStack(entries, service.name);
     const current = stack.at(-1);
-    const revision = to ?? stack.at(-2);
-    if (revision === undefined) {
+    // --to N: N as the newest completed rollout of it ran, on the stack or left by a rollback
+    const toStep = (n: number): Step => {
+      const completed = [...(entries.services[service.name] ?? [])].reverse().find((e) => e.outcome === "completed" && e.revision === n);
+      return stack.findLast((s) => s.revision === n) ?? { revision: n, ...(completed?.specHash === undefined ? {} : { specHash: completed.specHash }) };
+    };
+    const step = to === undefined ? stack.at(-2) : toStep(to);
+    const revision = step?.revision;
+    if (step === undefined || revision === undefined) {
       // others completed once, but after the rollbacks that left them: only --to goes there
-      const others = completedRevisions(entries, service.name).filter((r) => r !== current);
+      const others = completedRevisions(entries, service.name).filter((r) => r !== current?.revision);
       throw new RerollError("E_NO_PREVIOUS", `${service.name} has no earlier completed revision to go back to${running.length > 0 ? ` (running: ${[...new Set(running)].map((r) => `r${r}`).join(", ")})` : ""}.`, {
         hint:
           others.length === 0
@@ -699,12 +746,27 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
         hint: "Raise x-reroll.history to keep more revisions; rebuild that revision to go back to it.",
       });
     }
-    return { service, image, revision, ...(current === undefined || current === revision ? {} : { rollbackFrom: current }) };
+    // the replicas as that step ran them (records from before reroll kept configurations: the file's)
+    const recorded = recordedConfig(entries, service.name, step);
+    return {
+      service: recorded === undefined ? service : restoreConfig(service, recorded),
+      image,
+      revision,
+      ...(recorded === undefined ? {} : { volumes: recorded.volumes }),
+      ...(current === undefined || current.revision === revision ? {} : { rollbackFrom: current.revision }),
+      ...(current !== undefined && current.revision === revision && current.specHash !== step.specHash ? { configOnly: true } : {}),
+    };
   };
   const settled = await Promise.allSettled(services.map(read));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed !== undefined) throw failed.reason;
   return settled.map((r) => (r as PromiseFulfilledResult<Target>).value);
+}
+
+/** What a completed rollback's ledger entry says it did. */
+function rollbackDetail(t: Target): string {
+  if (t.configOnly === true) return `reroll rollback of r${t.revision}'s configuration`;
+  return `reroll rollback${t.rollbackFrom === undefined ? "" : ` from r${t.rollbackFrom}`}`;
 }
 
 /** The revision numbers a service's images and rollouts carry, lowest first. */
@@ -713,10 +775,19 @@ function revisionNumbers(images: readonly { labels: Readonly<Record<string, stri
   return [...new Set(numbers)].sort((a, b) => a - b);
 }
 
+/** The spec a rollback runs under: the top-level volumes its recorded configurations name resolve as they did. */
+function withRecordedVolumes(spec: Spec, targets: readonly Target[]): Spec {
+  const volumes = Object.assign({}, ...targets.map((t) => t.volumes ?? {})) as Spec["volumes"];
+  return Object.keys(volumes).length === 0 ? spec : { ...spec, volumes: { ...spec.volumes, ...volumes } };
+}
+
 /** Goes back to the last revision whose rollout completed before the current one (or `to`). */
 export async function rollback(spec: Spec, engine: Engine, options: RollbackOptions = {}): Promise<RolloutResult> {
   const services = selectServices(spec, options.services);
-  if (options.dryRun === true) return rollTargets(spec, engine, await rollbackTargets(spec, engine, services, options.to), "rollback", options);
+  if (options.dryRun === true) {
+    const targets = await rollbackTargets(spec, engine, services, options.to);
+    return rollTargets(withRecordedVolumes(spec, targets), engine, targets, "rollback", options);
+  }
   // The targets are read while the lock is taken (a few daemon round trips), as `up --no-build`
   // does, and read again if the lock had to wait: its holder may have completed a rollout.
   const early = rollbackTargets(spec, engine, services, options.to);
@@ -724,7 +795,7 @@ export async function rollback(spec: Spec, engine: Engine, options: RollbackOpti
   const lock = await projectLock(spec, engine, "rollback", options);
   try {
     const targets = lock.waited ? await rollbackTargets(spec, engine, services, options.to) : await early;
-    return await rollTargets(spec, engine, targets, "rollback", options, lock);
+    return await rollTargets(withRecordedVolumes(spec, targets), engine, targets, "rollback", options, lock);
   } finally {
     await lock.release();
   }

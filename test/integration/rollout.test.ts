@@ -313,6 +313,53 @@ describe("reroll up / rollback", async () => {
     expect(log.lastIndexOf("v1 started")).toBeGreaterThan(log.indexOf("v2 started"));
   });
 
+  it("a configuration change is a step of its own: one that fails comes back to the same revision as it was, and rollback undoes one that completed", async () => {
+    const f = await fixture("config-undo", { replicas: 2, extra: "    environment: { MODE: a }" });
+    const compose = join(f.dir, "compose.yaml");
+    const withMode = async (mode: string) => writeFile(compose, (await readFile(compose, "utf8")).replace(/MODE: \S+ \}/, `MODE: ${mode} }`));
+    /** the revisions running, and the MODE each replica was created with, as docker inspect shows them */
+    const modes = async () => {
+      const all = await f.containers();
+      const env = await Promise.all(all.map(async (c) => (await docker.getContainer(c.id).inspect()).Config.Env.find((e) => e.startsWith("MODE="))));
+      return { revisions: [...new Set(all.map((c) => c.revision))].sort(), modes: [...new Set(env)].sort(), ready: all.filter((c) => c.health === "healthy").length };
+    };
+    await f.setVersion("v1", "mode");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2", "mode");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 2 });
+
+    // a new environment on the same image that fails: back to r2 as it ran, not to r1
+    await withMode("broken");
+    const broken = await f.reroll(["up", "--output", "plain"]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/MODE=broken is not a mode/);
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 2 });
+
+    // one that completes, then rollback: the same image with the environment it had
+    await withMode("b");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=b"], ready: 2 });
+    const undo = await f.reroll(["rollback", "--output", "plain"]);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(undo.stderr).toMatch(/rolling to r2 from r2: 2 replicas of r2 with another image or configuration/);
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 2 });
+    const history = JSON.parse((await f.reroll(["history", "web", "--output", "json"])).stdout) as { revisions: { revision: number; outcomes: { detail?: string }[] }[] };
+    expect(history.revisions.find((r) => r.revision === 2)!.outcomes.at(-1)).toMatchObject({ detail: "reroll rollback of r2's configuration" });
+    // the file still says b: up puts it back, as it would put back a newer build
+    expect(JSON.parse((await f.reroll(["status", "--output", "json"])).stdout)).toMatchObject({ services: [{ service: "web", current: 2, ready: 2 }] });
+
+    // the next rollback steps back to r1, with the environment r1 ran with
+    await withMode("c");
+    const dry = await f.reroll(["rollback", "--dry-run", "--output", "plain"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/-web-r1-1/);
+    expect((await f.reroll(["rollback"])).code).toBe(0);
+    expect(await modes()).toEqual({ revisions: [1], modes: ["MODE=a"], ready: 2 });
+    expect((await f.reroll(["up"])).code).toBe(0);
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=c"], ready: 2 });
+  });
+
   it("a command the daemon cannot start: exit 1 in the daemon's words, the previous revision serves, nothing of the new one is left", async () => {
     const f = await fixture("no-command", { replicas: 2 });
     const compose = join(f.dir, "compose.yaml");

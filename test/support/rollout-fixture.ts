@@ -16,7 +16,8 @@ export type Behaviour =
   | "first-replica-only"
   | "slow-first"
   | "crash-loop-when-marked"
-  | "refuse-when-marked";
+  | "refuse-when-marked"
+  | "mode";
 
 const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
   serve: 'echo "$VERSION started" >> /data/log 2>/dev/null; exec httpd -f -p 80 -h /www',
@@ -37,6 +38,8 @@ const START_SCRIPTS: Readonly<Record<Behaviour, string>> = {
     "httpd -p 80 -h /www; if [ -e /crash ]; then sleep 6; echo crashed again >&2; exit 6; fi; while [ ! -e /crash ]; do sleep 0.2; done; exit 6",
   // serves, unless /data/refuse exists when it starts (needs the volume); /data/once lets one more start serve
   "refuse-when-marked": 'if [ -e /data/once ]; then rm -f /data/once; elif [ -e /data/refuse ]; then echo refusing to start >&2; exit 7; fi; exec httpd -f -p 80 -h /www',
+  // serves in the MODE its environment names, and exits at start when that is "broken"
+  mode: 'if [ "$MODE" = broken ]; then echo "MODE=broken is not a mode" >&2; exit 3; fi; echo "$MODE" > /www/mode; exec httpd -f -p 80 -h /www',
 };
 
 export interface FixtureOptions {
