@@ -42,6 +42,12 @@ export interface HeldLock {
   readonly name: string;
   /** another holder had it first and was waited for: what was read before may be stale */
   readonly waited: boolean;
+  /**
+   * Taken over from a holder that is gone (a rollout killed half-way): the stops it had asked
+   * the daemon for may still be running their grace periods, so a replica that looks running
+   * may be on its way out.
+   */
+  readonly tookOver: boolean;
   release(): Promise<void>;
 }
 
@@ -80,6 +86,7 @@ export async function acquireLock(engine: Engine, options: LockOptions): Promise
   const me: LockHolder = { pid: process.pid, host: hostname(), command: options.command, since: options.now() };
   const deadline = options.now() + options.waitMs;
   let announced = false;
+  let tookOver = false;
   for (;;) {
     if (options.signal?.aborted === true) {
       throw new RerollError("E_INTERRUPTED", `Interrupted while waiting for the lock ${options.name}.`, { kind: "interrupted" });
@@ -91,7 +98,7 @@ export async function acquireLock(engine: Engine, options: LockOptions): Promise
     });
     if ("id" in created) {
       const id = created.id;
-      return { name: options.name, waited: announced, release: () => engine.removeContainer(id, { force: true }) };
+      return { name: options.name, waited: announced, tookOver, release: () => engine.removeContainer(id, { force: true }) };
     }
     const existing = await engine.inspectContainer(options.name);
     if (existing === undefined) continue; // released between our attempt and the look
@@ -99,6 +106,7 @@ export async function acquireLock(engine: Engine, options: LockOptions): Promise
     if (holderGone(holder, options.now(), options.staleAfterMs)) {
       // Remove exactly the container we judged; a newer holder has another id and stays.
       await engine.removeContainer(existing.id, { force: true });
+      tookOver = true;
       continue;
     }
     if (options.now() >= deadline) {

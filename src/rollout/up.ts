@@ -12,6 +12,7 @@ import { writeFileAtomic } from "../fs/atomic-write.js";
 import {
   checkDataSafety,
   containerName,
+  DEFAULT_STOP_GRACE_MS,
   effectiveHealthcheck,
   LABEL_SLOT,
   LABEL_SPEC_HASH,
@@ -114,18 +115,28 @@ export async function observeService(engine: Engine, project: string, service: s
   );
 }
 
+/** What a stop takes after its grace period (the daemon's kill, the exit): 0.3-0.4 s measured here, with room to spare. */
+const STOP_SETTLE_MS = 1_000;
+
 /**
  * Observes and plans one service; kept replicas that have not proven themselves yet are
  * watched through the readiness gates first, and one that fails is removed and the service
  * planned again, so its slot gets a new replica like any other.
  */
-async function planProven(spec: Spec, target: RolloutTarget, ctx: ExecuteContext): Promise<{ plan: RolloutPlan; observed: ObservedContainer[] }> {
+async function planProven(spec: Spec, target: RolloutTarget, ctx: ExecuteContext, tookOver = false): Promise<{ plan: RolloutPlan; observed: ObservedContainer[] }> {
+  // After a takeover, a kept replica is watched as long as a stop the dead holder asked for
+  // could still take (its grace period, then the kill): Docker shows such a replica running
+  // until it exits, and keeping it would leave its slot empty once it does.
+  let suspect = tookOver;
   for (;;) {
     const observedAt = ctx.now();
     const observed = await observeService(ctx.engine, spec.project, target.service, target.revision);
-    const plan = planRollout(target, observed, observedAt);
+    const plan = planRollout(target, observed, observedAt, suspect ? "the rollout that stopped half-way may have been stopping it" : undefined);
     ctx.emit({ type: "rollout-plan", service: target.service, plan: renderPlan(plan, (slot) => containerName(spec.project, target.service, target.revision, slot)) });
-    const failure = await proveKept(plan, ctx, observedAt);
+    const graceMs = ctx.service.stopGracePeriodMs ?? DEFAULT_STOP_GRACE_MS;
+    const watch = suspect ? { ...ctx, update: { ...ctx.update, monitorMs: Math.max(ctx.update.monitorMs, graceMs + STOP_SETTLE_MS) } } : ctx;
+    suspect = false;
+    const failure = await proveKept(plan, watch, observedAt);
     // proven: from here on they are kept like any other
     if (failure === undefined) return { plan: { ...plan, unproven: [] }, observed };
     if (failure.reason === "interrupted") {
@@ -349,7 +360,7 @@ async function rollTargets(
       if (effectiveHealthcheck(service, t.image) === undefined && service.deploy.replicas > 0) {
         emit({ type: "warning", service: service.name, message: `${service.name} has no healthcheck: a replica counts as ready once it has run for the monitor window (${update.monitorMs / 1000}s)` });
       }
-      const { plan, observed } = await planProven(spec, { service: service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: service.deploy.replicas, update }, ctx);
+      const { plan, observed } = await planProven(spec, { service: service.name, revision: t.revision, imageId: t.image.id, specHash: hash, replicas: service.deploy.replicas, update }, ctx, lock.tookOver);
       const text = renderPlan(plan, (slot) => containerName(spec.project, service.name, t.revision, slot));
       for (const warning of plan.warnings) emit({ type: "warning", service: service.name, message: warning });
       const from = [...new Set(observed.filter((c) => c.state === "running").map((c) => c.revision))];
@@ -718,7 +729,12 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
       const completed = [...(entries.services[service.name] ?? [])].reverse().find((e) => e.outcome === "completed" && e.revision === n);
       return stack.findLast((s) => s.revision === n) ?? { revision: n, ...(completed?.specHash === undefined ? {} : { specHash: completed.specHash }) };
     };
-    const step = to === undefined ? stack.at(-2) : toStep(to);
+    // Replicas off the last completed step (a rollout paused, interrupted or killed half-way)
+    // are what is undone: rollback goes to that step, as it goes to the one below it when the
+    // last completed rollout is what runs.
+    const onStep = (s: Step) => (c: ObservedContainer) => c.revision === s.revision && (s.specHash === undefined || c.specHash === s.specHash);
+    const away = current === undefined ? [] : observed.filter((c) => (c.state === "running" || c.state === "restarting") && !onStep(current)(c));
+    const step = to !== undefined ? toStep(to) : away.length > 0 ? current : stack.at(-2);
     const revision = step?.revision;
     if (step === undefined || revision === undefined) {
       // others completed once, but after the rollbacks that left them: only --to goes there
@@ -753,14 +769,20 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
       image,
       revision,
       ...(recorded === undefined ? {} : { volumes: recorded.volumes }),
-      ...(current === undefined || current.revision === revision ? {} : { rollbackFrom: current.revision }),
-      ...(current !== undefined && current.revision === revision && current.specHash !== step.specHash ? { configOnly: true } : {}),
+      ...rollbackFrom(step, away.length > 0 ? away : current === undefined ? [] : [current]),
     };
   };
   const settled = await Promise.allSettled(services.map(read));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed !== undefined) throw failed.reason;
   return settled.map((r) => (r as PromiseFulfilledResult<Target>).value);
+}
+
+/** What a rollback to `step` goes back from: the revisions (or configurations of it) it replaces. */
+function rollbackFrom(step: Step, from: readonly { revision: number; specHash?: string }[]): Pick<Target, "rollbackFrom" | "configOnly"> {
+  const others = from.filter((f) => f.revision !== step.revision).map((f) => f.revision);
+  if (others.length > 0) return { rollbackFrom: Math.max(...others) };
+  return from.some((f) => f.specHash !== undefined && step.specHash !== undefined && f.specHash !== step.specHash) ? { configOnly: true } : {};
 }
 
 /** What a completed rollback's ledger entry says it did. */

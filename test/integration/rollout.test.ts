@@ -269,6 +269,16 @@ describe("reroll up / rollback", async () => {
     const after = await runningOn(f);
     expect(after.all.map((c) => c.revision).sort()).toEqual([1, 1, 2]);
     expect(after.ready).toHaveLength(3);
+    // the hint's "or reroll rollback": back to what last completed, r1 (not "nothing earlier than r1")
+    expect(run.stderr).toMatch(/run reroll up again, or reroll rollback/);
+    const back = await f.reroll(["rollback", "--output", "plain"]);
+    expect(back.code, back.stderr).toBe(0);
+    const rolled = await runningOn(f);
+    expect(rolled.revisions).toEqual([1]);
+    expect(rolled.ready).toHaveLength(3);
+    const history = JSON.parse((await f.reroll(["history", "web", "--output", "json"])).stdout) as { revisions: { revision: number; outcomes: { outcome: string; detail?: string }[]; current: boolean }[] };
+    expect(history.revisions.find((r) => r.revision === 1)).toMatchObject({ current: true });
+    expect(history.revisions.find((r) => r.revision === 1)!.outcomes.at(-1)).toMatchObject({ outcome: "completed", detail: "reroll rollback from r2" });
   });
 
   it("failure_action continue: the failed slots keep the old revision, the rest roll, exit 0 with a warning", async () => {
@@ -514,6 +524,30 @@ describe("reroll up / rollback", async () => {
     const done = await back;
     expect(done.code, done.stderr).toBe(0);
     expect(done.stderr).toMatch(/waiting for \S+-reroll-lock, held by reroll up/);
+    expect((await runningOn(f)).revisions).toEqual([1]);
+  });
+
+  it("SIGKILL half-way from r2 to r3, then reroll rollback: back to r2, the last completed, not two steps to r1", async () => {
+    const f = await fixture("kill-back", { replicas: 2, monitor: "3s" });
+    for (const v of ["v1", "v2"]) {
+      await f.setVersion(v);
+      expect((await f.reroll(["up"])).code).toBe(0);
+    }
+    await f.setVersion("v3");
+    const { killed } = await killReroll(f, ["up"], (e) => e["type"] === "replica-state" && e["state"] === "healthy");
+    expect(killed).toBe(true);
+    expect((await runningOn(f)).revisions).toEqual([2, 3]);
+    const back = await f.reroll(["rollback", "--output", "plain"]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stderr).toMatch(/rolling to r2 from r3, r2: 1 replica on r3/);
+    // the r2 replica the killed run was stopping is not kept: it is watched, and replaced once it exits
+    expect(back.stderr).toMatch(/kept, watched until ready \(the rollout that stopped half-way may have been stopping it\)/);
+    const after = await runningOn(f);
+    expect(after.revisions).toEqual([2]);
+    expect(after.ready).toHaveLength(2);
+    expect(after.all).toHaveLength(2);
+    // and the next one steps back from there
+    expect((await f.reroll(["rollback"])).code).toBe(0);
     expect((await runningOn(f)).revisions).toEqual([1]);
   });
 

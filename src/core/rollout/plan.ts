@@ -99,8 +99,12 @@ function unprovenBecause(c: ObservedContainer, target: RolloutTarget, now: numbe
   return undefined;
 }
 
-/** `now` (epoch ms) lets the planner tell replicas that started inside the monitor window. */
-export function planRollout(target: RolloutTarget, observed: readonly ObservedContainer[], now?: number): RolloutPlan {
+/**
+ * `now` (epoch ms) lets the planner tell replicas that started inside the monitor window.
+ * `suspect`, when given, makes every kept replica unproven for that cause (a rollout killed
+ * half-way may have been stopping it).
+ */
+export function planRollout(target: RolloutTarget, observed: readonly ObservedContainer[], now?: number, suspect?: string): RolloutPlan {
   const warnings: string[] = [];
   const cleanup: Step[] = [];
   const kept: ObservedContainer[] = [];
@@ -124,7 +128,7 @@ export function planRollout(target: RolloutTarget, observed: readonly ObservedCo
     } else if (running && c.health !== "unhealthy" && !keptBySlot.has(c.slot)) {
       keptBySlot.set(c.slot, c);
       kept.push(c);
-      const cause = unprovenBecause(c, target, now);
+      const cause = unprovenBecause(c, target, now) ?? suspect;
       if (cause !== undefined) unproven.push({ container: c, cause });
     } else {
       cleanup.push({
