@@ -421,7 +421,14 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         if (statusCode(error) === 409) throw new RerollError("E_NOT_RUNNING", `${ref} is not running: ${dockerMessage(error)}`, { kind: "failed", cause: error });
         throw error;
       }
-      const stream = (await call(() => exec.start({ hijack: true, stdin: true }))) as unknown as NodeJS.ReadWriteStream & { destroy(): void; end(): void };
+      let stream: NodeJS.ReadWriteStream & { destroy(): void; end(): void };
+      try {
+        stream = (await call(() => exec.start({ hijack: true, stdin: true }))) as unknown as typeof stream;
+      } catch (error) {
+        // 409 here too: the container stopped between the exec's creation and its start
+        if (statusCode(error) === 409) throw new RerollError("E_NOT_RUNNING", `${ref} is not running: ${dockerMessage(error)}`, { kind: "failed", cause: error });
+        throw error;
+      }
       const stdout = new PassThrough();
       const stderr = new PassThrough();
       docker().modem.demuxStream(stream, stdout, stderr);

@@ -8,6 +8,12 @@ export const CTL_COMMAND = ["node", "/opt/reroll/dist/proxy/ctl.js"] as const;
 
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 
+/** One try of `open` in flight: its session once the daemon gave one, and whether `open` gave up on it. */
+interface Pending {
+  cancelled: boolean;
+  session?: ExecSession;
+}
+
 /**
  * The CLI's side of a proxy's control socket, reached by one exec into the proxy container
  * (the Docker API is the only door). Requests are pipelined: a drain in progress does not
@@ -33,19 +39,23 @@ export class ProxyControl {
     let lastError = "";
     let restartsBefore: number | undefined;
     for (;;) {
-      let session: ExecSession | undefined;
-      try {
-        session = await engine.exec(container, CTL_COMMAND);
-      } catch (error) {
-        if (!isRerollError(error) || error.code !== "E_NOT_RUNNING") throw error;
-        lastError = error.message;
-      }
-      if (session !== undefined) {
-        const control = new ProxyControl(session, container);
-        const connected = await control.#listen();
-        if (connected) return control;
-        session.close();
-        lastError = control.#ended?.message ?? "";
+      const pending: Pending = { cancelled: false };
+      const attempt = ProxyControl.#attempt(engine, container, pending);
+      // An exec into a container that dies as it starts can leave its stream open with no
+      // answer (seen once in a test of a proxy that keeps exiting: 45 s and more), so a try
+      // gets the time left, and one that answers after it is closed.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), undefined)));
+      const result = await Promise.race([attempt, late]).finally(() => clearTimeout(timer));
+      if (result === undefined) {
+        pending.cancelled = true;
+        pending.session?.close();
+        attempt.then((r) => ("control" in r ? r.control.close() : undefined)).catch(() => undefined);
+        lastError = lastError === "" ? "the control session did not answer" : lastError;
+      } else if ("control" in result) {
+        return result.control;
+      } else {
+        lastError = result.error;
       }
       const details = await engine.inspectContainer(container);
       restartsBefore ??= details?.restartCount ?? 0;
@@ -54,6 +64,26 @@ export class ProxyControl {
       if (stopped || crashing || Date.now() > deadline) throw await unreachable(engine, container, details, lastError);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /** One try: a connected session, or why there is none yet (the container not running, the socket not there). */
+  static async #attempt(engine: Engine, container: string, pending: Pending): Promise<{ control: ProxyControl } | { error: string }> {
+    let session: ExecSession;
+    try {
+      session = await engine.exec(container, CTL_COMMAND);
+    } catch (error) {
+      if (!isRerollError(error) || error.code !== "E_NOT_RUNNING") throw error;
+      return { error: error.message };
+    }
+    pending.session = session;
+    if (pending.cancelled) {
+      session.close();
+      return { error: "the control session did not answer" };
+    }
+    const control = new ProxyControl(session, container);
+    if (await control.#listen()) return { control };
+    session.close();
+    return { error: control.#ended?.message ?? "" };
   }
 
   /** Reads replies; resolves true once the bridge reports the socket connected, false if it ends first. */

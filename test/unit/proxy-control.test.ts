@@ -1,3 +1,4 @@
+import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { RerollError } from "../../src/core/errors.js";
 import type { ContainerDetails, Engine, ExecSession } from "../../src/engine/port.js";
@@ -58,6 +59,33 @@ describe("ProxyControl.open", () => {
     const control = await ProxyControl.open(engine, "shop-web-proxy");
     expect(execs).toBe(4);
     control.close();
+  });
+
+  it("an exec whose stream never answers does not hold it past its deadline: the session is closed and the error names the state", async () => {
+    let closed = 0;
+    // its output ends only when it is closed, as a hijacked stream does
+    const silent = (): ExecSession => {
+      const output = new PassThrough();
+      return {
+        output,
+        write: () => undefined,
+        close: () => {
+          closed += 1;
+          output.end();
+        },
+      };
+    };
+    const engine = {
+      exec: async () => silent(),
+      inspectContainer: async () => details("running", 7),
+      containerLogs: async () => [],
+    } as unknown as Engine;
+    const started = Date.now();
+    const error = (await ProxyControl.open(engine, "shop-web-proxy", 300).catch((e: unknown) => e)) as RerollError;
+    expect(error.code).toBe("E_PROXY_UNREACHABLE");
+    expect(error.problems).toContain("the control session did not answer");
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(closed).toBeGreaterThanOrEqual(1);
   });
 
   it("fails at once for a proxy that was stopped", async () => {
