@@ -115,6 +115,11 @@ export async function observeService(engine: Engine, project: string, service: s
   );
 }
 
+/** Whether a replica runs a step: its revision, and its configuration when the step names one. */
+function runsStep(step: Step): (c: ObservedContainer) => boolean {
+  return (c) => c.revision === step.revision && (step.specHash === undefined || c.specHash === step.specHash);
+}
+
 /** What a stop takes after its grace period (the daemon's kill, the exit): 0.3-0.4 s measured here, with room to spare. */
 const STOP_SETTLE_MS = 1_000;
 
@@ -516,7 +521,7 @@ async function convergeToPrevious(
   // When every slot runs on the previous step, that is the previous state: replacing them to
   // match the Compose file's new configuration (which came with the failed rollout) would be
   // a rollout of its own, and it may be what failed.
-  const onStep = (c: ObservedContainer) => c.revision === previous && (step.specHash === undefined || c.specHash === step.specHash);
+  const onStep = runsStep(step);
   const running = (await observeService(engine, spec.project, fileService.name)).filter((c) => c.state === "running" && c.health !== "unhealthy");
   const onPrevious = new Set(running.filter(onStep).map((c) => c.slot));
   if (running.every(onStep) && Array.from({ length: fileService.deploy.replicas }, (_, i) => i + 1).every((slot) => onPrevious.has(slot))) return;
@@ -732,11 +737,9 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
     // Replicas off the last completed step (a rollout paused, interrupted or killed half-way)
     // are what is undone: rollback goes to that step, as it goes to the one below it when the
     // last completed rollout is what runs.
-    const onStep = (s: Step) => (c: ObservedContainer) => c.revision === s.revision && (s.specHash === undefined || c.specHash === s.specHash);
-    const away = current === undefined ? [] : observed.filter((c) => (c.state === "running" || c.state === "restarting") && !onStep(current)(c));
+    const away = current === undefined ? [] : observed.filter((c) => (c.state === "running" || c.state === "restarting") && !runsStep(current)(c));
     const step = to !== undefined ? toStep(to) : away.length > 0 ? current : stack.at(-2);
-    const revision = step?.revision;
-    if (step === undefined || revision === undefined) {
+    if (step === undefined) {
       // others completed once, but after the rollbacks that left them: only --to goes there
       const others = completedRevisions(entries, service.name).filter((r) => r !== current?.revision);
       throw new RerollError("E_NO_PREVIOUS", `${service.name} has no earlier completed revision to go back to${running.length > 0 ? ` (running: ${[...new Set(running)].map((r) => `r${r}`).join(", ")})` : ""}.`, {
@@ -746,6 +749,7 @@ async function rollbackTargets(spec: Spec, engine: Engine, services: readonly Se
             : `Earlier rollbacks left ${others.map((r) => `r${r}`).join(", ")}; to roll one out again, pass --to REVISION (see reroll history ${service.name}).`,
       });
     }
+    const revision = step.revision;
     const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${revision}`]);
     const entry = (entries.services[service.name] ?? []).find((e) => e.revision === revision);
     const id = images[0]?.id ?? entry?.imageId;
