@@ -324,7 +324,8 @@ describe("reroll up / rollback", async () => {
   });
 
   it("a configuration change is a step of its own: one that fails comes back to the same revision as it was, and rollback undoes one that completed", async () => {
-    const f = await fixture("config-undo", { replicas: 2, extra: "    environment: { MODE: a }" });
+    // one replica: what is checked is each replica's environment, and CI's time is counted
+    const f = await fixture("config-undo", { replicas: 1, extra: "    environment: { MODE: a }" });
     const compose = join(f.dir, "compose.yaml");
     const withMode = async (mode: string) => writeFile(compose, (await readFile(compose, "utf8")).replace(/MODE: \S+ \}/, `MODE: ${mode} }`));
     /** the revisions running, and the MODE each replica was created with, as docker inspect shows them */
@@ -337,27 +338,27 @@ describe("reroll up / rollback", async () => {
     expect((await f.reroll(["up"])).code).toBe(0);
     await f.setVersion("v2", "mode");
     expect((await f.reroll(["up"])).code).toBe(0);
-    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 2 });
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 1 });
 
     // a new environment on the same image that fails: back to r2 as it ran, not to r1
     await withMode("broken");
     const broken = await f.reroll(["up", "--output", "plain"]);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/MODE=broken is not a mode/);
-    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 2 });
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 1 });
 
     // one that completes, then rollback: the same image with the environment it had
     await withMode("b");
     expect((await f.reroll(["up"])).code).toBe(0);
-    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=b"], ready: 2 });
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=b"], ready: 1 });
     const undo = await f.reroll(["rollback", "--output", "plain"]);
     expect(undo.code, undo.stderr).toBe(0);
-    expect(undo.stderr).toMatch(/rolling to r2 from r2: 2 replicas of r2 with another image or configuration/);
-    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 2 });
+    expect(undo.stderr).toMatch(/rolling to r2 from r2: 1 replica of r2 with another image or configuration/);
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 1 });
     const history = JSON.parse((await f.reroll(["history", "web", "--output", "json"])).stdout) as { revisions: { revision: number; outcomes: { detail?: string }[] }[] };
     expect(history.revisions.find((r) => r.revision === 2)!.outcomes.at(-1)).toMatchObject({ detail: "reroll rollback of r2's configuration" });
     // the file still says b: up puts it back, as it would put back a newer build
-    expect(JSON.parse((await f.reroll(["status", "--output", "json"])).stdout)).toMatchObject({ services: [{ service: "web", current: 2, ready: 2 }] });
+    expect(JSON.parse((await f.reroll(["status", "--output", "json"])).stdout)).toMatchObject({ services: [{ service: "web", current: 2, ready: 1 }] });
 
     // the next rollback steps back to r1, with the environment r1 ran with
     await withMode("c");
@@ -365,9 +366,9 @@ describe("reroll up / rollback", async () => {
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/-web-r1-1/);
     expect((await f.reroll(["rollback"])).code).toBe(0);
-    expect(await modes()).toEqual({ revisions: [1], modes: ["MODE=a"], ready: 2 });
+    expect(await modes()).toEqual({ revisions: [1], modes: ["MODE=a"], ready: 1 });
     expect((await f.reroll(["up"])).code).toBe(0);
-    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=c"], ready: 2 });
+    expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=c"], ready: 1 });
   });
 
   it("a command the daemon cannot start: exit 1 in the daemon's words, the previous revision serves, nothing of the new one is left", async () => {
@@ -528,19 +529,21 @@ describe("reroll up / rollback", async () => {
   });
 
   it("SIGKILL half-way from r2 to r3, then reroll rollback: back to r2, the last completed, not two steps to r1", async () => {
-    const f = await fixture("kill-back", { replicas: 2, monitor: "3s" });
+    const f = await fixture("kill-back", { replicas: 2 });
     for (const v of ["v1", "v2"]) {
       await f.setVersion(v);
       expect((await f.reroll(["up"])).code).toBe(0);
     }
     await f.setVersion("v3");
-    const { killed } = await killReroll(f, ["up"], (e) => e["type"] === "replica-state" && e["state"] === "healthy");
+    // killed as it asks the daemon to stop r2's first replica, which then runs out its grace period
+    const { killed } = await killReroll(f, ["up"], (e) => e["type"] === "replica-stop");
     expect(killed).toBe(true);
     expect((await runningOn(f)).revisions).toEqual([2, 3]);
     const back = await f.reroll(["rollback", "--output", "plain"]);
     expect(back.code, back.stderr).toBe(0);
-    expect(back.stderr).toMatch(/rolling to r2 from r3, r2: 1 replica on r3/);
-    // the r2 replica the killed run was stopping is not kept: it is watched, and replaced once it exits
+    expect(back.stderr).toMatch(/rolling to r2 from r3, r2/);
+    // The r2 replica the killed run was stopping is not kept as it looks (running): it is
+    // watched, and replaced once it exits. Kept, it left 1 of 2 ready below.
     expect(back.stderr).toMatch(/kept, watched until ready \(the rollout that stopped half-way may have been stopping it\)/);
     const after = await runningOn(f);
     expect(after.revisions).toEqual([2]);
