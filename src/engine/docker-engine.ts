@@ -409,23 +409,17 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
     },
     async exec(ref, cmd) {
       const { PassThrough } = await import("node:stream");
-      let exec;
+      let stream: NodeJS.ReadWriteStream & { destroy(): void; end(): void };
       try {
-        exec = await call(() =>
+        const exec = await call(() =>
           docker()
             .getContainer(ref)
             .exec({ Cmd: [...cmd], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false }),
         );
-      } catch (error) {
-        // 409: stopped, paused, or between two of Docker's restarts ("is restarting")
-        if (statusCode(error) === 409) throw new RerollError("E_NOT_RUNNING", `${ref} is not running: ${dockerMessage(error)}`, { kind: "failed", cause: error });
-        throw error;
-      }
-      let stream: NodeJS.ReadWriteStream & { destroy(): void; end(): void };
-      try {
         stream = (await call(() => exec.start({ hijack: true, stdin: true }))) as unknown as typeof stream;
       } catch (error) {
-        // 409 here too: the container stopped between the exec's creation and its start
+        // 409: stopped, paused, or between two of Docker's restarts ("is restarting"), when the
+        // exec is created or when it starts (the container stopped in between)
         if (statusCode(error) === 409) throw new RerollError("E_NOT_RUNNING", `${ref} is not running: ${dockerMessage(error)}`, { kind: "failed", cause: error });
         throw error;
       }
