@@ -528,7 +528,7 @@ async function convergeToPrevious(
   // the previous step's own configuration when the ledger kept it, else the file's
   const recorded = recordedConfig(ledger, fileService.name, step);
   const service = recorded === undefined ? fileService : restoreConfig(fileService, recorded);
-  const runSpec = recorded === undefined ? spec : { ...spec, volumes: { ...spec.volumes, ...recorded.volumes } };
+  const runSpec = withRecordedVolumes(spec, recorded === undefined ? [] : [recorded]);
   const images = await engine.listImages([...serviceFilters(spec.project, service.name), `${LABEL_REVISION}=${previous}`]);
   const image = images[0] === undefined ? undefined : await engine.inspectImage(images[0].id);
   if (image === undefined) return;
@@ -802,8 +802,8 @@ function revisionNumbers(images: readonly { labels: Readonly<Record<string, stri
 }
 
 /** The spec a rollback runs under: the top-level volumes its recorded configurations name resolve as they did. */
-function withRecordedVolumes(spec: Spec, targets: readonly Target[]): Spec {
-  const volumes = Object.assign({}, ...targets.map((t) => t.volumes ?? {})) as Spec["volumes"];
+function withRecordedVolumes(spec: Spec, records: readonly { readonly volumes?: Spec["volumes"] }[]): Spec {
+  const volumes = Object.assign({}, ...records.map((r) => r.volumes ?? {})) as Spec["volumes"];
   return Object.keys(volumes).length === 0 ? spec : { ...spec, volumes: { ...spec.volumes, ...volumes } };
 }
 
