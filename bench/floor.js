@@ -25,14 +25,14 @@ function healthcheck(intervalMs) {
   };
 }
 
-async function createStarted(image, name, label, intervalMs) {
+async function createStarted(image, name, label, intervalMs, init) {
   const c = await docker.createContainer({
     name,
     Image: image,
     Labels: { "dev.reroll.project": label },
     Healthcheck: healthcheck(intervalMs),
     StopTimeout: 1,
-    HostConfig: { NetworkMode: `${label}-net`, RestartPolicy: { Name: "unless-stopped" } },
+    HostConfig: { NetworkMode: `${label}-net`, RestartPolicy: { Name: "unless-stopped" }, Init: init },
   });
   await c.start();
   return c;
@@ -73,11 +73,11 @@ async function healthReports(label) {
  * Rolls `replicas` containers of imageFrom to imageTo in `parallelism` lanes; returns
  * the wall time of the rollout itself (the r1 containers are up before the clock starts).
  */
-export async function floorRollout({ label, replicas, parallelism, imageFrom, imageTo, intervalMs, monitorMs }) {
+export async function floorRollout({ label, replicas, parallelism, imageFrom, imageTo, intervalMs, monitorMs, init = true }) {
   await docker.createNetwork({ Name: `${label}-net`, Labels: { "dev.reroll.project": label } });
   const reports = await healthReports(label);
   // the first replicas start all at once, as Swarm's and reroll's do: only the update is measured
-  const olds = await Promise.all(Array.from({ length: replicas }, (_, i) => createStarted(imageFrom, `${label}-old-${i + 1}`, label, intervalMs)));
+  const olds = await Promise.all(Array.from({ length: replicas }, (_, i) => createStarted(imageFrom, `${label}-old-${i + 1}`, label, intervalMs, init)));
   await reports.healthy(olds.map((c) => c.id));
   const start = process.hrtime.bigint();
   const stopping = [];
@@ -86,7 +86,7 @@ export async function floorRollout({ label, replicas, parallelism, imageFrom, im
   let next = 0;
   const lane = async () => {
     for (let j = next++; j < replicas; j = next++) {
-      const fresh = await createStarted(imageTo, `${label}-new-${j + 1}`, label, intervalMs);
+      const fresh = await createStarted(imageTo, `${label}-new-${j + 1}`, label, intervalMs, init);
       await reports.healthy([fresh.id]);
       stopping.push(olds[j].stop({ t: 1 }));
     }

@@ -26,6 +26,8 @@ const THIRTY_INTERVAL_S = 5;
 const THIRTY_INTERVAL = `${THIRTY_INTERVAL_S}s`;
 /** rounds of the 3-replica rollout, reroll and floor alternating: the ratio to the floor is the target closest to its bound */
 const THREE_ROUNDS = 5;
+/** rounds of the 3-replica rollout of the fixture that ignores SIGTERM (a figure for the docs, no target) */
+const IGNORING_ROUNDS = 3;
 /**
  * Rounds of the 30-replica rollout on each side, whose medians are compared. Single runs of
  * the same rollout swung by ±10 s on this machine (reroll 67.3-79.4 s, Swarm 67.4-79.7 s in
@@ -36,7 +38,16 @@ const THREE_ROUNDS = 5;
  */
 const THIRTY_ROUNDS = Math.max(0, Math.trunc(Number(process.env.REROLL_BENCH_THIRTY_ROUNDS ?? 3)) || 0);
 
-function project(root, name, replicas, parallelism = 1, interval = "1s") {
+/**
+ * The fixture: busybox httpd behind a healthcheck. It runs under `init: true` (docker-init
+ * as PID 1 forwards SIGTERM), so an old replica stops on SIGTERM in ~0.25 s here, as nginx
+ * or any server with a SIGTERM handler does. httpd as PID 1 itself ignores SIGTERM (the
+ * kernel drops signals PID 1 has no handler for): each stop then takes the whole 1 s grace
+ * period and a kill, ~1.25 s. Until session 21 every rollout row ran that fixture; the
+ * floor never waits for a stop, so the rollout's last stop was the app's time, not the
+ * tool's. `sigtermIgnored` gives it back, for the row that still measures it.
+ */
+function project(root, name, replicas, parallelism = 1, interval = "1s", { sigtermIgnored = false } = {}) {
   const dir = join(root, name);
   mkdirSync(join(dir, "web", "www"), { recursive: true });
   writeFileSync(
@@ -45,6 +56,7 @@ function project(root, name, replicas, parallelism = 1, interval = "1s") {
       "services:",
       "  web:",
       "    build: ./web",
+      ...(sigtermIgnored ? [] : ["    init: true"]),
       "    stop_grace_period: 1s",
       "    healthcheck:",
       '      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]',
@@ -64,12 +76,12 @@ function project(root, name, replicas, parallelism = 1, interval = "1s") {
 const reroll = (dir, name, args) => sh(BIN, [...args, "-p", name, "--output", "plain"], { cwd: dir });
 
 /** r1 up, r2 built; returns the wall time of `reroll up --no-build` from r1 to r2. */
-function rerollRollout(root, name, replicas, parallelism = 1, interval = "1s") {
+function rerollRollout(root, name, replicas, parallelism = 1, interval = "1s", options = {}) {
   // r1 goes up all at once (parallelism 0), as the floor's and Swarm's first replicas do: only the update is measured
-  const dir = project(root, name, replicas, 0, interval);
+  const dir = project(root, name, replicas, 0, interval, options);
   writeFileSync(join(dir, "web", "www", "index.html"), "r1\n");
   reroll(dir, name, ["up"]);
-  project(root, name, replicas, parallelism, interval);
+  project(root, name, replicas, parallelism, interval, options);
   writeFileSync(join(dir, "web", "www", "index.html"), "r2\n");
   reroll(dir, name, ["build"]);
   const { ms } = reroll(dir, name, ["up", "--no-build"]);
@@ -113,7 +125,7 @@ function swarmRollout(name, replicas, imageFrom, imageTo, parallelism = 1, inter
     "--health-cmd", "wget -q -O /dev/null http://127.0.0.1/",
     "--health-interval", interval, "--health-timeout", "3s", "--health-retries", "3",
     "--update-parallelism", String(parallelism), "--update-monitor", "1s", "--update-order", "start-first",
-    "--stop-grace-period", "1s",
+    "--stop-grace-period", "1s", "--init",
   ];
   // on an overlay network, as `docker stack deploy` puts every service (and as reroll puts
   // replicas on the project network): tasks on the default bridge would start cheaper
@@ -156,6 +168,15 @@ export async function run() {
     }
     const reroll3 = median(rerollRuns);
     const floor3 = median(floorRuns);
+    // the same rollout of an app that ignores SIGTERM, on both sides: what its last stop costs
+    const ignoring = `reroll-bench-${stamp}-nosigterm`;
+    const rerollIgnoringRuns = [];
+    const floorIgnoringRuns = [];
+    for (let i = 0; i < IGNORING_ROUNDS; i += 1) {
+      names.push(`${ignoring}${i}`, `${ignoring}-floor${i}`);
+      rerollIgnoringRuns.push(rerollRollout(root, `${ignoring}${i}`, 3, 1, "1s", { sigtermIgnored: true }));
+      floorIgnoringRuns.push(await floorRollout({ label: `${ignoring}-floor${i}`, replicas: 3, parallelism: 1, imageFrom: from, imageTo: to, intervalMs: 1000, monitorMs: 1000, init: false }));
+    }
     const reroll30Runs = [];
     const floor30Runs = [];
     for (let i = 0; i < THIRTY_ROUNDS; i += 1) {
@@ -199,6 +220,15 @@ export async function run() {
     return [
       ratioRow(`up: 3 replicas r1 → r2, 1s healthcheck, 1s monitor (median wall of ${THREE_ROUNDS})`, reroll3, `docker service update (median of 3)${swarm3.note}`, swarm3.ms, SWARM_RATIO_TARGET),
       ratioRow("up: the same 3 replicas", reroll3, `floor (daemon create/start + first healthy, per slot; ${THREE_ROUNDS} rounds alternating)`, floor3, FLOOR_RATIO_TARGET),
+      {
+        benchmark: `up: the same 3 replicas, app ignoring SIGTERM (no init; each stop waits its 1s grace and a kill; median of ${IGNORING_ROUNDS})`,
+        value: fmt.ms(median(rerollIgnoringRuns)),
+        baselineName: `floor, same fixture (${IGNORING_ROUNDS} rounds alternating; it never waits for a stop)`,
+        baseline: fmt.ms(median(floorIgnoringRuns)),
+        ratio: fmt.ratio(median(rerollIgnoringRuns) / median(floorIgnoringRuns)),
+        target: "measured (docs)",
+        ok: true,
+      },
       ...(THIRTY_ROUNDS === 0
         ? []
         : [
