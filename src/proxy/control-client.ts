@@ -163,9 +163,14 @@ async function unreachable(engine: Engine, container: string, details: Container
       ? `it is ${details.state}, restarted ${details.restartCount} time${details.restartCount === 1 ? "" : "s"} by Docker, last exit code ${details.exitCode}`
       : `it is ${details.state}`;
   const log = await engine.containerLogs(details.id, 10).catch(() => []);
+  // one that keeps exiting may be running a broken image, which recreating it would run again
+  const exiting = details.state === "restarting" || details.restartCount > 0;
+  const image = details.imageId.replace(/^sha256:/, "").slice(0, 12);
   return new RerollError("E_PROXY_UNREACHABLE", `The proxy ${name} does not answer on its control socket: ${state}.`, {
     kind: "failed",
     problems: [...(lastError === "" ? [] : [lastError]), ...log.map((line) => `log: ${line}`)],
-    hint: `See its log: docker logs ${name}. reroll proxy up recreates it from its image.`,
+    hint: exiting
+      ? `See its log: docker logs ${name}. reroll proxy up recreates it from its image; if the log says the image itself is broken (a file or library missing), remove that image first (docker rmi -f ${image}) and reroll proxy up builds reroll's image anew.`
+      : `See its log: docker logs ${name}. reroll proxy up recreates it from its image.`,
   });
 }

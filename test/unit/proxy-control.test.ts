@@ -41,6 +41,8 @@ describe("ProxyControl.open", () => {
     expect(error.message).toBe("The proxy shop-web-proxy does not answer on its control socket: it is restarting, restarted 6 times by Docker, last exit code 3.");
     expect(error.problems).toEqual([notRunning().message, "log: Error: Cannot find module '/opt/reroll/bin/reroll.js'", "log: Node.js v20.20.2"]);
     expect(error.hint).toMatch(/docker logs shop-web-proxy/);
+    // recreated from the same image it would exit again: the hint says how to build it anew
+    expect(error.hint).toMatch(/remove that image first \(docker rmi -f abc\) and reroll proxy up builds reroll's image anew/);
     // not the 15 s deadline: three tries
     expect(execs).toBe(3);
     expect(Date.now() - started).toBeLessThan(2_000);
@@ -101,6 +103,7 @@ describe("ProxyControl.open", () => {
     const error = (await ProxyControl.open(engine, "shop-web-proxy").catch((e: unknown) => e)) as RerollError;
     expect(error.code).toBe("E_PROXY_UNREACHABLE");
     expect(error.message).toBe("The proxy shop-web-proxy does not answer on its control socket: it is exited.");
+    expect(error.hint).toBe("See its log: docker logs shop-web-proxy. reroll proxy up recreates it from its image.");
     expect(execs).toBe(1);
   });
 
