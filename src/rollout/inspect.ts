@@ -2,9 +2,9 @@ import { RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
 import type { Spec } from "../core/spec/types.js";
-import type { Engine } from "../engine/port.js";
+import type { ContainerSummary, Engine } from "../engine/port.js";
 import type { ProxyStatus } from "../proxy/manage.js";
-import { LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf } from "./container-spec.js";
+import { LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf, specHash } from "./container-spec.js";
 import { acquireProjectLock, describeHolder, holderGone, parseHolder, PROJECT_LOCK_STALE_MS } from "./lock.js";
 import { completedRevisions, LABEL_LEDGER, readLedger, type LedgerEntry } from "./state.js";
 
@@ -32,6 +32,12 @@ export interface ServiceStatus {
   readonly rollout: string;
   /** the service's reroll-proxy: its public address and targets */
   readonly proxy?: ProxyStatus;
+  /**
+   * true when the replicas run (one revision, one configuration) otherwise than the Compose
+   * file now says for that revision: after a rollback of a configuration change, or a file
+   * edited since the last `up`. `reroll up --no-build` would replace them.
+   */
+  readonly fileDiffers: boolean;
 }
 
 export interface ProjectStatus {
@@ -64,6 +70,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
   // the proxies answer over exec: asked only when there are some, all at once
   // (loaded only then: status must start fast, bench/)
   const proxies = all.some((c) => c.labels[LABEL_PROXY_FOR] !== undefined) ? await (await import("../proxy/manage.js")).proxyStatuses(engine, spec.project, names ?? []) : [];
+  const fileDiffers = await differFromFile(spec, engine, all, names);
   for (const service of spec.services) {
     if (names !== undefined && names.length > 0 && !names.includes(service.name)) continue;
     const containers = all.filter((c) => c.labels[LABEL_SERVICE] === service.name && c.labels[LABEL_SLOT] !== undefined);
@@ -114,6 +121,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
       image: imageOfCurrent,
       rollout,
       ...(proxies.some((p) => p.service === service.name) ? { proxy: proxies.find((p) => p.service === service.name)! } : {}),
+      fileDiffers: fileDiffers.has(service.name),
     });
   }
   const serviceNames = new Set(spec.services.map((s) => s.name));
@@ -122,6 +130,25 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     return service === undefined ? [] : [{ name: c.names[0] ?? c.id, service, state: c.state }];
   });
   return { project: spec.project, lock: lockHolder, ...(staleLock === undefined ? {} : { staleLock }), services, orphans };
+}
+
+/**
+ * The services whose running replicas (one image, one configuration) carry another
+ * configuration hash than the Compose file gives with that image: the hash `up` compares.
+ * One image inspection per such service, all at once.
+ */
+async function differFromFile(spec: Spec, engine: Engine, all: readonly ContainerSummary[], names: readonly string[] | undefined): Promise<ReadonlySet<string>> {
+  const checks = spec.services.map(async (service) => {
+    if (names !== undefined && names.length > 0 && !names.includes(service.name)) return undefined;
+    const running = all.filter((c) => c.labels[LABEL_SERVICE] === service.name && c.labels[LABEL_SLOT] !== undefined && c.state === "running");
+    const images = new Set(running.map((c) => c.imageId));
+    const hashes = new Set(running.map((c) => c.labels[LABEL_SPEC_HASH]));
+    if (images.size !== 1 || hashes.size !== 1) return undefined;
+    const image = await engine.inspectImage(running[0]!.imageId);
+    if (image === undefined) return undefined;
+    return specHash(spec, service, image) === running[0]!.labels[LABEL_SPEC_HASH] ? undefined : service.name;
+  });
+  return new Set((await Promise.all(checks)).filter((name) => name !== undefined));
 }
 
 export interface HistoryEntry {

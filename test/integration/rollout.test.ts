@@ -351,14 +351,16 @@ describe("reroll up / rollback", async () => {
     await withMode("b");
     expect((await f.reroll(["up"])).code).toBe(0);
     expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=b"], ready: 1 });
+    expect(JSON.parse((await f.reroll(["status", "--output", "json"])).stdout)).toMatchObject({ services: [{ service: "web", rollout: "converged", fileDiffers: false }] });
     const undo = await f.reroll(["rollback", "--output", "plain"]);
     expect(undo.code, undo.stderr).toBe(0);
     expect(undo.stderr).toMatch(/rolling to r2 from r2: 1 replica of r2 with another image or configuration/);
     expect(await modes()).toEqual({ revisions: [2], modes: ["MODE=a"], ready: 1 });
     const history = JSON.parse((await f.reroll(["history", "web", "--output", "json"])).stdout) as { revisions: { revision: number; outcomes: { detail?: string }[] }[] };
     expect(history.revisions.find((r) => r.revision === 2)!.outcomes.at(-1)).toMatchObject({ detail: "reroll rollback of r2's configuration" });
-    // the file still says b: up puts it back, as it would put back a newer build
-    expect(JSON.parse((await f.reroll(["status", "--output", "json"])).stdout)).toMatchObject({ services: [{ service: "web", current: 2, ready: 1 }] });
+    // the file still says b, and status says so: up puts it back, as it would put back a newer build
+    expect(JSON.parse((await f.reroll(["status", "--output", "json"])).stdout)).toMatchObject({ services: [{ service: "web", current: 2, ready: 1, rollout: "converged", fileDiffers: true }] });
+    expect((await f.reroll(["status", "--output", "plain"])).stdout).toMatch(/the Compose file configures it otherwise than it runs .*reroll up applies the file/);
 
     // the next rollback steps back to r1, with the environment r1 ran with
     await withMode("c");

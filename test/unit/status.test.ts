@@ -35,7 +35,7 @@ const ledger: ContainerSummary = {
 };
 
 const said = async (containers: ContainerSummary[]) => {
-  const engine = { listContainers: async () => containers, listImages: async () => [] } as unknown as Engine;
+  const engine = { listContainers: async () => containers, listImages: async () => [], inspectImage: async () => undefined } as unknown as Engine;
   const result = await status(spec, engine);
   return { rollout: result.services[0]!.rollout, lock: result.lock, staleLock: result.staleLock };
 };
@@ -66,17 +66,17 @@ describe("status", () => {
 
   it("a service scaled to 0 after a completed rollout is converged, not 'not deployed'", async () => {
     const scaledToZero = { ...spec, services: [{ name: "web", ports: [], deploy: { replicas: 0 } }] } as unknown as Spec;
-    const engine = { listContainers: async () => [ledger], listImages: async () => [] } as unknown as Engine;
+    const engine = { listContainers: async () => [ledger], listImages: async () => [], inspectImage: async () => undefined } as unknown as Engine;
     expect((await status(scaledToZero, engine)).services[0]!.rollout).toBe("converged");
   });
 
   it("a service with ports whose proxy is gone is degraded, though every replica is ready", async () => {
     const withPorts = { ...spec, services: [{ name: "web", ports: [{ target: 80, published: 8080 }], deploy: { replicas: 3 } }] } as unknown as Spec;
-    const engine = { listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3)], listImages: async () => [] } as unknown as Engine;
+    const engine = { listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3)], listImages: async () => [], inspectImage: async () => undefined } as unknown as Engine;
     expect((await status(withPorts, engine)).services[0]!.rollout).toBe("degraded: no proxy publishes its ports (reroll proxy down, or it was removed); reroll up or reroll proxy up starts it");
     // one that keeps exiting is there, and Docker lists it "restarting": up makes it anew
     const proxy = (state: string): ContainerSummary => ({ id: "proxy", names: ["shop-web-proxy"], imageId: "sha256:reroll", state, labels: { "dev.reroll.project": PROJECT, "dev.reroll.proxy-for": "web" } });
-    const withProxy = (state: string) => ({ listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3), proxy(state)], listImages: async () => [] }) as unknown as Engine;
+    const withProxy = (state: string) => ({ listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3), proxy(state)], listImages: async () => [], inspectImage: async () => undefined }) as unknown as Engine;
     expect((await status(withPorts, withProxy("restarting"))).services[0]!.rollout).toBe(
       "degraded: its proxy keeps exiting and Docker restarts it (docker logs says why); reroll up or reroll proxy up recreates it",
     );
@@ -86,7 +86,7 @@ describe("status", () => {
   it("lists the replicas and proxies of services the Compose file no longer has, apart from its own", async () => {
     const renamed = { ...replica(1, 1), id: "old", names: ["shop-api-r1-1"], labels: { ...replica(1, 1).labels, "dev.reroll.service": "api" } };
     const proxy: ContainerSummary = { id: "p", names: ["shop-api-proxy"], imageId: "sha256:proxy", state: "running", labels: { "dev.reroll.project": PROJECT, "dev.reroll.proxy-for": "api" } };
-    const engine = { listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3), renamed, proxy], listImages: async () => [] } as unknown as Engine;
+    const engine = { listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3), renamed, proxy], listImages: async () => [], inspectImage: async () => undefined } as unknown as Engine;
     const result = await status(spec, engine);
     expect(result.services[0]!.rollout).toBe("converged");
     expect(result.orphans).toEqual([

@@ -28,6 +28,7 @@ export async function runStatus(options: StatusCommandOptions, io: CliIo): Promi
       `${paint(mode, "1", s.service)}  ${s.ready}/${s.desiredReplicas} ready  running ${revisions}` +
         `  last completed ${s.current === undefined ? "—" : `r${s.current}`}  newest build ${s.newest === undefined ? "—" : `r${s.newest}`}  ${s.rollout === "converged" ? paint(mode, "32", s.rollout) : paint(mode, "33", s.rollout)}`,
     );
+    if (s.fileDiffers) lines.push(`  ${paint(mode, "33", "the Compose file configures it otherwise than it runs")} (a rollback, or an edit since the last up): reroll up applies the file`);
     if (s.proxy !== undefined) {
       const p = s.proxy;
       lines.push(`  proxy ${p.name}  ${p.published.join(", ") || "no published port"}${p.error === undefined ? "" : paint(mode, "33", `  ${p.error}`)}`);
