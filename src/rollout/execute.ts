@@ -676,6 +676,12 @@ export async function proveKept(plan: RolloutPlan, ctx: ExecuteContext, observed
     return undefined;
   }
   if (failure.reason === "interrupted") return failure;
+  // stopped from outside while watched (after a takeover, most often the stop its dead
+  // holder had asked for): no failure of the replica's own, its slot gets a new one
+  if (failure.stopSignals !== undefined) {
+    await removeReplica(ctx, failure, `stopped while watched (signal ${failure.stopSignals.join(", then ")}, exit code ${failure.exitCode ?? "?"}), not by this rollout; its slot gets a new replica`);
+    return failure;
+  }
   reportReplicaFailure(ctx, failure);
   await removeReplica(ctx, failure, "kept, but failed its readiness gate; its slot gets a new replica");
   return failure;

@@ -50,6 +50,12 @@ export interface ReadinessFailure {
   readonly message: string;
   readonly exitCode?: number;
   readonly logs: readonly string[];
+  /**
+   * The signals Docker was asked to send it before it exited (its `kill` events since it
+   * last started): a `docker stop` or `docker kill` that was not this rollout's, or a stop
+   * the rollout that stopped half-way had asked for. Absent for an exit of its own.
+   */
+  readonly stopSignals?: readonly string[];
 }
 
 export interface ReadinessOptions {
@@ -98,13 +104,15 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
     }
   };
 
-  const fail = async (replica: WatchedReplica, reason: ReadinessFailureReason, message: string, exitCode?: number): Promise<ReadinessFailure> => {
+  const fail = async (replica: WatchedReplica, reason: ReadinessFailureReason, message: string, exitCode?: number, stopSignals?: readonly string[]): Promise<ReadinessFailure> => {
     const logs = await engine.containerLogs(replica.id, FAILURE_LOG_LINES).catch(() => []);
-    return { id: replica.id, name: replica.name, reason, message, logs, ...(exitCode === undefined ? {} : { exitCode }) };
+    return { id: replica.id, name: replica.name, reason, message, logs, ...(exitCode === undefined ? {} : { exitCode }), ...(stopSignals === undefined ? {} : { stopSignals }) };
   };
+  /** the signals Docker was asked to send each replica since it last started (its `kill` events) */
+  const signalled = new Map<string, string[]>();
 
   const stream = engine.events(
-    { type: ["container"], container: replicas.map((r) => r.id), event: ["start", "die", "health_status"] },
+    { type: ["container"], container: replicas.map((r) => r.id), event: ["start", "die", "kill", "health_status"] },
     stop.signal,
     options.sinceMs - 1000,
   );
@@ -197,6 +205,10 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
       pendingEvent = undefined;
       if (next.done === true) throw new Error("the Docker event stream ended unexpectedly");
       const event = next.value;
+      // A stop asked for just before the watch began (within the replay's second) is still
+      // about this run of the replica: only a start after it makes it history.
+      if (event.action === "kill") signalled.set(event.id, [...(signalled.get(event.id) ?? []), event.attributes["signal"] ?? "?"]);
+      if (event.action === "start") signalled.delete(event.id);
       // The subscription starts a little early (clock granularity); what happened before the
       // start (an old replica's own graceful stop, before a rollback starts it again) is not
       // about this start.
@@ -205,7 +217,12 @@ export async function waitUntilReady(engine: Engine, replicas: readonly WatchedR
       if (replica === undefined || ready.has(replica.id)) continue;
       if (event.action === "die") {
         const exitCode = Number(event.attributes["exitCode"] ?? NaN);
-        return await fail(replica, "exited", `${replica.name} exited with code ${Number.isNaN(exitCode) ? "?" : exitCode}`, Number.isNaN(exitCode) ? undefined : exitCode);
+        const code = Number.isNaN(exitCode) ? undefined : exitCode;
+        const signals = signalled.get(replica.id);
+        const exited = `${replica.name} exited with code ${code ?? "?"}`;
+        return signals === undefined
+          ? await fail(replica, "exited", exited, code)
+          : await fail(replica, "exited", `${exited} after Docker was asked to stop it (signal ${signals.join(", then ")}), not by this rollout: a docker stop or kill, or a rollout that stopped half-way`, code, signals);
       }
       if (event.action === "health_status: unhealthy") {
         return await fail(replica, "unhealthy", `${replica.name} became unhealthy`);

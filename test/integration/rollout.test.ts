@@ -541,12 +541,20 @@ describe("reroll up / rollback", async () => {
     const { killed } = await killReroll(f, ["up"], (e) => e["type"] === "replica-stop");
     expect(killed).toBe(true);
     expect((await runningOn(f)).revisions).toEqual([2, 3]);
+    // The kill races the stop request it was sending: the test sends that request (the
+    // service's 1 s grace) as the rollback starts, so the replica is always stopping.
+    const stopping = (await f.containers()).find((c) => c.name.endsWith("-web-r2-1"))!;
+    const stopped = docker.getContainer(stopping.id).stop({ t: 1 }).catch(() => undefined);
     const back = await f.reroll(["rollback", "--output", "plain"]);
+    await stopped;
     expect(back.code, back.stderr).toBe(0);
     expect(back.stderr).toMatch(/rolling to r2 from r3, r2/);
     // The r2 replica the killed run was stopping is not kept as it looks (running): it is
     // watched, and replaced once it exits. Kept, it left 1 of 2 ready below.
     expect(back.stderr).toMatch(/kept, watched until ready \(the rollout that stopped half-way may have been stopping it\)/);
+    // told as the stop it was (its grace period ran out: a kill), not as a failure of its own
+    expect(back.stderr).toMatch(/-web-r2-1: removed \(stopped while watched \(signal (\d+, then )*9, exit code 137\), not by this rollout; its slot gets a new replica\)/);
+    expect(back.stderr).not.toMatch(/FAILED/);
     const after = await runningOn(f);
     expect(after.revisions).toEqual([2]);
     expect(after.ready).toHaveLength(2);

@@ -31,14 +31,39 @@ function fakeEngine(startMs: number) {
       return [];
     },
   } as unknown as Engine;
-  const emit = (id: string, action: string) => {
-    queue.push({ type: "container", action, id, attributes: {}, timeNano: Date.now() * 1e6 });
+  const emit = (id: string, action: string, attributes: Record<string, string> = {}, atMs = Date.now()) => {
+    queue.push({ type: "container", action, id, attributes, timeNano: atMs * 1e6 });
     wake();
   };
   return { engine, emit };
 }
 
 describe("readiness", () => {
+  it("tells an exit that followed a stop request (kill events, one from just before the watch) from an exit of the replica's own", async () => {
+    const watch = (events: (emit: ReturnType<typeof fakeEngine>["emit"], since: number) => void) => {
+      const { engine, emit } = fakeEngine(0);
+      const sinceMs = Date.now();
+      const failure = waitUntilReady(engine, [{ id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 5_000, passedAtMs: sinceMs }], { monitorMs: 2_000, sinceMs, now: Date.now });
+      events(emit, sinceMs);
+      return failure;
+    };
+    const stopped = await watch((emit, since) => {
+      emit("a", "kill", { signal: "15" }, since - 500);
+      emit("a", "kill", { signal: "9" });
+      emit("a", "die", { exitCode: "137" });
+    });
+    expect(stopped).toMatchObject({ reason: "exited", exitCode: 137, stopSignals: ["15", "9"] });
+    expect(stopped?.message).toBe("web-r2-1 exited with code 137 after Docker was asked to stop it (signal 15, then 9), not by this rollout: a docker stop or kill, or a rollout that stopped half-way");
+    // a stop before its last start is history: this exit is its own
+    const crashed = await watch((emit, since) => {
+      emit("a", "kill", { signal: "15" }, since - 800);
+      emit("a", "start", {}, since - 300);
+      emit("a", "die", { exitCode: "1" });
+    });
+    expect(crashed).toMatchObject({ reason: "exited", exitCode: 1, message: "web-r2-1 exited with code 1" });
+    expect(crashed).not.toHaveProperty("stopSignals");
+  });
+
   it("counts a replica's deadline from its start, not from a start request the daemon took long to answer", async () => {
     // a loaded daemon answered `start` after 300 ms; the healthcheck allows 200 ms from the start
     const { engine, emit } = fakeEngine(300);
