@@ -40,6 +40,8 @@ export type ExecuteOutcome = "completed" | "rolled-back" | "paused" | "interrupt
 export interface ExecuteResult {
   readonly outcome: ExecuteOutcome;
   readonly failure?: ReadinessFailure;
+  /** on completion: the replicas of the target the rollout kept or proved, which now serve the service */
+  readonly serving: readonly { readonly id: string; readonly name: string }[];
   /**
    * waits for the old replicas' graceful stops still in flight (on completion, the last slots'
    * are), then removes the replaced old replicas: call once every service of the run succeeded
@@ -622,6 +624,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     return {
       outcome,
       ...(failure === undefined ? {} : { failure }),
+      serving: outcome === "completed" ? [...plan.kept, ...replaced.map((r) => r.fresh)].map((c) => ({ id: c.id, name: c.name })) : [],
       finish: async () => {
         await stopped();
         // an old replica whose slot kept it (a tolerated failure) still serves

@@ -115,6 +115,25 @@ export async function observeService(engine: Engine, project: string, service: s
   );
 }
 
+/**
+ * After the last monitor window: a replica the rollout kept or proved that is gone or stopped
+ * now (removed, stopped or crashed outside the rollout after it proved itself) is named in a
+ * warning, so a service left short is not reported as whole. One container list, made beside
+ * the removals and the outcome's record; `status` calls such a service degraded.
+ */
+async function warnShort(engine: Engine, project: string, done: readonly { target: Target; result: ExecuteResult }[], emit: EventSink): Promise<void> {
+  const all = new Map((await engine.listContainers([`${LABEL_PROJECT}=${project}`])).map((c) => [c.id, c.state]));
+  for (const { target, result } of done) {
+    const lost = result.serving.filter((c) => all.get(c.id) !== "running").map((c) => `${c.name} ${all.has(c.id) ? all.get(c.id) : "removed"}`);
+    if (lost.length === 0) continue;
+    emit({
+      type: "warning",
+      service: target.service.name,
+      message: `${target.service.name} completed on r${target.revision}, but ${lost.join(", ")} since ${lost.length === 1 ? "it" : "they"} proved ready, outside the rollout: ${target.service.deploy.replicas - lost.length} of ${target.service.deploy.replicas} replicas serve; reroll up replaces ${lost.length === 1 ? "it" : "them"}`,
+    });
+  }
+}
+
 /** Whether a replica runs a step: its revision, and its configuration when the step names one. */
 function runsStep(step: Step): (c: ObservedContainer) => boolean {
   return (c) => c.revision === step.revision && (step.specHash === undefined || c.specHash === step.specHash);
@@ -420,8 +439,9 @@ async function rollTargets(
     // while the stopped old replicas are removed and the proxies are listed (a service whose
     // ports were removed no longer needs its proxy, which goes once the outcome is recorded).
     // Should a removal fail, the record is still true, and the next up removes what is left.
-    const [, , existingProxies] = await Promise.all([
+    const [, , , existingProxies] = await Promise.all([
       Promise.all(done.map((d) => d.result.finish())),
+      warnShort(engine, spec.project, done, emit),
       appendLedger(
         engine,
         spec.project,

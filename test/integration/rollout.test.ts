@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import type { Readable } from "node:stream";
-import { REROLL_BIN, runReroll } from "../support/cli.js";
+import { REROLL_BIN, runReroll, spawnRerollEvents } from "../support/cli.js";
 import { docker, execIn, removeProject } from "../support/docker.js";
 import { eventually } from "../support/net.js";
 import { killReroll, rolloutFixture, type Fixture } from "../support/rollout-fixture.js";
@@ -562,6 +562,26 @@ describe("reroll up / rollback", async () => {
     // and the next one steps back from there
     expect((await f.reroll(["rollback"])).code).toBe(0);
     expect((await runningOn(f)).revisions).toEqual([1]);
+  });
+
+  it("a new replica removed by hand after it proved ready: the rollout completes and says it is one short, status says degraded", async () => {
+    const f = await fixture("lost", { replicas: 2 });
+    await f.setVersion("v1");
+    expect((await f.reroll(["up"])).code).toBe(0);
+    await f.setVersion("v2");
+    let removed: Promise<void> | undefined;
+    const run = await spawnRerollEvents(["up", "-p", f.project], {
+      cwd: f.dir,
+      onEvent: (e) => {
+        if (removed === undefined && e["type"] === "replica-state" && e["state"] === "ready" && String(e["name"]).endsWith("-web-r2-1")) {
+          removed = docker.getContainer(String(e["name"])).remove({ force: true });
+        }
+      },
+    });
+    await removed;
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toMatch(/web completed on r2, but \S+-web-r2-1 removed since it proved ready, outside the rollout: 1 of 2 replicas serve; reroll up replaces it/);
+    expect(JSON.parse((await f.reroll(["status", "--output", "json"])).stdout)).toMatchObject({ services: [{ ready: 1, rollout: "degraded: 1 of 2 replicas ready" }] });
   });
 
   it.each([
