@@ -3,7 +3,7 @@ import type { EventSink } from "../core/events.js";
 import { isCurrent, type Batch, type ObservedContainer, type RolloutPlan } from "../core/rollout/plan.js";
 import type { ServiceSpec, Spec, UpdateConfig } from "../core/spec/types.js";
 import type { Engine, ImageDetails } from "../engine/port.js";
-import { containerName, containerRequest, effectiveHealthcheck, readinessDeadlineMs } from "./container-spec.js";
+import { containerName, containerRequest, DEFAULT_STOP_GRACE_MS, effectiveHealthcheck, readinessDeadlineMs } from "./container-spec.js";
 import type { Traffic } from "../proxy/traffic.js";
 import { StartRefused, waitUntilReady, type ReadinessFailure, type WatchedReplica } from "./readiness.js";
 
@@ -133,6 +133,9 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
   };
   /** Graceful stops in flight, by container id: they overlap the next starts, as in Swarm. */
   const stopping = new Map<string, Promise<void>>();
+  const graceSeconds = Math.ceil((service.stopGracePeriodMs ?? DEFAULT_STOP_GRACE_MS) / 1000);
+  /** replicas whose stop ran out its whole grace period: Docker killed them (see `finish`) */
+  const killed: string[] = [];
   const stop = (c: ObservedContainer, cause: string): Promise<void> => {
     const existing = stopping.get(c.id);
     if (existing !== undefined) return existing;
@@ -140,7 +143,10 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       // the proxy stops routing to it and waits for its in-flight requests first
       await retire(c);
       ctx.emit({ type: "replica-stop", service: service.name, name: nameOf(c).name, cause });
-      await engine.stopContainer(c.id, Math.ceil((service.stopGracePeriodMs ?? 10_000) / 1000));
+      const asked = ctx.now();
+      await engine.stopContainer(c.id, graceSeconds);
+      // Docker sends SIGKILL when the grace period ends: a stop that took that long was one
+      if (c.state === "running" && ctx.now() - asked >= graceSeconds * 1000) killed.push(nameOf(c).name);
     })();
     stopping.set(c.id, done);
     done.catch(() => undefined);
@@ -627,6 +633,14 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       serving: outcome === "completed" ? [...plan.kept, ...replaced.map((r) => r.fresh)].map((c) => ({ id: c.id, name: c.name })) : [],
       finish: async () => {
         await stopped();
+        if (killed.length > 0) {
+          ctx.emit({
+            type: "warning",
+            service: service.name,
+            message: `${killed.join(", ")} did not exit within ${service.name}'s stop_grace_period (${graceSeconds}s) of its stop signal, so Docker killed ${killed.length === 1 ? "it" : "them"}, cutting off what ${killed.length === 1 ? "it was" : "they were"} doing, and each stop took the whole grace period. A server should exit on SIGTERM: give it a handler, or init: true when it runs as PID 1 (which ignores signals it has no handler for), or a longer stop_grace_period if it needs one`,
+          });
+          killed.length = 0;
+        }
         // an old replica whose slot kept it (a tolerated failure) still serves
         const steps = plan.finish.filter((step) => step.kind !== "start" && !(batchOld.has(step.container.id) && !doneSlots.has(step.container.slot)));
         // surplus replicas stop gracefully, all at once; then everything replaced goes, all at once

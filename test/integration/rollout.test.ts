@@ -105,6 +105,10 @@ describe("reroll up / rollback", async () => {
     expect(secondStart).toBeGreaterThan(-1);
     expect(secondStart, "batch 2 started inside batch 1's monitor window").toBeLessThan(firstReady);
     expect(secondOldStop, "slot 2's old replica stopped after batch 1 was ready").toBeGreaterThan(firstReady);
+    // the fixture's httpd runs as PID 1 and ignores SIGTERM: each old replica was killed when its grace period ran out, and the run says so
+    const killed = events.find((e) => e["type"] === "warning" && /did not exit within web's stop_grace_period \(1s\) of its stop signal, so Docker killed them/.test(String(e["message"])));
+    expect(killed, "a warning names the replicas Docker had to kill").toBeDefined();
+    for (const slot of [1, 2, 3]) expect(String(killed!["message"])).toMatch(new RegExp(`-web-r1-${slot}\\b`));
     const after = await runningOn(f);
     expect(after.all).toHaveLength(3);
     expect(after.ready).toHaveLength(3);
@@ -885,6 +889,8 @@ describe("reroll up / rollback", async () => {
     const run = await f.reroll(["up", "--no-build", "--output", "plain"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/-r1-3: stopping \(surplus replica/);
+    // it exits on SIGTERM: no word of a kill
+    expect(run.stderr).not.toMatch(/did not exit within/);
     const after = await runningOn(f);
     expect(after.all.map((c) => c.name).sort()).toEqual(before.all.map((c) => c.name).filter((n) => !n.endsWith("-r1-3")).sort());
     expect(after.all.map((c) => c.id).sort()).toEqual(before.all.filter((c) => !c.name.endsWith("-r1-3")).map((c) => c.id).sort());
