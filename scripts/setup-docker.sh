@@ -168,15 +168,16 @@ ensure_node_image() {
 # reroll-local/httpd:1.18, 1.19 and 1.20: the base images of the bundled example
 # (examples/web), local stand-ins for a web server image with version tags. 1.18 and 1.19
 # serve /health; 1.20 is deliberately broken (its /health is gone), so that the example can
-# show an automatic rollback. Built FROM reroll-local/busybox.
+# show an automatic rollback. Built FROM reroll-local/busybox. Like nginx, they exit on
+# SIGTERM (httpd as PID 1 would ignore it, and every stop would wait for the kill).
 ensure_example_bases() {
   local version
   for version in 1.18 1.19 1.20; do
     local ref="reroll-local/httpd:$version" start
     if [ "$version" = 1.20 ]; then
-      start='rm -f /www/health; echo "httpd 1.20: started without /health (a deliberately broken stand-in)" >&2; exec httpd -f -p 80 -h /www'
+      start='rm -f /www/health; echo "httpd 1.20: started without /health (a deliberately broken stand-in)" >&2; trap "exit 0" TERM; httpd -f -p 80 -h /www & wait'
     else
-      start='exec httpd -f -p 80 -h /www'
+      start='trap "exit 0" TERM; httpd -f -p 80 -h /www & wait'
     fi
     local hash
     hash=$(printf '%s|%s|%s' "$version" "$start" "$(docker image inspect --format '{{.Id}}' reroll-local/busybox:latest)" | sha256sum | cut -c1-16)
