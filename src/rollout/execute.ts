@@ -633,6 +633,10 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       serving: outcome === "completed" ? [...plan.kept, ...replaced.map((r) => r.fresh)].map((c) => ({ id: c.id, name: c.name })) : [],
       finish: async () => {
         await stopped();
+        // an old replica whose slot kept it (a tolerated failure) still serves
+        const steps = plan.finish.filter((step) => step.kind !== "start" && !(batchOld.has(step.container.id) && !doneSlots.has(step.container.slot)));
+        // surplus replicas stop gracefully, all at once; then everything replaced goes, all at once
+        await Promise.all(steps.flatMap((step) => (step.kind === "stop" ? [stop(step.container, step.cause)] : [])));
         if (killed.length > 0) {
           ctx.emit({
             type: "warning",
@@ -641,10 +645,6 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
           });
           killed.length = 0;
         }
-        // an old replica whose slot kept it (a tolerated failure) still serves
-        const steps = plan.finish.filter((step) => step.kind !== "start" && !(batchOld.has(step.container.id) && !doneSlots.has(step.container.slot)));
-        // surplus replicas stop gracefully, all at once; then everything replaced goes, all at once
-        await Promise.all(steps.flatMap((step) => (step.kind === "stop" ? [stop(step.container, step.cause)] : [])));
         await Promise.all(steps.flatMap((step) => (step.kind === "remove" ? [remove(step.container, step.cause)] : [])));
       },
       revert: async () => {
