@@ -169,8 +169,6 @@ async function unreachable(engine: Engine, container: string, details: Container
   return new RerollError("E_PROXY_UNREACHABLE", `The proxy ${name} does not answer on its control socket: ${state}.`, {
     kind: "failed",
     problems: [...(lastError === "" ? [] : [lastError]), ...log.map((line) => `log: ${line}`)],
-    hint: exiting
-      ? `See its log: docker logs ${name}. reroll proxy up recreates it from its image; if the log says the image itself is broken (a file or library missing), remove that image first (docker rmi -f ${image}) and reroll proxy up builds reroll's image anew.`
-      : `See its log: docker logs ${name}. reroll proxy up recreates it from its image.`,
+    hint: `See its log: docker logs ${name}. reroll proxy up recreates it from its image${exiting ? `; if the log says the image itself is broken (a file or library missing), remove that image first (docker rmi -f ${image}) and reroll proxy up builds reroll's image anew` : ""}.`,
   });
 }
