@@ -304,8 +304,19 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
    */
   const isSickTwin = (c: ObservedContainer): boolean => isCurrent(c, plan.target);
 
+  /**
+   * The new replica whose failure sent the rollout back may have exited (or crashed and been
+   * restarted by its policy) since it was started: it is stopped only if it runs now, so that
+   * an exited one is not reported as stopping.
+   */
+  const asItIsNow = async (c: ObservedContainer, failed: ReadinessFailure | undefined): Promise<ObservedContainer> => {
+    if (failed?.id !== c.id || failed.exitCode === undefined) return c;
+    const now = await engine.inspectContainer(c.id).catch(() => undefined);
+    return now === undefined ? c : { ...c, state: now.state };
+  };
+
   /** Puts old replicas of the given slots back (newest batch first) and removes their new ones. */
-  const goBack = async (replacedSlots: readonly Replaced[], reason: string): Promise<void> => {
+  const goBack = async (replacedSlots: readonly Replaced[], reason: string, failed?: ReadinessFailure): Promise<void> => {
     const sick = replacedSlots.flatMap((r) => r.old.filter(isSickTwin));
     if (sick.length > 0) {
       await stopped(sick);
@@ -334,7 +345,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
         );
       }
       // the new replicas of slots that had passed their gates may be serving or working
-      await Promise.all(batch.map((r) => stopAndRemove(r.fresh, "rolled back")));
+      await Promise.all(batch.map(async (r) => stopAndRemove(await asItIsNow(r.fresh, failed), "rolled back")));
       await takeNamesBack(toStart);
     }
   };
@@ -405,7 +416,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     };
     const bringBack = async (w: Window, failure: ReadinessFailure): Promise<void> => {
       reportFailure(failure);
-      await goBack(w.fresh, failure.reason === "interrupted" ? "interrupted inside its monitor window" : failure.message);
+      await goBack(w.fresh, failure.reason === "interrupted" ? "interrupted inside its monitor window" : failure.message, failure);
     };
     /** The in-flight slot failed or was stopped: its new replica out, its old ones (stop-first) back. */
     const dropInFlight = async (batch: Batch, fresh: readonly Replaced[], watch: Watch, why: string): Promise<void> => {
@@ -610,7 +621,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
     const ended = halting();
     if (ended !== undefined) {
       if (ended.outcome === "rolled-back") {
-        await goBack([...replaced, ...abandoned], ended.failure.message);
+        await goBack([...replaced, ...abandoned], ended.failure.message, ended.failure);
         replaced.length = 0;
       }
       return result(ended.outcome, ended.failure);

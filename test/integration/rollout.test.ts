@@ -229,7 +229,8 @@ describe("reroll up / rollback", async () => {
   });
 
   it("parallelism 2: a replica failing in one lane rolls every lane back, the other lane's slots included", async () => {
-    const f = await onV1ThenPartlyBrokenV2("lanes-back", { replicas: 4, parallelism: 2, monitor: "3s" });
+    // restart "no": a replica that fails stays exited, where the default policy restarts it
+    const f = await onV1ThenPartlyBrokenV2("lanes-back", { replicas: 4, parallelism: 2, monitor: "3s", extra: '    restart: "no"' });
     const before = (await f.containers()).map((c) => c.id).sort();
     const run = await f.reroll(["up", "--output", "plain"]);
     expect(run.code).toBe(1);
@@ -241,6 +242,13 @@ describe("reroll up / rollback", async () => {
     // the v2 replica that had passed its gates was stopped with its signal and grace period, not killed
     expect(run.stderr).toMatch(/-r2-\d: stopping \(rolled back\)/);
     expect((await volumeLog(f)).match(/v2 stopped gracefully/g)).toHaveLength(1);
+    // those that failed had exited: they are removed, never reported as stopping
+    const failed = [...run.stderr.matchAll(/ (\S+-r2-\d): FAILED: .*exited with code 5/g)].map((m) => m[1]!);
+    expect(failed.length, run.stderr).toBeGreaterThan(0);
+    for (const name of failed) {
+      expect(run.stderr).toContain(`${name}: removed (rolled back)`);
+      expect(run.stderr).not.toContain(`${name}: stopping`);
+    }
   });
 
   it("a configuration-only change that fails is rolled back with the old replicas under their own names again", async () => {
