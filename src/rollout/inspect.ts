@@ -1,7 +1,7 @@
 import { RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_BASE_IMAGES, LABEL_LOCK_HOLDER, LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_REVISION, LABEL_SERVICE } from "../core/labels.js";
-import type { Spec } from "../core/spec/types.js";
+import type { ServiceSpec, Spec } from "../core/spec/types.js";
 import type { ContainerSummary, Engine } from "../engine/port.js";
 import type { ProxyStatus } from "../proxy/manage.js";
 import { LABEL_SLOT, LABEL_SPEC_HASH, networkName, orphanOf, specHash } from "./container-spec.js";
@@ -65,15 +65,19 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
   const lockHolder = lockContainer === undefined || gone ? undefined : describeHolder(holder);
   const staleLock = gone ? describeHolder(holder) : undefined;
   const ledgerContainers = all.filter((c) => c.labels[LABEL_LEDGER] !== undefined);
-  const ledger = ledgerContainers.length === 0 ? undefined : await readLedger(engine, spec.project);
   const services: ServiceStatus[] = [];
-  // the proxies answer over exec: asked only when there are some, all at once
-  // (loaded only then: status must start fast, bench/)
-  const proxies = all.some((c) => c.labels[LABEL_PROXY_FOR] !== undefined) ? await (await import("../proxy/manage.js")).proxyStatuses(engine, spec.project, names ?? []) : [];
-  const fileDiffers = await differFromFile(spec, engine, all, names);
-  for (const service of spec.services) {
-    if (names !== undefined && names.length > 0 && !names.includes(service.name)) continue;
-    const containers = all.filter((c) => c.labels[LABEL_SERVICE] === service.name && c.labels[LABEL_SLOT] !== undefined);
+  const selected = spec.services.filter((s) => names === undefined || names.length === 0 || names.includes(s.name));
+  const replicasOf = new Map(selected.map((s) => [s.name, all.filter((c) => c.labels[LABEL_SERVICE] === s.name && c.labels[LABEL_SLOT] !== undefined)]));
+  // The ledger, the proxies and the images of the running replicas, all at once. The proxies
+  // answer over exec: asked only when there are some (their code is loaded only then:
+  // status must start fast, bench/).
+  const [ledger, proxies, differs] = await Promise.all([
+    ledgerContainers.length === 0 ? undefined : readLedger(engine, spec.project),
+    all.some((c) => c.labels[LABEL_PROXY_FOR] !== undefined) ? import("../proxy/manage.js").then((m) => m.proxyStatuses(engine, spec.project, names ?? [])) : [],
+    Promise.all(selected.map((s) => differsFromFile(spec, engine, s, replicasOf.get(s.name)!))),
+  ]);
+  for (const [i, service] of selected.entries()) {
+    const containers = replicasOf.get(service.name)!;
     const replicas = containers
       .map((c): ReplicaStatus => ({
         name: c.names[0] ?? c.id,
@@ -121,7 +125,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
       image: imageOfCurrent,
       rollout,
       ...(proxies.some((p) => p.service === service.name) ? { proxy: proxies.find((p) => p.service === service.name)! } : {}),
-      fileDiffers: fileDiffers.has(service.name),
+      fileDiffers: differs[i]!,
     });
   }
   const serviceNames = new Set(spec.services.map((s) => s.name));
@@ -133,22 +137,15 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
 }
 
 /**
- * The services whose running replicas (one image, one configuration) carry another
+ * Whether a service's running replicas (one image, one configuration) carry another
  * configuration hash than the Compose file gives with that image: the hash `up` compares.
- * One image inspection per such service, all at once.
+ * One image inspection, and none when the replicas differ among themselves.
  */
-async function differFromFile(spec: Spec, engine: Engine, all: readonly ContainerSummary[], names: readonly string[] | undefined): Promise<ReadonlySet<string>> {
-  const checks = spec.services.map(async (service) => {
-    if (names !== undefined && names.length > 0 && !names.includes(service.name)) return undefined;
-    const running = all.filter((c) => c.labels[LABEL_SERVICE] === service.name && c.labels[LABEL_SLOT] !== undefined && c.state === "running");
-    const images = new Set(running.map((c) => c.imageId));
-    const hashes = new Set(running.map((c) => c.labels[LABEL_SPEC_HASH]));
-    if (images.size !== 1 || hashes.size !== 1) return undefined;
-    const image = await engine.inspectImage(running[0]!.imageId);
-    if (image === undefined) return undefined;
-    return specHash(spec, service, image) === running[0]!.labels[LABEL_SPEC_HASH] ? undefined : service.name;
-  });
-  return new Set((await Promise.all(checks)).filter((name) => name !== undefined));
+async function differsFromFile(spec: Spec, engine: Engine, service: ServiceSpec, replicas: readonly ContainerSummary[]): Promise<boolean> {
+  const running = replicas.filter((c) => c.state === "running");
+  if (new Set(running.map((c) => c.imageId)).size !== 1 || new Set(running.map((c) => c.labels[LABEL_SPEC_HASH])).size !== 1) return false;
+  const image = await engine.inspectImage(running[0]!.imageId);
+  return image !== undefined && specHash(spec, service, image) !== running[0]!.labels[LABEL_SPEC_HASH];
 }
 
 export interface HistoryEntry {
