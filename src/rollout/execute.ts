@@ -410,6 +410,18 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
       failures += count;
       return failures / Math.max(1, plan.target.replicas) <= update.maxFailureRatio || update.failureAction === "continue";
     };
+    /**
+     * A failure that is not tolerated halts every lane at once, before the failed slot is
+     * brought back: bringing it back takes a start and a readiness gate, and meanwhile the
+     * other lanes would stop more old replicas and start more new ones, only for the
+     * rollback to undo them (Swarm and Kubernetes stop an update at its failure too).
+     * True when the lanes stop.
+     */
+    const haltUnlessTolerated = (failure: ReadinessFailure, count: number): boolean => {
+      if (failure.reason === "interrupted") stopAll("interrupted", failure);
+      else if (!tolerate(count)) stopAll(haltFor(failure), failure);
+      return halting() !== undefined;
+    };
     const accept = (w: Window): void => {
       replaced.push(...w.fresh);
       for (const r of w.fresh) doneSlots.add(r.slot);
@@ -448,9 +460,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
           accept(w);
           return false;
         }
+        haltUnlessTolerated(closed.failure, w.fresh.length);
         await bringBack(w, closed.failure);
-        if (closed.failure.reason === "interrupted") stopAll("interrupted", closed.failure);
-        else if (!tolerate(w.fresh.length)) stopAll(haltFor(closed.failure), closed.failure);
         return halting() !== undefined;
       };
       /** The lane stops: its open window is settled the way the halt asks. */
@@ -558,15 +569,9 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
             } else if (event.from === "slot") {
               const failure = event.failure!;
               reportFailure(failure);
+              const stops = haltUnlessTolerated(failure, fresh.length);
               await dropInFlight(batch, fresh, watch, failure.reason === "interrupted" ? "interrupted before it was ready" : "failed its readiness gate");
-              if (failure.reason === "interrupted") {
-                stopAll("interrupted", failure);
-                break lanes;
-              }
-              if (!tolerate(fresh.length)) {
-                stopAll(haltFor(failure), failure);
-                break lanes;
-              }
+              if (stops) break lanes;
               break;
             } else if (event.failure === undefined) {
               open = undefined;
@@ -574,18 +579,23 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
             } else {
               const failure = event.failure;
               open = undefined;
+              const stops = haltUnlessTolerated(failure, w!.fresh.length);
               if (failure.reason === "interrupted") {
                 await dropInFlight(batch, fresh, watch, "interrupted before it was ready");
                 await bringBack(w!, failure);
-                stopAll("interrupted", failure);
                 break lanes;
               }
               await bringBack(w!, failure);
-              if (!tolerate(w!.fresh.length)) {
+              if (stops) {
                 await dropInFlight(batch, fresh, watch, "stopped: an earlier replica failed");
-                stopAll(haltFor(failure), failure);
                 break lanes;
               }
+            }
+            if (healthy && open === undefined && halting() !== undefined) {
+              // healthy, but another lane halted meanwhile (both had settled when the race was
+              // run, and it took the first): its old replicas stay, and it goes as in a halt
+              await dropInFlight(batch, fresh, watch, halting()?.outcome === "interrupted" ? "interrupted before it was ready" : "stopped: another replica failed");
+              break lanes;
             }
             if (healthy && open === undefined) {
               // The old replicas' graceful stops run while the lane's next slot starts; the floor

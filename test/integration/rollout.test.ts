@@ -239,6 +239,11 @@ describe("reroll up / rollback", async () => {
     expect(after.all.map((c) => c.id).sort()).toEqual(before);
     expect(after.ready).toHaveLength(4);
     expect(after.revisions).toEqual([1]);
+    // the first failure halts every lane at once: no lane stops another old replica or starts
+    // another new one while the failed slot is brought back
+    const afterFailure = run.stderr.slice(run.stderr.search(/: FAILED: /));
+    expect(afterFailure, run.stderr).not.toMatch(/: stopping \(replaced by /);
+    expect(afterFailure, run.stderr).not.toMatch(/: starting r2 /);
     // the v2 replica that had passed its gates was stopped with its signal and grace period, not killed
     expect(run.stderr).toMatch(/-r2-\d: stopping \(rolled back\)/);
     expect((await volumeLog(f)).match(/v2 stopped gracefully/g)).toHaveLength(1);
