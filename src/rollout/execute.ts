@@ -552,6 +552,8 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
 
           // Wait until this slot is healthy and the lane's window before it closed, whichever comes last.
           let healthy = false;
+          /** the lanes halted: this slot's new replica goes, its old ones stay (or, stop-first, come back) */
+          const dropForHalt = (): Promise<void> => dropInFlight(batch, fresh, watch, halting()?.outcome === "interrupted" ? "interrupted before it was ready" : "stopped: another replica failed");
           for (;;) {
             const w = open;
             const event = await Promise.race([
@@ -562,7 +564,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
               halted.then(() => ({ from: "halt" as const, failure: undefined })),
             ]);
             if (event.from === "halt") {
-              await dropInFlight(batch, fresh, watch, halting()?.outcome === "interrupted" ? "interrupted before it was ready" : "stopped: another replica failed");
+              await dropForHalt();
               break lanes;
             } else if (event.from === "slot" && event.failure === undefined) {
               healthy = true;
@@ -594,7 +596,7 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
             if (healthy && open === undefined && halting() !== undefined) {
               // healthy, but another lane halted meanwhile (both had settled when the race was
               // run, and it took the first): its old replicas stay, and it goes as in a halt
-              await dropInFlight(batch, fresh, watch, halting()?.outcome === "interrupted" ? "interrupted before it was ready" : "stopped: another replica failed");
+              await dropForHalt();
               break lanes;
             }
             if (healthy && open === undefined) {
