@@ -165,6 +165,59 @@ ensure_node_image() {
     --change "LABEL $LOCAL_LABEL=$hash" - "$ref" >/dev/null
 }
 
+# haproxy:lts, made locally when the daemon has no such image: Debian's haproxy (2.6, an LTS
+# branch) with the libraries ldd lists, perl-base (reroll's control bridge to the runtime API
+# socket, as in the official Debian-based image) and busybox for /bin/sh, laid out as the
+# official image is: /usr/local/sbin/haproxy, /usr/local/etc/haproxy, the haproxy user
+# (uid 99) in /var/lib/haproxy, an entrypoint that runs `haproxy -W -db` (master-worker,
+# foreground). A real image of that name (one without the stand-in label) is never replaced.
+ensure_haproxy_image() {
+  command -v haproxy >/dev/null 2>&1 || apt_install haproxy
+  local ref="haproxy:lts" haproxy_bin perl_bin busybox have hash
+  haproxy_bin=$(readlink -f "$(command -v haproxy)")
+  perl_bin=$(readlink -f "$(command -v perl)")
+  busybox=$(command -v busybox)
+  have=$(docker image inspect --format "{{ index .Config.Labels \"$LOCAL_LABEL\" }}" "$ref" 2>/dev/null || echo missing)
+  if [ "$have" != missing ] && [ -z "$have" ]; then return; fi # a real image
+  hash=$( { sha256sum "$haproxy_bin" "$perl_bin" "$busybox"; echo v1; } | sha256sum | cut -c1-16)
+  if [ "$have" = "$hash" ]; then return; fi
+  local rootfs lib
+  rootfs=$(mktemp -d)
+  trap 'rm -rf "$rootfs"' RETURN
+  mkdir -p "$rootfs/usr/local/sbin" "$rootfs/usr/local/bin" "$rootfs/usr/local/etc/haproxy" "$rootfs/usr/bin" \
+    "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/var/lib/haproxy" "$rootfs/usr/lib/x86_64-linux-gnu"
+  chmod 1777 "$rootfs/tmp"
+  chown 99:99 "$rootfs/var/lib/haproxy"
+  cp "$haproxy_bin" "$rootfs/usr/local/sbin/haproxy"
+  cp "$perl_bin" "$rootfs/usr/bin/perl"
+  cp -r /usr/lib/x86_64-linux-gnu/perl-base "$rootfs/usr/lib/x86_64-linux-gnu/perl-base"
+  for lib in $( { ldd "$haproxy_bin"; ldd "$perl_bin"; } | grep -o '/[^ ]*' | sort -u); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+  cp "$busybox" "$rootfs/bin/busybox"
+  for applet in sh ls cat mkdir rm cp mv kill ps sleep id env; do ln -s busybox "$rootfs/bin/$applet"; done
+  cat >"$rootfs/usr/local/bin/docker-entrypoint.sh" <<'ENTRYPOINT'
+#!/bin/sh
+set -e
+# as the official image's entrypoint: options alone mean haproxy; haproxy runs master-worker in the foreground
+if [ "${1#-}" != "$1" ]; then set -- haproxy "$@"; fi
+if [ "$1" = haproxy ]; then shift; set -- haproxy -W -db "$@"; fi
+exec "$@"
+ENTRYPOINT
+  chmod 755 "$rootfs/usr/local/bin/docker-entrypoint.sh"
+  printf 'root:x:0:0:root:/root:/bin/sh\nhaproxy:x:99:99::/var/lib/haproxy:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nhaproxy:x:99:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  log "importing $ref (local stand-in for the official image: $("$haproxy_bin" -v | head -1 | cut -d' ' -f1-3))"
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENTRYPOINT ["docker-entrypoint.sh"]' \
+    --change 'CMD ["haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
+    --change 'USER haproxy' \
+    --change 'WORKDIR /var/lib/haproxy' \
+    --change "LABEL $LOCAL_LABEL=$hash" - "$ref" >/dev/null
+}
+
 # reroll-local/httpd:1.18, 1.19 and 1.20: the base images of the bundled example
 # (examples/web), local stand-ins for a web server image with version tags. 1.18 and 1.19
 # serve /health; 1.20 is deliberately broken (its /health is gone), so that the example can
@@ -224,6 +277,7 @@ ensure_daemon
 ensure_busybox_image
 ensure_node_image
 ensure_example_bases
+ensure_haproxy_image
 ensure_registry_binary
 if [ "${1:-}" = "--bench" ]; then ensure_bench_tools; fi
 log "ready"

@@ -40,10 +40,6 @@ function realHandlers(io: CliIo): CommandHandlers {
       const { runProxyCommand } = await import("./commands/proxy.js");
       return runProxyCommand(options, io);
     },
-    async proxyRun(options) {
-      const { runProxyProcess } = await import("./commands/proxy.js");
-      return runProxyProcess(options, io);
-    },
   };
 }
 

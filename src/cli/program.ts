@@ -75,10 +75,6 @@ export interface ProxyCommandOptions {
   readonly lockWaitMs?: number;
 }
 
-export interface ProxyRunCommandOptions {
-  readonly control: string;
-}
-
 export interface DownCommandOptions {
   readonly global: GlobalOptions;
   readonly services: readonly string[];
@@ -96,7 +92,6 @@ export interface CommandHandlers {
   history?(options: HistoryCommandOptions): Promise<number | void>;
   down?(options: DownCommandOptions): Promise<number | void>;
   proxy?(options: ProxyCommandOptions): Promise<number | void>;
-  proxyRun?(options: ProxyRunCommandOptions): Promise<number | void>;
 }
 
 function duration(flag: string): (value: string) => number {
@@ -318,11 +313,11 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
 
   const proxy = program
     .command("proxy")
-    .summary("the reroll-proxy containers that publish services' ports and route to their ready replicas");
+    .summary("the doors (HAProxy containers, one per published port) that route to services' ready replicas");
   for (const [action, summary] of [
-    ["up", "create or update the proxy of every service with ports, routing to its ready replicas"],
-    ["down", "remove the proxies (the services' ports stop answering)"],
-    ["status", "each proxy's public address and targets (ready, draining, probing, unreachable)"],
+    ["up", "create, start or update the door of every published port, routing to its ready replicas"],
+    ["down", "remove the doors (the services' ports stop answering)"],
+    ["status", "each door's address, image and replicas as HAProxy sees them (ready, down, draining, probing)"],
   ] as const) {
     const sub = proxy.command(action).summary(summary).argument("[service...]", "services (default: all with ports)");
     // status reads only; up and down take the project's lock
@@ -332,13 +327,6 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
       onResult(await handler(handlers, "proxy")({ global: globalOptions(command), action, services, ...(lockWaitMs === undefined ? {} : { lockWaitMs }) }));
     });
   }
-  proxy
-    .command("run")
-    .summary("the proxy process itself: what a reroll-proxy container runs (configured by its environment)")
-    .option("--control <path>", "the control socket (reached by exec into the container)", "/tmp/reroll-proxy/control.sock")
-    .action(async (flags: Record<string, unknown>) => {
-      onResult(await handler(handlers, "proxyRun")({ control: flags["control"] as string }));
-    });
 
   return program;
 }

@@ -392,6 +392,19 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
         throw error;
       }
     },
+    async signalContainer(ref, signal) {
+      try {
+        await call(() => api("POST", `/containers/${encodeURIComponent(ref)}/kill`, { query: { signal } }));
+      } catch (error) {
+        if (statusCode(error) === 409) throw new RerollError("E_NOT_RUNNING", `${ref} is not running: ${dockerMessage(error)}`, { kind: "failed", cause: error });
+        throw error;
+      }
+    },
+    async putArchive(ref, dir, archive) {
+      const response = await call(() => api.stream("PUT", `/containers/${encodeURIComponent(ref)}/archive`, { query: { path: dir }, body: archive, contentType: "application/x-tar" }));
+      response.resume();
+      await new Promise<void>((resolve, reject) => response.on("end", resolve).on("error", reject));
+    },
     async renameContainer(ref, name) {
       await call(() => api("POST", `/containers/${encodeURIComponent(ref)}/rename`, { query: { name } }));
     },

@@ -188,6 +188,10 @@ export interface Engine {
   /** stops with the container's own stop signal, then SIGKILL after `timeoutSeconds` (by default, the container's own StopTimeout) */
   stopContainer(ref: string, timeoutSeconds?: number): Promise<void>;
   renameContainer(ref: string, name: string): Promise<void>;
+  /** sends a signal to the container's main process (a reload, for HAProxy's master: SIGUSR2) */
+  signalContainer(ref: string, signal: string): Promise<void>;
+  /** unpacks a tar archive into `dir` of the container, created or running (its volumes included) */
+  putArchive(ref: string, dir: string, archive: Readable): Promise<void>;
   /** the last `lines` lines of the container's output, without empty ones or trailing whitespace (none for a container that is gone) */
   containerLogs(ref: string, lines: number): Promise<readonly string[]>;
   exec(ref: string, cmd: readonly string[]): Promise<ExecSession>;

@@ -1,32 +1,32 @@
 import { createHash } from "node:crypto";
-import { RerollError, isRerollError } from "../core/errors.js";
+import { RerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_SERVICE } from "../core/labels.js";
-import type { ServiceSpec, Spec } from "../core/spec/types.js";
-import type { ContainerDetails, ContainerSummary, Engine } from "../engine/port.js";
+import type { PortSpec, ServiceSpec, Spec } from "../core/spec/types.js";
+import type { ContainerSummary, Engine } from "../engine/port.js";
 import { networkName, orphanOf } from "../rollout/container-spec.js";
-import { ProxyControl } from "./control-client.js";
-import { currentProxyImage, ensureProxyImage, pruneProxyImages } from "./image.js";
-import { CONFIG_ENV, CONTROL_SOCKET, type ProxyConfig, type ProxyListener, type ProxySettingsMessage, type TargetAddress, type TargetReport } from "./protocol.js";
+import { Door, type DrainResult, type TargetAddress, type TargetReport } from "./door.js";
+import { DOOR_LISTEN_PORT, type DoorSettings } from "./haproxy-config.js";
 
 /**
- * The reroll-proxy containers: one per service with published ports, named
- * `<project>-<service>-proxy`. Each publishes that service's ports (keeping their host
- * address) and nothing else, so adding, changing or removing one service's ports recreates
- * only that service's proxy: no other service's traffic is touched.
+ * The doors: one HAProxy container per published port of a service, named
+ * `<project>-<service>-proxy-<port>`, on the project network. Docker fixes a container's
+ * published ports when it is made, so a door per port lets a port be added, changed or removed
+ * without touching the service's other ports: a new door publishes its port before an old
+ * one is given up.
  */
 
 export { LABEL_PROXY_FOR };
-/** a hash of what a proxy container was created with (ports, image): a change recreates it */
+/** a hash of what a door was created with (image, network, published address): a change makes it anew */
 export const LABEL_PROXY_SIGNATURE = "dev.reroll.proxy-signature";
-/** listeners inside the proxy container start here, one per published port */
-export const PROXY_FIRST_PORT = 10_000;
-/** SIGTERM → the proxy stops accepting and finishes what is in flight for up to this long */
+/** the published port a door carries, as the Compose file says it */
+export const LABEL_PROXY_PORT = "dev.reroll.proxy-port";
+/** the image reference a door was made from, as the Compose file names it */
+export const LABEL_PROXY_IMAGE = "dev.reroll.proxy-image";
+/** SIGUSR1 (HAProxy's graceful stop) lets in-flight requests finish for this long */
 export const PROXY_STOP_GRACE_SECONDS = 10;
-
-export function proxyContainerName(project: string, service: string): string {
-  return `${project}-${service}-proxy`;
-}
+/** a replica still `starting` in Docker's eyes is routed by a sync once its probe answers, within this */
+const SYNC_PROBE_MS = 15_000;
 
 export function proxied(service: ServiceSpec): boolean {
   return service.ports.length > 0;
@@ -37,38 +37,70 @@ export function publicAddress(hostIp: string, hostPort: number | string | undefi
   return `${ip.includes(":") ? `[${ip}]` : ip}:${hostPort === undefined || hostPort === "" ? "(any)" : hostPort}`;
 }
 
-export function proxyConfig(spec: Spec, service: ServiceSpec): ProxyConfig {
+/** `8080`, `127.0.0.1-8080`, or `any-80` for a host port Docker picks (keyed by the target port) */
+function doorKey(port: PortSpec): string {
+  const host = port.published === undefined ? `any-${port.target}` : String(port.published);
+  return port.hostIp === "" || port.hostIp === "0.0.0.0" ? host : `${port.hostIp.replace(/[^0-9a-zA-Z.]/g, "_")}-${host}`;
+}
+
+export function proxyContainerName(project: string, service: string, port: PortSpec): string {
+  return `${project}-${service}-proxy-${doorKey(port)}`;
+}
+
+function tcpPorts(service: ServiceSpec): readonly PortSpec[] {
   const udp = service.ports.filter((p) => p.protocol === "udp");
   if (udp.length > 0) {
-    throw new RerollError("E_SPEC_INVALID", `${service.name} publishes UDP ports, which reroll-proxy cannot carry.`, {
+    throw new RerollError("E_SPEC_INVALID", `${service.name} publishes UDP ports, which reroll's door (HAProxy) cannot carry.`, {
       problems: udp.map((p) => `services.${service.name}.ports: ${p.target}/udp`),
       hint: "Publish only TCP ports, or run that service outside reroll.",
     });
   }
-  const listeners: ProxyListener[] = service.ports.map((p, i) => ({
-    port: PROXY_FIRST_PORT + i,
-    targetPort: p.target,
-    mode: service.proxy.mode,
-    published: publicAddress(p.hostIp, p.published),
-  }));
-  return { project: spec.project, service: service.name, listeners };
+  return service.ports;
 }
 
-export function proxySettings(service: ServiceSpec): ProxySettingsMessage {
+export function doorSettings(spec: Spec, service: ServiceSpec, port: PortSpec): DoorSettings {
   return {
-    healthcheck:
-      service.proxy.healthcheckPath === undefined
-        ? undefined
-        : { path: service.proxy.healthcheckPath, intervalMs: service.proxy.healthcheckIntervalMs, timeoutMs: service.proxy.healthcheckTimeoutMs },
+    project: spec.project,
+    service: service.name,
+    mode: service.proxy.mode,
+    targetPort: port.target,
+    healthPath: service.proxy.healthcheckPath,
+    probeIntervalMs: service.proxy.healthcheckIntervalMs,
+    probeTimeoutMs: service.proxy.healthcheckTimeoutMs,
     drainTimeoutMs: service.proxy.drainTimeoutMs,
+    trustedProxies: service.proxy.trustedProxies,
   };
 }
 
-export interface ServiceProxy {
-  readonly name: string;
-  readonly control: ProxyControl;
-  /** where clients reach it on the host, with the port Docker chose when the file left it open */
-  readonly published: readonly { readonly hostIp: string; readonly hostPort: number }[];
+function doorSignature(spec: Spec, service: ServiceSpec, port: PortSpec, imageId: string): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ image: imageId, network: networkName(spec.project), hostIp: port.hostIp, published: port.published ?? null, target: port.published === undefined ? port.target : null }))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+/** The configuration without its server lines: what a reload changes. */
+function staticPart(config: string): string {
+  return config
+    .split("\n")
+    .filter((l) => !l.startsWith("  server "))
+    .join("\n");
+}
+
+/** The doors of a service as Docker lists them. */
+async function doorsOf(engine: Engine, project: string, service?: string): Promise<readonly ContainerSummary[]> {
+  return engine.listContainers([`${LABEL_PROJECT}=${project}`, service === undefined ? LABEL_PROXY_FOR : `${LABEL_PROXY_FOR}=${service}`]);
+}
+
+async function doorImage(engine: Engine, service: ServiceSpec): Promise<string> {
+  const image = await engine.inspectImage(service.proxy.image);
+  if (image === undefined) {
+    throw new RerollError("E_PROXY_IMAGE_MISSING", `The door's image ${service.proxy.image} is not on this Docker daemon.`, {
+      kind: "input",
+      hint: `Pull it first (docker pull ${service.proxy.image}), or name another HAProxy image in services.${service.name}.x-reroll.proxy.image.`,
+    });
+  }
+  return image.id;
 }
 
 /** Who holds a host port: a container publishing it, or a process of the host. */
@@ -78,161 +110,199 @@ async function portHolder(engine: Engine, hostPort: number): Promise<{ text: str
   return holder === undefined ? { text: "a process on this host (not a container)" } : { text: `the container ${holder.names[0] ?? holder.id}`, holder };
 }
 
-/** What a proxy container is made from: one that carries another signature is made again. */
-function proxySignature(spec: Spec, service: ServiceSpec, image: string): string {
-  return createHash("sha256")
-    .update(JSON.stringify({ listeners: service.ports, mode: service.proxy.mode, image, network: networkName(spec.project) }))
-    .digest("hex")
-    .slice(0, 16);
+/** The error for a port Docker could not publish, naming who holds it and what to do. */
+async function portInUse(engine: Engine, spec: Spec, service: ServiceSpec, port: PortSpec, message: string, serving: boolean): Promise<RerollError> {
+  const holder = port.published === undefined ? { text: "unknown" } : await portHolder(engine, port.published);
+  const address = publicAddress(port.hostIp, port.published);
+  const services = new Set(spec.services.map((s) => s.name));
+  const h = holder.holder;
+  const orphan = h !== undefined && h.labels[LABEL_PROJECT] === spec.project ? orphanOf(h, services) : undefined;
+  const composeProject = h?.labels["com.docker.compose.project"];
+  return new RerollError("E_PORT_IN_USE", `${service.name}'s port ${address} cannot be published: ${message.replace(/^.*?(Bind for|listen tcp|driver failed)/, "$1")}`, {
+    // nothing changed when the service had no door; otherwise its doors keep serving as they were
+    kind: serving ? "failed" : "input",
+    problems: [`${address} is held by ${holder.text}`],
+    hint:
+      orphan !== undefined
+        ? `${h!.names[0] ?? h!.id} is the door of ${orphan}, which the Compose file no longer has: reroll up --remove-orphans removes it and frees the port.`
+        : composeProject !== undefined
+          ? `${h!.names[0] ?? h!.id} was started by docker compose (project ${composeProject}). To hand the service to reroll, take Compose's containers down first (docker compose -p ${composeProject} down; its named volumes stay), then run reroll up (the service does not answer in between). Or change services.${service.name}.ports in ${spec.file}.`
+          : `Free the port, or change services.${service.name}.ports in ${spec.file}.${serving ? " The service's other doors serve as before." : ""}`,
+  });
 }
 
-/**
- * What ensureServiceProxy would do to the service's proxy, read from Docker alone (for
- * --dry-run): undefined when the running proxy is kept as it is.
- */
-export async function plannedProxyChange(engine: Engine, spec: Spec, service: ServiceSpec): Promise<string | undefined> {
-  const name = proxyContainerName(spec.project, service.name);
-  const ports = service.ports.map((p) => `${p.hostIp === "" ? "" : `${p.hostIp}:`}${p.published ?? "(a port Docker picks)"}`).join(", ");
-  const isProxied = proxied(service);
-  // the proxy image is looked for (~25 ms: a hash of the package) only for a proxied service
-  const [existing, image] = await Promise.all([engine.inspectContainer(name), isProxied ? currentProxyImage(engine) : undefined]);
-  const ours = existing !== undefined && existing.labels[LABEL_PROJECT] === spec.project && existing.labels[LABEL_PROXY_FOR] === service.name;
-  if (!isProxied) return ours ? `remove  ${name} once the rollout completes: ${service.name} publishes no port any more` : undefined;
-  if (existing === undefined) return `create  ${name}, publishing ${ports}`;
-  if (!ours) return `cannot create ${name}: a container reroll did not make has that name`;
-  if (existing.state === "restarting") return `recreate ${name}, publishing ${ports}: it keeps exiting (exit code ${existing.exitCode}, restarted ${existing.restartCount} times)`;
-  if (!existing.running) return `recreate ${name}, publishing ${ports}: it is not running`;
-  // no current image means one is built first, and a proxy on the old one is made again
-  if (image !== undefined && existing.labels[LABEL_PROXY_SIGNATURE] === proxySignature(spec, service, image)) return undefined;
-  return `recreate ${name}, publishing ${ports}: its ports or image changed; ${service.name}'s traffic pauses for about a second`;
-}
-
-/**
- * Makes sure the service's proxy runs with the right ports and image, and routes to exactly
- * the replicas that serve now (servingReplicas): Docker is the truth, since a run killed
- * between starting a replica and routing it, or a replica Docker restarted, leaves routes
- * that do not match what runs.
- */
-export async function ensureServiceProxy(engine: Engine, spec: Spec, service: ServiceSpec, emit: EventSink): Promise<ServiceProxy> {
-  const config = proxyConfig(spec, service);
-  const settings = proxySettings(service);
-  const image = await ensureProxyImage(engine, emit);
-  const name = proxyContainerName(spec.project, service.name);
-  const signature = proxySignature(spec, service, image);
-  const existing = await engine.inspectContainer(name);
-  // Docker keeps a container it is restarting "running": one that keeps exiting is made anew
-  const restarting = existing?.state === "restarting";
-  let created = !(existing !== undefined && existing.labels[LABEL_PROXY_SIGNATURE] === signature && existing.running && !restarting);
-  /** Removes the proxy container there is (when any) and starts a new one. */
-  const replace = async (old: ContainerDetails | undefined, why: "changed" | "kept exiting" | "did not answer"): Promise<void> => {
-    if (old !== undefined) {
-      if (old.labels[LABEL_PROJECT] !== spec.project || old.labels[LABEL_PROXY_FOR] !== service.name) {
-        throw new RerollError("E_NAME_TAKEN", `The container name ${name} is taken by a container reroll did not make.`, {
-          hint: `Rename or remove that container (docker rm -f ${name}), or use another project name (-p).`,
-        });
-      }
-      if (why !== "changed") {
-        // its log goes with it: the line that says why is kept in the warning
-        const lines = await engine.containerLogs(old.id, 20).catch(() => []);
-        const said = [...lines].reverse().find((l) => /error/i.test(l)) ?? lines.at(-1);
-        const what = why === "kept exiting" ? `it keeps exiting (exit code ${old.exitCode}, restarted ${old.restartCount} times by Docker)` : "it did not answer on its control socket";
-        emit({ type: "warning", service: service.name, message: `${name} is recreated: ${what}${said === undefined ? "" : `; its log said: ${said}`}` });
-      } else if (old.running) {
-        emit({ type: "warning", service: service.name, message: `${name} is recreated (its ports or image changed): ${service.name}'s traffic pauses for about a second` });
-      }
-      await engine.removeContainer(old.id, { force: true });
-      emit({ type: "proxy-removed", service: service.name, name, cause: why !== "changed" ? why : old.running ? "recreated with new ports or image" : "not running" });
-      // the image it ran may be an older reroll's, now unused
-      if (old.imageId !== image) await pruneProxyImages(engine, image);
-    }
-    const result = await engine.createContainer({
-      name,
-      image,
-      cmd: ["proxy", "run", "--control", CONTROL_SOCKET],
-      env: { [CONFIG_ENV]: JSON.stringify(config), REROLL_PROXY_SETTINGS: JSON.stringify(settings) },
-      labels: { [LABEL_PROJECT]: spec.project, [LABEL_PROXY_FOR]: service.name, [LABEL_PROXY_SIGNATURE]: signature },
-      stopTimeoutSeconds: PROXY_STOP_GRACE_SECONDS,
-      exposedPorts: config.listeners.map((l) => `${l.port}/tcp`),
-      portBindings: service.ports.map((p, i) => ({ containerPort: `${PROXY_FIRST_PORT + i}/tcp`, hostIp: p.hostIp, hostPort: p.published === undefined ? "" : String(p.published) })),
-      restart: { name: "unless-stopped" },
-      network: { name: networkName(spec.project), aliases: [] },
-    });
-    if ("conflict" in result) throw new RerollError("E_NAME_TAKEN", `The container name ${name} was taken while reroll created it.`, { kind: "failed", hint: "Run the command again." });
-    try {
-      await engine.startContainer(result.id);
-    } catch (error) {
-      await engine.removeContainer(result.id, { force: true });
-      const message = error instanceof Error ? error.message : String(error);
-      const busy = /port is already allocated|address already in use|bind: /i.test(message);
-      if (busy) {
-        const holders = await Promise.all(
-          service.ports.filter((p) => p.published !== undefined).map(async (p) => ({ address: publicAddress(p.hostIp, p.published), ...(await portHolder(engine, p.published!)) })),
-        );
-        // a renamed service: its old proxy, an orphan of this project, still holds the port
-        const services = new Set(spec.services.map((s) => s.name));
-        const orphan = holders.find((h) => h.holder !== undefined && h.holder.labels[LABEL_PROJECT] === spec.project && orphanOf(h.holder, services) !== undefined);
-        // moving from `docker compose up` to reroll: Compose's own container has the port
-        const compose = holders.find((h) => h.holder?.labels["com.docker.compose.project"] !== undefined)?.holder;
-        const composeProject = compose?.labels["com.docker.compose.project"];
-        throw new RerollError("E_PORT_IN_USE", `${service.name}'s port cannot be published: ${message.replace(/^.*?(Bind for|listen tcp|driver failed)/, "$1")}`, {
-          kind: "input",
-          problems: holders.map((h) => `${h.address} may be held by ${h.text}`),
-          hint:
-            orphan !== undefined
-              ? `${orphan.holder!.names[0] ?? orphan.holder!.id} is the proxy of ${orphanOf(orphan.holder!, services)}, which the Compose file no longer has: reroll up --remove-orphans removes it and frees the port.`
-              : compose !== undefined
-                ? `${compose.names[0] ?? compose.id} was started by docker compose (project ${composeProject}). To hand the service to reroll, take Compose's containers down first (docker compose -p ${composeProject} down; its named volumes stay), then run reroll up (the service does not answer in between). Or change services.${service.name}.ports in ${spec.file}.`
-                : `Free the port, or change services.${service.name}.ports in ${spec.file}.`,
-        });
-      }
-      throw error;
-    }
-  };
-  if (created) await replace(existing, restarting ? "kept exiting" : "changed");
-  let control: ProxyControl;
+/** Creates and starts a door with its configuration in place; a port Docker cannot publish removes it again. */
+async function createDoor(engine: Engine, spec: Spec, service: ServiceSpec, port: PortSpec, imageId: string, serving: boolean): Promise<void> {
+  const name = proxyContainerName(spec.project, service.name, port);
+  const settings = doorSettings(spec, service, port);
+  const result = await engine.createContainer({
+    name,
+    image: service.proxy.image,
+    labels: { [LABEL_PROJECT]: spec.project, [LABEL_PROXY_FOR]: service.name, [LABEL_PROXY_PORT]: publicAddress(port.hostIp, port.published), [LABEL_PROXY_IMAGE]: service.proxy.image, [LABEL_PROXY_SIGNATURE]: doorSignature(spec, service, port, imageId) },
+    stopSignal: "SIGUSR1",
+    stopTimeoutSeconds: PROXY_STOP_GRACE_SECONDS,
+    exposedPorts: [`${DOOR_LISTEN_PORT}/tcp`],
+    portBindings: [{ containerPort: `${DOOR_LISTEN_PORT}/tcp`, hostIp: port.hostIp, hostPort: port.published === undefined ? "" : String(port.published) }],
+    restart: { name: "unless-stopped" },
+    network: { name: networkName(spec.project), aliases: [] },
+  });
+  if ("conflict" in result) throw new RerollError("E_NAME_TAKEN", `The container name ${name} was taken while reroll created it.`, { kind: "failed", hint: "Run the command again." });
   try {
-    control = await ProxyControl.open(engine, name);
+    await Door.writeFiles(engine, result.id, Door.initialFiles(settings, []));
+    await engine.startContainer(result.id);
   } catch (error) {
-    // found running between two of Docker's restarts of a proxy that keeps exiting, or hung: made anew, once
-    if (created || !isRerollError(error) || error.code !== "E_PROXY_UNREACHABLE") throw error;
-    created = true;
-    const now = await engine.inspectContainer(name);
-    await replace(now, now !== undefined && (now.state === "restarting" || now.restartCount > (existing?.restartCount ?? 0)) ? "kept exiting" : "did not answer");
-    control = await ProxyControl.open(engine, name);
-  }
-  try {
-    await control.request({ op: "configure", settings });
-    await syncRoutes(control, service, await servingReplicas(engine, spec.project, service.name));
-  } catch (error) {
-    control.close();
+    await engine.removeContainer(result.id, { force: true });
+    const message = error instanceof Error ? error.message : String(error);
+    if (/port is already allocated|address already in use|bind: /i.test(message)) throw await portInUse(engine, spec, service, port, message, serving);
     throw error;
   }
-  const details = await engine.inspectContainer(name);
-  const published = (details?.ports ?? []).map((p) => ({ hostIp: p.hostIp, hostPort: Number(p.hostPort) }));
-  emit({ type: "proxy-ready", service: service.name, name, published: published.map((p) => publicAddress(p.hostIp, p.hostPort)), created });
-  return { name, control, published };
 }
 
-/** The proxies of a project, by service. */
+async function removeDoor(engine: Engine, door: { readonly id: string; readonly name: string }, service: string, cause: string, emit: EventSink): Promise<void> {
+  await engine.stopContainer(door.id, PROXY_STOP_GRACE_SECONDS);
+  await engine.removeContainer(door.id, { force: true });
+  emit({ type: "proxy-removed", service, name: door.name, cause });
+}
+
+/** What ensureServiceProxy would do to the service's doors, read from Docker alone (for --dry-run): undefined when nothing changes. */
+export async function plannedProxyChange(engine: Engine, spec: Spec, service: ServiceSpec): Promise<string | undefined> {
+  const existing = await doorsOf(engine, spec.project, service.name);
+  if (!proxied(service)) return existing.length > 0 ? `remove  ${existing.map((c) => c.names[0]).join(", ")} once the rollout completes: ${service.name} publishes no port any more` : undefined;
+  const image = await engine.inspectImage(service.proxy.image);
+  const changes: string[] = [];
+  const wanted = new Set<string>();
+  for (const port of service.ports) {
+    const name = proxyContainerName(spec.project, service.name, port);
+    wanted.add(name);
+    const door = existing.find((c) => c.names[0] === name);
+    const address = publicAddress(port.hostIp, port.published);
+    if (door === undefined) changes.push(`create  ${name}, publishing ${address}${image === undefined ? ` (its image ${service.proxy.image} is missing: pull it first)` : ""}`);
+    else if (image !== undefined && door.labels[LABEL_PROXY_SIGNATURE] !== doorSignature(spec, service, port, image.id)) changes.push(`recreate ${name} (its image or network changed): ${address} pauses for about a second`);
+    else if (door.state !== "running") changes.push(`start   ${name}: it is ${door.state}`);
+  }
+  for (const door of existing) if (!wanted.has(door.names[0] ?? "")) changes.push(`remove  ${door.names[0]} (${door.labels[LABEL_PROXY_PORT] ?? "a port"} is no longer published), after the new doors serve`);
+  return changes.length === 0 ? undefined : changes.join("; ");
+}
+
+/** A service's doors together: a replica is routed, drained or removed in every one. */
+export class ServiceDoors {
+  constructor(readonly doors: readonly Door[]) {}
+
+  async status(): Promise<TargetReport[]> {
+    return this.doors.length === 0 ? [] : this.doors[0]!.status();
+  }
+
+  async add(target: TargetAddress, probe: boolean): Promise<{ probes: number; ms: number }> {
+    const results = await Promise.all(this.doors.map((d) => d.add(target, probe)));
+    return { probes: Math.max(0, ...results.map((r) => r.probes)), ms: Math.max(0, ...results.map((r) => r.ms)) };
+  }
+
+  async drain(id: string, timeoutMs?: number): Promise<DrainResult> {
+    const results = await Promise.all(this.doors.map((d) => d.drain(id, timeoutMs)));
+    return {
+      routed: results.some((r) => r.routed),
+      drained: results.every((r) => r.drained),
+      outstanding: results.reduce((n, r) => n + r.outstanding, 0),
+      ms: Math.max(0, ...results.map((r) => r.ms)),
+    };
+  }
+
+  async allowVerify(token: string): Promise<() => Promise<void>> {
+    const removals = await Promise.all(this.doors.map((d) => d.allowVerify(token)));
+    return async () => void (await Promise.all(removals.map((r) => r())));
+  }
+
+  close(): void {
+    for (const d of this.doors) d.close();
+  }
+}
+
+export interface ServiceProxy {
+  /** the first door's name */
+  readonly name: string;
+  readonly control: ServiceDoors;
+  /** where clients reach it on the host, with the port Docker chose when the file left it open */
+  readonly published: readonly { readonly hostIp: string; readonly hostPort: number }[];
+}
+
+/** Starts a door found stopped (`docker kill`, a host reboot without restart): the next command that needs it does. */
+function startIfStopped(engine: Engine, name: string, service: string, emit: EventSink): () => Promise<void> {
+  return async () => {
+    const details = await engine.inspectContainer(name);
+    if (details === undefined || details.running || details.state === "restarting") return;
+    emit({ type: "warning", service, message: `${name} was ${details.state} (exit code ${details.exitCode}); started again` });
+    await engine.startContainer(details.id);
+  };
+}
+
+/**
+ * Makes sure each published port of the service has its door, running, with the current
+ * configuration, routing to exactly the replicas that serve now. New doors are made before
+ * doors of ports no longer published are removed; a door whose configuration changed reloads
+ * seamlessly. Docker is the truth for what serves: a run killed between starting a replica and
+ * routing it, or a replica Docker restarted, leaves routes that do not match what runs.
+ */
+export async function ensureServiceProxy(engine: Engine, spec: Spec, service: ServiceSpec, emit: EventSink): Promise<ServiceProxy> {
+  const ports = tcpPorts(service);
+  const imageId = await doorImage(engine, service);
+  const existing = await doorsOf(engine, spec.project, service.name);
+  const serving = existing.some((c) => c.state === "running");
+  const made: string[] = [];
+  const doors: Door[] = [];
+  try {
+    for (const port of ports) {
+      const name = proxyContainerName(spec.project, service.name, port);
+      const found = existing.find((c) => c.names[0] === name);
+      const settings = doorSettings(spec, service, port);
+      const current = found !== undefined && found.labels[LABEL_PROXY_SIGNATURE] === doorSignature(spec, service, port, imageId) && found.state !== "restarting";
+      if (!current) {
+        if (found !== undefined) await removeDoor(engine, { id: found.id, name }, service.name, found.state === "restarting" ? "it kept exiting" : "made anew: its image or network changed", emit);
+        await createDoor(engine, spec, service, port, imageId, serving);
+        made.push(name);
+      } else {
+        await startIfStopped(engine, name, service.name, emit)();
+      }
+      const door = await Door.open(engine, name, settings, startIfStopped(engine, name, service.name, emit));
+      doors.push(door);
+      if (current && staticPart(await door.currentConfig()) !== staticPart(Door.initialFiles(settings, [])[0]!.text)) await door.reconfigure(settings);
+      await syncRoutes(door, service, await servingReplicas(engine, spec.project, service.name));
+    }
+  } catch (error) {
+    for (const d of doors) d.close();
+    // a port that could not be published leaves the service as it was: the doors made now go
+    for (const name of made) await engine.removeContainer(name, { force: true }).catch(() => undefined);
+    throw error;
+  }
+  const wanted = new Set(ports.map((p) => proxyContainerName(spec.project, service.name, p)));
+  for (const old of existing) {
+    const name = old.names[0] ?? old.id;
+    if (!wanted.has(name)) await removeDoor(engine, { id: old.id, name }, service.name, `${old.labels[LABEL_PROXY_PORT] ?? "its port"} is no longer published`, emit);
+  }
+  const published: { hostIp: string; hostPort: number }[] = [];
+  for (const door of doors) {
+    const details = await engine.inspectContainer(door.container);
+    const ports = (details?.ports ?? []).map((p) => ({ hostIp: p.hostIp, hostPort: Number(p.hostPort) }));
+    published.push(...ports);
+    emit({ type: "proxy-ready", service: service.name, name: door.container, published: ports.map((p) => publicAddress(p.hostIp, p.hostPort)), created: made.includes(door.container) });
+  }
+  return { name: doors[0]?.container ?? "", control: new ServiceDoors(doors), published };
+}
+
+/** The doors of a project, with their service. */
 export async function listProxies(engine: Engine, project: string): Promise<{ id: string; name: string; service: string; running: boolean }[]> {
-  const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_PROXY_FOR]);
-  return containers.map((c) => ({ id: c.id, name: c.names[0] ?? c.id, service: c.labels[LABEL_PROXY_FOR] ?? "", running: c.state === "running" }));
+  return (await doorsOf(engine, project)).map((c) => ({ id: c.id, name: c.names[0] ?? c.id, service: c.labels[LABEL_PROXY_FOR] ?? "", running: c.state === "running" }));
 }
 
+/** Stops (gracefully) and removes every door of a service; false when it had none. */
 export async function removeServiceProxy(engine: Engine, project: string, service: string, cause: string, emit: EventSink): Promise<boolean> {
-  const name = proxyContainerName(project, service);
-  const existing = await engine.inspectContainer(name);
-  if (existing === undefined || existing.labels[LABEL_PROJECT] !== project || existing.labels[LABEL_PROXY_FOR] !== service) return false;
-  await engine.stopContainer(existing.id, PROXY_STOP_GRACE_SECONDS);
-  await engine.removeContainer(existing.id, { force: true });
-  emit({ type: "proxy-removed", service, name, cause });
-  return true;
+  const doors = await doorsOf(engine, project, service);
+  for (const door of doors) await removeDoor(engine, { id: door.id, name: door.names[0] ?? door.id }, service, cause, emit);
+  return doors.length > 0;
 }
 
 /**
  * The replicas of a service that may take traffic now: running and not unhealthy. `healthy`
- * is false for one whose Docker healthcheck has not reported yet (`starting`): it is routed
- * only once the proxy's own probe of the health path answers, or Docker reports it healthy.
+ * is false for one whose Docker healthcheck has not reported yet (`starting`).
  */
 async function servingReplicas(engine: Engine, project: string, service: string): Promise<(TargetAddress & { healthy: boolean })[]> {
   const containers = (await engine.listContainers([`${LABEL_PROJECT}=${project}`, `${LABEL_SERVICE}=${service}`])).filter((c) => c.state === "running" && c.health !== "unhealthy");
@@ -247,43 +317,45 @@ async function servingReplicas(engine: Engine, project: string, service: string)
 }
 
 /**
- * Routes a proxy to exactly the serving replicas: healthy ones, and ones it routes already,
- * at once; others still `starting` once the proxy's probe of the health path answers (bounded
- * by `probeMs`), when there is a path. A replica the proxy routes stays routed while Docker's
- * first health check is pending (30 s by default): its probe admitted it, and taking it out
- * until a new probe answered left the proxy with no replica for a moment (503s under load).
+ * Routes a door to exactly the serving replicas: healthy ones and ones it routes already at
+ * once; others still `starting` once the door's probe of the health path answers (bounded),
+ * when there is a path. A routed replica stays routed while Docker's first check is pending.
  */
-async function syncRoutes(control: ProxyControl, service: ServiceSpec, serving: readonly (TargetAddress & { healthy: boolean })[], probeMs = 15_000): Promise<void> {
-  const routed = new Set((await control.status()).targets.filter((t) => t.state === "ready" || t.state === "unreachable").map((t) => t.id));
-  const admitted = serving.filter((t) => t.healthy || routed.has(t.id));
-  await control.request({ op: "sync", targets: admitted.map(({ healthy: _healthy, ...target }) => target) });
+async function syncRoutes(door: Door, service: ServiceSpec, serving: readonly (TargetAddress & { healthy: boolean })[]): Promise<void> {
+  const routed = new Set((await door.status()).filter((t) => t.state === "ready" || t.state === "down").map((t) => t.id));
+  const admitted = serving.filter((t) => t.healthy || routed.has(t.id.slice(0, 12)));
+  await door.sync(admitted.map(({ healthy: _healthy, ...target }) => target));
   if (service.proxy.healthcheckPath === undefined) return;
   await Promise.all(
     serving
       .filter((t) => !admitted.includes(t))
       .map(async ({ healthy: _healthy, ...target }) => {
-        const timer = setTimeout(() => void control.request({ op: "remove", target: target.id }).catch(() => undefined), probeMs);
+        const timer = setTimeout(() => void door.remove(target.id).catch(() => undefined), SYNC_PROBE_MS);
         try {
-          await control.add(target, true).catch(() => undefined);
+          await door.add(target, true).catch(() => undefined);
         } finally {
           clearTimeout(timer);
         }
       }),
   );
 }
+
 export interface ProxyStatus {
   readonly service: string;
   readonly name: string;
   readonly running: boolean;
+  /** Docker's state of the door container (running, exited, restarting…) */
+  readonly state: string;
+  readonly image: string;
   readonly published: readonly string[];
   readonly targets: readonly TargetReport[];
   /** why the targets could not be read */
   readonly error?: string;
 }
 
-/** Each proxy of the project (optionally only these services): where it listens and what it routes to. */
+/** Each door of the project (optionally only these services): where it listens and what HAProxy routes to. */
 export async function proxyStatuses(engine: Engine, project: string, services: readonly string[] = []): Promise<ProxyStatus[]> {
-  const containers = await engine.listContainers([`${LABEL_PROJECT}=${project}`, LABEL_PROXY_FOR]);
+  const containers = await doorsOf(engine, project);
   return Promise.all(
     containers
       .filter((c) => services.length === 0 || services.includes(c.labels[LABEL_PROXY_FOR] ?? ""))
@@ -292,15 +364,17 @@ export async function proxyStatuses(engine: Engine, project: string, services: r
           service: c.labels[LABEL_PROXY_FOR] ?? "",
           name: c.names[0] ?? c.id,
           running: c.state === "running",
+          state: c.state,
+          image: c.labels[LABEL_PROXY_IMAGE] ?? c.imageId,
           published: (c.published ?? []).map((p) => publicAddress(p.hostIp, p.hostPort)),
         };
-        if (c.state !== "running") return { ...base, targets: [], error: `the proxy container is ${c.state}` };
+        if (c.state !== "running") return { ...base, published: [c.labels[LABEL_PROXY_PORT] ?? ""], targets: [], error: `the door is ${c.state}: its port is closed until reroll up or reroll proxy up starts it` };
         try {
-          const control = await ProxyControl.open(engine, c.id, 3_000);
+          const door = await Door.open(engine, c.id, { project, service: base.service, mode: "http", targetPort: 0, healthPath: undefined, probeIntervalMs: 100, probeTimeoutMs: 1000, drainTimeoutMs: 0, trustedProxies: [] }, undefined, 3_000);
           try {
-            return { ...base, targets: (await control.status()).targets };
+            return { ...base, targets: await door.status() };
           } finally {
-            control.close();
+            door.close();
           }
         } catch (error) {
           return { ...base, targets: [], error: error instanceof Error ? error.message : String(error) };

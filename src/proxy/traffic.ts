@@ -1,10 +1,10 @@
 import type { EventSink } from "../core/events.js";
 import type { ServiceSpec } from "../core/spec/types.js";
 import type { Engine } from "../engine/port.js";
-import type { ProxyControl } from "./control-client.js";
+import type { ServiceDoors } from "./manage.js";
 
 /**
- * The proxy's part in replacing a replica (DESIGN.md, "Traffic"): a new replica is routed
+ * The door's part in replacing a replica (DESIGN.md, "Traffic"): a new replica is routed
  * once it passed its gate — the proxy's own fast probe of the health path when the service
  * has one, Docker's health otherwise — and an old one is drained (no new request, in-flight
  * ones finish, bounded by drain_timeout) before reroll stops it.
@@ -18,7 +18,7 @@ export interface Traffic {
   retire(replica: { readonly id: string; readonly name: string }): Promise<void>;
 }
 
-export function proxyTraffic(engine: Engine, control: ProxyControl, service: ServiceSpec, network: string, emit: EventSink): Traffic {
+export function proxyTraffic(engine: Engine, control: ServiceDoors, service: ServiceSpec, network: string, emit: EventSink): Traffic {
   const address = async (id: string): Promise<string> => {
     const details = await engine.inspectContainer(id);
     const host = details?.networks[network];

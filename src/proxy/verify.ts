@@ -1,6 +1,6 @@
 import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
 import type { VerifyReport } from "../core/events.js";
-import { TARGET_HEADER, VERIFY_HEADER } from "./http-proxy.js";
+import { TARGET_HEADER, VERIFY_HEADER } from "./haproxy-config.js";
 
 export type { VerifyReport };
 
@@ -17,6 +17,8 @@ export interface VerifyOptions {
   readonly host: string;
   readonly port: number;
   readonly path: string;
+  /** the token the doors were told to answer with the replica's name (reroll's own traffic only) */
+  readonly token: string;
   /** concurrent clients, half keep-alive: default 8 */
   readonly clients?: number;
   /** pause between a client's requests: default 10 ms */
@@ -34,9 +36,9 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** The revision in a replica's name (`<project>-<service>-r<revision>-<slot>`). */
+/** The revision in a replica's name (`<project>-<service>-r<revision>-<slot>`, as a door's server `….<id>`). */
 export function revisionOf(replica: string): string {
-  const match = /-r(\d+)-\d+$/.exec(replica);
+  const match = /-r(\d+)-\d+(\.[0-9a-f]{12})?$/.exec(replica);
   return match === null ? replica : `r${match[1]}`;
 }
 
@@ -71,7 +73,7 @@ export function startVerify(options: VerifyOptions): VerifyRun {
           path: options.path,
           method: "GET",
           agent: reuse ? keepAlive : false,
-          headers: { [VERIFY_HEADER]: "1", ...(reuse ? {} : { connection: "close" }) },
+          headers: { [VERIFY_HEADER]: options.token, ...(reuse ? {} : { connection: "close" }) },
           timeout: timeoutMs,
         },
         (res: IncomingMessage) => {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseImageRef, repositoryKey, tryParseImageRef } from "../core/image-ref.js";
 import { isRerollError, RerollError } from "../core/errors.js";
@@ -495,12 +496,16 @@ async function startVerifying(targets: readonly Target[], proxies: ReadonlyMap<s
     }
     const status = await proxy.control.status();
     const port = proxy.published[0];
-    if (port === undefined || !status.targets.some((x) => x.state === "ready")) {
+    if (port === undefined || !status.some((x) => x.state === "ready")) {
       emit({ type: "warning", service: t.service.name, message: `--verify: ${t.service.name} has no serving replica before this rollout, so there is nothing to keep serving; not checked` });
       continue;
     }
     const host = port.hostIp === "" || port.hostIp === "0.0.0.0" ? "127.0.0.1" : port.hostIp === "::" ? "::1" : port.hostIp;
-    runs.push(startVerify({ service: t.service.name, host, port: port.hostPort, path }));
+    // the doors name the replica that answered only to requests carrying this run's token
+    const token = randomBytes(16).toString("hex");
+    const release = await proxy.control.allowVerify(token);
+    const run = startVerify({ service: t.service.name, host, port: port.hostPort, path, token });
+    runs.push({ stop: () => run.stop().finally(release) });
   }
 }
 

@@ -95,6 +95,10 @@ export interface ProxySettings {
   readonly healthcheckIntervalMs: number;
   readonly healthcheckTimeoutMs: number;
   readonly drainTimeoutMs: number;
+  /** the door's image: HAProxy's official one unless the file names another */
+  readonly image: string;
+  /** clients (other proxies in front) whose X-Forwarded-Proto/-Host are kept: addresses or CIDRs */
+  readonly trustedProxies: readonly string[];
 }
 
 export interface ServiceSpec {

@@ -37,6 +37,8 @@ export interface ValidateContext {
 }
 
 export const DEFAULT_PROXY_HEALTHCHECK_INTERVAL_MS = 100;
+/** the door: HAProxy's official image, its long-term-support line */
+export const DEFAULT_DOOR_IMAGE = "haproxy:lts";
 export const DEFAULT_PROXY_HEALTHCHECK_TIMEOUT_MS = 1_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
@@ -610,7 +612,16 @@ function validateDeploy(c: Checker, value: unknown, path: string): DeploySpec {
 
 function validateProxy(c: Checker, value: unknown, path: string): ProxySettings {
   const p = c.object(value, path) ?? {};
-  c.keys(p, path, new Set(["mode", "healthcheck", "drain_timeout"]));
+  c.keys(p, path, new Set(["mode", "healthcheck", "drain_timeout", "image", "trusted_proxies"]));
+  const trusted = p["trusted_proxies"] === undefined ? [] : Array.isArray(p["trusted_proxies"]) ? p["trusted_proxies"] : undefined;
+  if (trusted === undefined) c.add(`${path}.trusted_proxies`, "must be a list of addresses or CIDRs, such as [10.0.0.0/8]");
+  const trustedProxies = (trusted ?? []).filter((t, i): t is string => {
+    const ok = typeof t === "string" && /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(t);
+    if (!ok) c.add(`${path}.trusted_proxies[${i}]`, `must be an IP address or CIDR, got ${JSON.stringify(t)}`);
+    return ok;
+  });
+  const image = c.string(p["image"], `${path}.image`);
+  if (image !== undefined && !/^[a-z0-9][a-z0-9._\-/:@]*$/i.test(image)) c.add(`${path}.image`, `must be an image reference such as haproxy:3.2, got "${image}"`);
   const h = c.object(p["healthcheck"], `${path}.healthcheck`) ?? {};
   c.keys(h, `${path}.healthcheck`, new Set(["path", "interval", "timeout"]));
   const healthPath = c.string(h["path"], `${path}.healthcheck.path`);
@@ -621,5 +632,7 @@ function validateProxy(c: Checker, value: unknown, path: string): ProxySettings 
     healthcheckIntervalMs: c.duration(h["interval"], `${path}.healthcheck.interval`) ?? DEFAULT_PROXY_HEALTHCHECK_INTERVAL_MS,
     healthcheckTimeoutMs: c.duration(h["timeout"], `${path}.healthcheck.timeout`) ?? DEFAULT_PROXY_HEALTHCHECK_TIMEOUT_MS,
     drainTimeoutMs: c.duration(p["drain_timeout"], `${path}.drain_timeout`) ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    image: image ?? DEFAULT_DOOR_IMAGE,
+    trustedProxies,
   };
 }

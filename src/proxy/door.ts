@@ -1,0 +1,300 @@
+import { TarWriter } from "../build/tar.js";
+import type { Engine } from "../engine/port.js";
+import { BACKEND, CONFIG_DIR, CONFIG_FILE, ROUTED_WEIGHT, VERIFY_ACL_FILE, renderDoorConfig, serverArguments, type DoorServer, type DoorSettings } from "./haproxy-config.js";
+import { RuntimeSession, SessionEnded, parseServerStats, parseServersState } from "./runtime.js";
+
+/**
+ * One door: an HAProxy container publishing one port of a service, driven through its runtime
+ * API. Servers are added, routed, drained and removed at run time; every change is also
+ * written to the configuration file in the container, so a restarted HAProxy serves the same
+ * replicas. A session that ends under a command (the door killed, Docker restarting it) is
+ * opened again and the command sent once more.
+ */
+
+export interface TargetAddress {
+  /** the replica's container id: unique, where a name may pass from an old replica to its replacement */
+  readonly id: string;
+  /** its container name, for people and for --verify's report */
+  readonly name?: string;
+  /** its address on the project network */
+  readonly host: string;
+}
+
+/** probing: not routed until its first 2xx · down: routed, failing its checks · draining: no new request */
+export type TargetStatus = "probing" | "ready" | "down" | "draining";
+
+export interface TargetReport extends TargetAddress {
+  readonly state: TargetStatus;
+  /** requests (or connections, in TCP mode) it is serving now */
+  readonly outstanding: number;
+}
+
+export interface DrainResult {
+  /** false when the door did not route to it: nothing to wait for */
+  readonly routed: boolean;
+  readonly drained: boolean;
+  readonly outstanding: number;
+  readonly ms: number;
+}
+
+const ID_CHARS = 12;
+const DRAIN_POLL_MS = 100;
+const MAINTENANCE = 0x01 | 0x02 | 0x04 | 0x20;
+const DRAINING = 0x08 | 0x10;
+
+/** The HAProxy server name of a replica: its container name (for people) and short id (its identity). */
+export function serverName(target: { readonly id: string; readonly name?: string }): string {
+  const id = target.id.slice(0, ID_CHARS);
+  return target.name === undefined ? id : `${target.name}.${id}`;
+}
+
+/** The container name in a server name (`web-r2-1.0123456789ab` → `web-r2-1`). */
+export function replicaOfServer(name: string): string {
+  return name.replace(/\.[0-9a-f]{12}$/, "");
+}
+
+function idOfServer(name: string): string {
+  return /([0-9a-f]{12})$/.exec(name)?.[1] ?? name;
+}
+
+interface Known {
+  readonly host: string;
+  state: "routed" | "probing" | "draining";
+}
+
+export class Door {
+  readonly #servers = new Map<string, Known>();
+  readonly #probes = new Map<string, AbortController>();
+  #session: RuntimeSession;
+  #settings: DoorSettings;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly engine: Engine,
+    readonly container: string,
+    settings: DoorSettings,
+    session: RuntimeSession,
+    private readonly onReopen: () => Promise<void>,
+  ) {
+    this.#settings = settings;
+    this.#session = session;
+  }
+
+  /** Opens the door's runtime API and learns the servers it has. `onReopen` runs before a lost session is opened again (to start a stopped door). */
+  static async open(engine: Engine, container: string, settings: DoorSettings, onReopen: () => Promise<void> = async () => undefined, timeoutMs?: number): Promise<Door> {
+    const door = new Door(engine, container, settings, await RuntimeSession.open(engine, container, timeoutMs), onReopen);
+    await door.#learn();
+    return door;
+  }
+
+  /** The content of a door's configuration file, the way the initial one is written before its first start. */
+  static initialFiles(settings: DoorSettings, servers: readonly DoorServer[]): { name: string; text: string }[] {
+    return [
+      { name: CONFIG_FILE, text: renderDoorConfig(settings, servers) },
+      { name: VERIFY_ACL_FILE, text: "" },
+    ];
+  }
+
+  /** Writes files into a door's configuration directory (created or running). */
+  static async writeFiles(engine: Engine, container: string, files: readonly { name: string; text: string }[]): Promise<void> {
+    const tar = new TarWriter();
+    const put = engine.putArchive(container, CONFIG_DIR, tar.stream);
+    const mtime = new Date();
+    for (const file of files) await tar.add({ name: file.name, type: "file", mode: 0o644, mtime }, file.text);
+    await tar.finish();
+    await put;
+  }
+
+  async #learn(): Promise<void> {
+    this.#servers.clear();
+    for (const s of parseServersState(await this.#session.command(`show servers state ${BACKEND}`))) {
+      const state = (s.admin & DRAINING) !== 0 || (s.admin & MAINTENANCE) !== 0 ? "draining" : s.weight === 0 ? "probing" : "routed";
+      this.#servers.set(s.name, { host: s.address, state });
+    }
+  }
+
+  /** Runs one command; a session lost under it (the door restarted) is opened again and the command sent once more. */
+  async #run(command: string): Promise<string> {
+    try {
+      return await this.#session.command(command);
+    } catch (error) {
+      if (!(error instanceof SessionEnded)) throw error;
+      this.#session.close();
+      await this.onReopen();
+      this.#session = await RuntimeSession.open(this.engine, this.container, 60_000);
+      // a restarted HAProxy knows what its file says: servers being drained are gone from it
+      await this.#learn();
+      return this.#session.command(command);
+    }
+  }
+
+  /** One change at a time: the file written is the state after the change. */
+  #serial<T>(change: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(change, change);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #writeConfig(): Promise<void> {
+    const servers: DoorServer[] = [];
+    for (const [name, s] of this.#servers) if (s.state !== "draining") servers.push({ name, host: s.host, state: s.state });
+    await Door.writeFiles(this.engine, this.container, [{ name: CONFIG_FILE, text: renderDoorConfig(this.#settings, servers) }]);
+  }
+
+  #find(id: string): string | undefined {
+    const short = id.slice(0, ID_CHARS);
+    for (const name of this.#servers.keys()) if (idOfServer(name) === short) return name;
+    return undefined;
+  }
+
+  /** The servers HAProxy has, with what each is doing now. */
+  async status(): Promise<TargetReport[]> {
+    const [states, stats] = await Promise.all([this.#run(`show servers state ${BACKEND}`), this.#run("show stat -1 4 -1")]);
+    const byName = new Map(parseServerStats(stats, BACKEND).map((s) => [s.name, s]));
+    return parseServersState(states).map((s) => {
+      const stat = byName.get(s.name);
+      const state: TargetStatus =
+        (s.admin & (DRAINING | MAINTENANCE)) !== 0 ? "draining" : s.weight === 0 ? "probing" : s.operational === 2 ? "ready" : "down";
+      return { id: idOfServer(s.name), name: replicaOfServer(s.name), host: s.address, state, outstanding: (stat?.sessions ?? 0) + (stat?.queued ?? 0) };
+    });
+  }
+
+  /**
+   * Adds a replica. With `probe`, it takes no request (weight 0) until HAProxy's check of the
+   * health path answers 2xx (probed every `probeIntervalMs`), then it is routed; resolves then.
+   * Without, it is routed at once (Docker's health was its gate).
+   */
+  add(target: TargetAddress, probe: boolean): Promise<{ probes: number; ms: number }> {
+    const name = serverName(target);
+    const started = Date.now();
+    const abort = new AbortController();
+    return this.#serial(async () => {
+      const known = this.#servers.get(name);
+      if (known !== undefined && known.state === "routed" && known.host === target.host) return;
+      if (known !== undefined) await this.#delete(name);
+      const weight = probe ? 0 : ROUTED_WEIGHT;
+      this.#servers.set(name, { host: target.host, state: probe ? "probing" : "routed" });
+      await this.#writeConfig();
+      // added in maintenance; checks on and, when probed, marked down until a check passes
+      await this.#run(
+        [`add server ${BACKEND}/${name} ${serverArguments(this.#settings, target.host, weight)}`, `enable health ${BACKEND}/${name}`, ...(probe ? [`set server ${BACKEND}/${name} health down`] : []), `enable server ${BACKEND}/${name}`].join("; "),
+      );
+      if (probe) this.#probes.set(name, abort);
+    }).then(async () => {
+      if (!probe || !this.#probes.has(name)) return { probes: 0, ms: Date.now() - started };
+      try {
+        await this.#untilUp(name, abort.signal);
+      } finally {
+        this.#probes.delete(name);
+      }
+      await this.#serial(async () => {
+        const known = this.#servers.get(name);
+        if (known === undefined || known.state !== "probing") return;
+        await this.#run(`set weight ${BACKEND}/${name} ${ROUTED_WEIGHT}`);
+        known.state = "routed";
+        await this.#writeConfig();
+      });
+      const ms = Date.now() - started;
+      return { probes: Math.max(1, Math.round(ms / this.#settings.probeIntervalMs)), ms };
+    });
+  }
+
+  async #untilUp(name: string, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal.aborted) throw new Error(`${replicaOfServer(name)} was taken out of ${this.container} before it answered its health path`);
+      const state = parseServersState(await this.#run(`show servers state ${BACKEND}`)).find((s) => s.name === name);
+      if (state === undefined) throw new Error(`${replicaOfServer(name)} is no longer a server of ${this.container}`);
+      if (state.operational === 2) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.#settings.probeIntervalMs, 250)));
+    }
+  }
+
+  /**
+   * Stops sending new requests to a replica, waits until HAProxy reports nothing in flight on it
+   * (bounded by the drain timeout), then removes it. A probe in progress is cancelled.
+   */
+  async drain(id: string, timeoutMs = this.#settings.drainTimeoutMs): Promise<DrainResult> {
+    const started = Date.now();
+    const name = this.#find(id);
+    if (name === undefined) return { routed: false, drained: true, outstanding: 0, ms: 0 };
+    const probing = this.#probes.get(name);
+    const wasRouted = this.#servers.get(name)?.state === "routed";
+    if (probing !== undefined || !wasRouted) {
+      probing?.abort();
+      await this.remove(id);
+      return { routed: false, drained: true, outstanding: 0, ms: Date.now() - started };
+    }
+    await this.#serial(async () => {
+      const known = this.#servers.get(name);
+      if (known !== undefined) known.state = "draining";
+      await this.#writeConfig();
+      await this.#run(`set server ${BACKEND}/${name} state drain`).catch(() => undefined);
+    });
+    let outstanding = 0;
+    for (;;) {
+      const stat = parseServerStats(await this.#run("show stat -1 4 -1"), BACKEND).find((s) => s.name === name);
+      outstanding = stat === undefined ? 0 : stat.sessions + stat.queued;
+      if (outstanding === 0 || Date.now() - started >= timeoutMs) break;
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    await this.#serial(() => this.#delete(name));
+    return { routed: true, drained: outstanding === 0, outstanding, ms: Date.now() - started };
+  }
+
+  /** Takes a replica out at once (in-flight requests are cut). */
+  remove(id: string): Promise<void> {
+    return this.#serial(async () => {
+      const name = this.#find(id);
+      if (name === undefined) return;
+      this.#probes.get(name)?.abort();
+      await this.#delete(name);
+    });
+  }
+
+  /** maintenance, its sessions shut, deleted; out of the file. Inside #serial. */
+  async #delete(name: string): Promise<void> {
+    this.#servers.delete(name);
+    await this.#writeConfig();
+    await this.#run(`set server ${BACKEND}/${name} state maint; shutdown sessions server ${BACKEND}/${name}`).catch(() => undefined);
+    // idle connections to it are closed asynchronously: deletion is tried again for a moment
+    for (let i = 0; i < 20; i++) {
+      const answer = await this.#run(`del server ${BACKEND}/${name}`).catch((error: Error) => error.message);
+      if (/deleted|no such server/i.test(answer)) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Routes to exactly these replicas (routed at once): the others are removed. */
+  async sync(targets: readonly TargetAddress[]): Promise<void> {
+    const wanted = new Set(targets.map(serverName));
+    for (const name of [...this.#servers.keys()]) if (!wanted.has(name)) await this.#serial(() => this.#delete(name));
+    for (const target of targets) await this.add(target, false);
+  }
+
+  /** Registers a token that makes the door name the replica that answered (--verify's own traffic); returns its removal. */
+  async allowVerify(token: string): Promise<() => Promise<void>> {
+    await this.#run(`add acl ${CONFIG_DIR}/${VERIFY_ACL_FILE} ${token}`);
+    return async () => {
+      await this.#run(`del acl ${CONFIG_DIR}/${VERIFY_ACL_FILE} ${token}`).catch(() => undefined);
+    };
+  }
+
+  /** The configuration file as the door has it now. */
+  currentConfig(): Promise<string> {
+    return this.#run(`\x1f${CONFIG_DIR}/${CONFIG_FILE}`).catch(() => "");
+  }
+
+  /** New settings: written, then HAProxy reloads seamlessly (its master hands the listening socket to a new worker). */
+  async reconfigure(settings: DoorSettings): Promise<void> {
+    await this.#serial(async () => {
+      this.#settings = settings;
+      await this.#writeConfig();
+      await this.engine.signalContainer(this.container, "SIGUSR2");
+    });
+  }
+
+  close(): void {
+    for (const probe of this.#probes.values()) probe.abort();
+    this.#session.close();
+  }
+}

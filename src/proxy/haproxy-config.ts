@@ -1,0 +1,141 @@
+/**
+ * The HAProxy configuration of one door (one published port of one service): pure text from
+ * settings and servers. HAProxy is the data plane; this file is the only place reroll says
+ * how it forwards, so every traffic rule (timeouts, retries, headers, health checks) is here.
+ */
+
+/** where the official image reads its configuration; reroll writes its files here */
+export const CONFIG_DIR = "/usr/local/etc/haproxy";
+export const CONFIG_FILE = "haproxy.cfg";
+/** the tokens of reroll's own --verify runs: added and removed at run time, empty on disk */
+export const VERIFY_ACL_FILE = "verify.acl";
+/** HAProxy's runtime API, reached only by exec into the container (never a port) */
+export const RUNTIME_SOCKET = "/var/lib/haproxy/reroll.sock";
+/** the port HAProxy listens on inside its container; Docker publishes it */
+export const DOOR_LISTEN_PORT = 10_000;
+export const BACKEND = "replicas";
+/** a server's weight when routed; 0 while its first probe is pending */
+export const ROUTED_WEIGHT = 100;
+/** how often a routed replica is checked between rollouts, and how many failures take it out */
+export const ROUTED_CHECK_INTERVAL_MS = 1_000;
+export const ROUTED_CHECK_FALL = 2;
+
+export const VERIFY_HEADER = "x-reroll-verify";
+export const TARGET_HEADER = "x-reroll-target";
+
+export interface DoorSettings {
+  readonly project: string;
+  readonly service: string;
+  readonly mode: "http" | "tcp";
+  /** the replicas' container port */
+  readonly targetPort: number;
+  readonly healthPath: string | undefined;
+  /** how often a replica that is not up yet (a new one, or one taken out) is probed */
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  /** clients whose X-Forwarded-Proto/-Host are kept (other proxies in front); CIDRs or addresses */
+  readonly trustedProxies: readonly string[];
+}
+
+/** routed: takes requests · probing: checked, weight 0 until its first 2xx · (draining servers are never written) */
+export interface DoorServer {
+  readonly name: string;
+  readonly host: string;
+  readonly state: "routed" | "probing";
+}
+
+const ms = (value: number): string => `${Math.max(1, Math.round(value))}ms`;
+
+/** The arguments of a server, the same in the file and in the runtime API's `add server`. */
+export function serverArguments(settings: DoorSettings, host: string, weight: number): string {
+  return [
+    `${host}:${settings.targetPort}`,
+    "check",
+    `inter ${ms(ROUTED_CHECK_INTERVAL_MS)}`,
+    `downinter ${ms(settings.probeIntervalMs)}`,
+    `fall ${ROUTED_CHECK_FALL}`,
+    "rise 1",
+    `weight ${weight}`,
+  ].join(" ");
+}
+
+function serverLine(settings: DoorSettings, server: DoorServer): string {
+  return `  server ${server.name} ${serverArguments(settings, server.host, server.state === "routed" ? ROUTED_WEIGHT : 0)}`;
+}
+
+function httpFrontendRules(settings: DoorSettings): string[] {
+  const trusted = settings.trustedProxies.length > 0;
+  const unlessTrusted = trusted ? " unless from_trusted_proxy" : "";
+  return [
+    ...(trusted ? [`  acl from_trusted_proxy src ${settings.trustedProxies.join(" ")}`] : []),
+    // a slow body counts against `timeout http-request` too, as a slow head does
+    "  option http-buffer-request",
+    // the client's word about the original scheme and host is taken only from another proxy
+    `  http-request del-header x-forwarded-proto${unlessTrusted}`,
+    `  http-request del-header x-forwarded-host${unlessTrusted}`,
+    "  http-request set-header x-forwarded-proto https if { ssl_fc } !{ req.hdr(x-forwarded-proto) -m found }",
+    "  http-request set-header x-forwarded-proto http if !{ ssl_fc } !{ req.hdr(x-forwarded-proto) -m found }",
+    "  http-request set-header x-forwarded-host %[req.hdr(host)] if { req.hdr(host) -m found } !{ req.hdr(x-forwarded-host) -m found }",
+    "  option forwardfor",
+    // which replica answered is told only to reroll's own --verify traffic (a token it adds at run time)
+    `  http-request set-var(txn.reroll_verify) bool(true) if { req.hdr(${VERIFY_HEADER}) -f ${CONFIG_DIR}/${VERIFY_ACL_FILE} }`,
+    `  http-request del-header ${VERIFY_HEADER}`,
+    `  http-response del-header ${TARGET_HEADER}`,
+    `  http-response set-header ${TARGET_HEADER} %[srv_name] if { var(txn.reroll_verify) -m bool }`,
+  ];
+}
+
+function healthCheck(settings: DoorSettings): string[] {
+  if (settings.healthPath === undefined) return [];
+  return [
+    "  option httpchk",
+    `  http-check send meth GET uri ${settings.healthPath} ver HTTP/1.1 hdr host localhost hdr user-agent reroll-door`,
+    "  http-check expect rstatus ^2",
+  ];
+}
+
+/** The whole configuration file of a door. */
+export function renderDoorConfig(settings: DoorSettings, servers: readonly DoorServer[]): string {
+  const http = settings.mode === "http";
+  return [
+    `# reroll's door for ${settings.project}/${settings.service} (port ${settings.targetPort}), written by reroll: changes made here are replaced`,
+    "global",
+    `  stats socket ${RUNTIME_SOCKET} mode 600 level admin`,
+    "  stats timeout 2m",
+    "  log stdout format raw daemon notice",
+    // a worker left by a reload finishes its connections (a WebSocket included) for this long at most
+    `  hard-stop-after ${ms(Math.max(30_000, settings.drainTimeoutMs + 10_000))}`,
+    "",
+    "defaults",
+    `  mode ${settings.mode}`,
+    "  log global",
+    "  option dontlognull",
+    "  timeout connect 2s",
+    "  timeout client 60s",
+    "  timeout server 60s",
+    "  timeout client-fin 10s",
+    "  timeout server-fin 10s",
+    "  timeout tunnel 1h",
+    "  timeout queue 10s",
+    `  timeout check ${ms(settings.probeTimeoutMs)}`,
+    ...(http ? ["  timeout http-request 10s", "  timeout http-keep-alive 10s"] : []),
+    // only a connection that failed before any byte was sent is tried again, on another replica
+    "  retries 3",
+    ...(http ? ["  retry-on conn-failure"] : []),
+    "  option redispatch 1",
+    ...(http ? [`  http-error status 503 content-type text/plain string "no replica of ${settings.service} is ready" hdr retry-after 1`] : []),
+    "",
+    "frontend door",
+    `  bind :${DOOR_LISTEN_PORT}`,
+    ...(http ? httpFrontendRules(settings) : []),
+    `  default_backend ${BACKEND}`,
+    "",
+    `backend ${BACKEND}`,
+    // least outstanding requests first
+    "  balance leastconn",
+    ...healthCheck(settings),
+    ...servers.map((s) => serverLine(settings, s)),
+    "",
+  ].join("\n");
+}
