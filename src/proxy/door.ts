@@ -39,6 +39,8 @@ export interface DrainResult {
 
 const ID_CHARS = 12;
 const DRAIN_POLL_MS = 100;
+/** how long a lost session is tried again: a door's restart takes about a second */
+const REOPEN_MS = 60_000;
 const MAINTENANCE = 0x01 | 0x02 | 0x04 | 0x20;
 const DRAINING = 0x08 | 0x10;
 
@@ -68,6 +70,7 @@ export class Door {
   #session: RuntimeSession;
   #settings: DoorSettings;
   #queue: Promise<unknown> = Promise.resolve();
+  #reopening: Promise<void> | undefined;
 
   private constructor(
     private readonly engine: Engine,
@@ -119,13 +122,32 @@ export class Door {
       return await this.#session.command(command);
     } catch (error) {
       if (!(error instanceof SessionEnded)) throw error;
-      this.#session.close();
-      await this.onReopen();
-      this.#session = await RuntimeSession.open(this.engine, this.container, 60_000);
-      // a restarted HAProxy knows what its file says: servers being drained are gone from it
-      await this.#learn();
+      this.#reopening ??= this.#reopen().finally(() => (this.#reopening = undefined));
+      await this.#reopening;
       return this.#session.command(command);
     }
+  }
+
+  /**
+   * A new session once the door answers again: Docker restarts a door whose process died, and
+   * `onReopen` starts one that was stopped (`docker kill`). Docker may still call a killed
+   * container running for a moment, so this tries again until REOPEN_MS have passed.
+   */
+  async #reopen(): Promise<void> {
+    this.#session.close();
+    const deadline = Date.now() + REOPEN_MS;
+    for (;;) {
+      try {
+        await this.onReopen();
+        this.#session = await RuntimeSession.open(this.engine, this.container, 5_000);
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    // a restarted HAProxy knows what its file says: servers being drained are gone from it
+    await this.#learn();
   }
 
   /** One change at a time: the file written is the state after the change. */
@@ -175,10 +197,8 @@ export class Door {
       const weight = probe ? 0 : ROUTED_WEIGHT;
       this.#servers.set(name, { host: target.host, state: probe ? "probing" : "routed" });
       await this.#writeConfig();
-      // added in maintenance; checks on and, when probed, marked down until a check passes
-      await this.#run(
-        [`add server ${BACKEND}/${name} ${serverArguments(this.#settings, target.host, weight)}`, `enable health ${BACKEND}/${name}`, ...(probe ? [`set server ${BACKEND}/${name} health down`] : []), `enable server ${BACKEND}/${name}`].join("; "),
-      );
+      // added in maintenance, then checked; a probed one takes no request (weight 0) until a check passed
+      await this.#run([`add server ${BACKEND}/${name} ${serverArguments(this.#settings, target.host, weight)}`, `enable health ${BACKEND}/${name}`, `enable server ${BACKEND}/${name}`].join("; "));
       if (probe) this.#probes.set(name, abort);
     }).then(async () => {
       if (!probe || !this.#probes.has(name)) return { probes: 0, ms: Date.now() - started };
@@ -204,7 +224,8 @@ export class Door {
       if (signal.aborted) throw new Error(`${replicaOfServer(name)} was taken out of ${this.container} before it answered its health path`);
       const state = parseServersState(await this.#run(`show servers state ${BACKEND}`)).find((s) => s.name === name);
       if (state === undefined) throw new Error(`${replicaOfServer(name)} is no longer a server of ${this.container}`);
-      if (state.operational === 2) return;
+      // a server is called up before its first check: only a check that passed counts
+      if (state.operational === 2 && (state.checkResult === 3 || state.checkResult === 4)) return;
       await new Promise((resolve) => setTimeout(resolve, Math.min(this.#settings.probeIntervalMs, 250)));
     }
   }

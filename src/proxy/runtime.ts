@@ -178,6 +178,8 @@ export interface ServerState {
   /** bits: 0x01/0x02/0x04/0x20 maintenance, 0x08/0x10 drain */
   readonly admin: number;
   readonly weight: number;
+  /** the last check's result: 0 none yet, 2 failed, 3 passed, 4 passed with conditions */
+  readonly checkResult: number;
 }
 
 export function parseServersState(text: string): ServerState[] {
@@ -187,14 +189,17 @@ export function parseServersState(text: string): ServerState[] {
   const columns = header.slice(2).split(" ");
   const at = (name: string): number => columns.indexOf(name);
   return lines
-    .filter((l) => l !== "" && !l.startsWith("#") && /^\d/.test(l))
+    .filter((l) => !l.startsWith("#"))
     .map((l) => l.split(" "))
+    // the first line is the format's version alone
+    .filter((f) => f.length >= columns.length)
     .map((f) => ({
       name: f[at("srv_name")] ?? "",
       address: f[at("srv_addr")] ?? "",
       operational: Number(f[at("srv_op_state")]),
       admin: Number(f[at("srv_admin_state")]),
       weight: Number(f[at("srv_uweight")]),
+      checkResult: Number(f[at("srv_check_result")]),
     }));
 }
 

@@ -100,16 +100,18 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     const halfway = runningRevisions.size > 1 || hashes.size > 1 || down.some((r) => r.state === "created" || (runningRevisions.size > 0 && !runningRevisions.has(r.revision)));
     const ready = replicas.filter((r) => r.ready).length;
     // replicas serve, but nothing publishes the service's ports: unreachable from outside
-    const proxy = all.find((c) => c.labels[LABEL_PROXY_FOR] === service.name);
-    const unpublished = service.ports.length > 0 && ready > 0 && proxy?.state !== "running";
+    const doors = all.filter((c) => c.labels[LABEL_PROXY_FOR] === service.name);
+    const closed = doors.filter((c) => c.state !== "running");
+    const unpublished = service.ports.length > 0 && ready > 0 && (doors.length === 0 || closed.length > 0);
     let rollout: string;
     if (replicas.length === 0) rollout = service.deploy.replicas === 0 && current !== undefined ? "converged" : "not deployed";
     else if (lockHolder !== undefined) rollout = "rollout in progress";
     else if (staleLock !== undefined) rollout = "interrupted: its rollout's process is gone; run reroll up to finish or reroll rollback";
     else if (halfway) rollout = "interrupted: run reroll up to finish or reroll rollback";
     else if (current !== undefined && runningRevisions.size > 0 && !runningRevisions.has(current)) rollout = `drifted: r${[...runningRevisions].join(", r")} runs, the last completed rollout was r${current}`;
-    else if (unpublished && proxy?.state === "restarting") rollout = "degraded: its proxy keeps exiting and Docker restarts it (docker logs says why); reroll up or reroll proxy up recreates it";
-    else if (unpublished) rollout = "degraded: no proxy publishes its ports (reroll proxy down, or it was removed); reroll up or reroll proxy up starts it";
+    else if (unpublished && closed.some((c) => c.state === "restarting")) rollout = "degraded: its door keeps exiting and Docker restarts it (docker logs says why); reroll up or reroll proxy up recreates it";
+    else if (unpublished && closed.length > 0) rollout = `degraded: its door ${closed.map((c) => `${c.names[0] ?? c.id} is ${c.state}`).join(", ")}, so that port is closed; reroll up or reroll proxy up starts it`;
+    else if (unpublished) rollout = "degraded: no door publishes its ports (reroll proxy down, or it was removed); reroll up or reroll proxy up starts one";
     else if (down.length > 0) rollout = `degraded: ${down.map((r) => `${r.name} ${r.state}`).join(", ")}; reroll up replaces ${down.length === 1 ? "it" : "them"}`;
     else if (ready !== service.deploy.replicas) rollout = `degraded: ${ready} of ${service.deploy.replicas} replicas ready`;
     else rollout = "converged";
