@@ -130,9 +130,9 @@ export async function run() {
       await sleep(1500);
       return l.stop();
     };
-    const restarted = await pause(() => shAsync("docker", ["restart", "-t", "10", `${project}-web-proxy`]));
+    const restarted = await pause(() => shAsync("docker", ["restart", "-t", "10", `${project}-web-proxy-127.0.0.1-${port}`]));
     const replaced = await pause(async () => {
-      await shAsync("docker", ["rm", "-f", `${project}-web-proxy`]);
+      await shAsync("docker", ["rm", "-f", `${project}-web-proxy-127.0.0.1-${port}`]);
       await rerollUnderLoad(dir, project, ["proxy", "up"]);
     });
     const pauseRow = (what, r) => ({
@@ -166,7 +166,7 @@ export async function run() {
     const network = `${project}_default`;
     const replica = sh("docker", ["ps", "--format", "{{.Names}}", "--filter", `label=dev.reroll.project=${project}`, "--filter", "label=dev.reroll.slot"]).stdout.trim().split("\n");
     const replicaIps = replica.map((r) => ipOf(r, network));
-    const proxyIp = ipOf(`${project}-web-proxy`, network);
+    const proxyIp = ipOf(`${project}-web-proxy-127.0.0.1-${port}`, network);
     const nginxPort = freePort();
     const nginxDir = join(root, "nginx");
     sh("mkdir", ["-p", nginxDir]);

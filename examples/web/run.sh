@@ -40,7 +40,7 @@ $reroll down -p "$project" >/dev/null 2>&1
 docker ps -aq --filter "label=dev.reroll.project=$project" | xargs -r docker rm -f >/dev/null 2>&1
 
 step "reroll up                                   # $(from_line)"
-$reroll up -p "$project" --output plain 2>&1 | grep -v '^web |  \|step\|^web | building\|^reroll-proxy |'
+$reroll up -p "$project" --output plain 2>&1 | grep -v '^web |  \|step\|^web | building'
 up1=${PIPESTATUS[0]}
 serve
 
@@ -63,7 +63,7 @@ $reroll status -p "$project" --output plain
 
 ok() { [ "$1" = "$2" ] && echo "yes" || echo "NO (exit $1)"; }
 printf '\n\033[1mSummary\033[0m\n'
-printf '  %-52s %s\n' "up on httpd 1.18, 3 replicas behind reroll-proxy:" "$(ok "$up1" 0)"
+printf '  %-52s %s\n' "up on httpd 1.18, 3 replicas behind the HAProxy door:" "$(ok "$up1" 0)"
 printf '  %-52s %s\n' "bump to 1.19, zero failed requests (--verify):" "$(ok "$up2" 0)"
 printf '  %-52s %s\n' "bump to 1.20 failed and rolled back by itself:" "$(ok "$up3" 1)"
 printf '  %-52s %s\n' "Dockerfile back at 1.19:" "$(from_line | grep -q ':1.19$' && echo yes || echo NO)"

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { RerollError } from "../core/errors.js";
+import { RerollError, isRerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_SERVICE } from "../core/labels.js";
 import type { PortSpec, ServiceSpec, Spec } from "../core/spec/types.js";
@@ -79,12 +79,13 @@ function doorSignature(spec: Spec, service: ServiceSpec, port: PortSpec, imageId
     .slice(0, 16);
 }
 
-/** The configuration without its server lines: what a reload changes. */
+/** The configuration without its server lines: what a reload changes (read back, it has no final newline). */
 function staticPart(config: string): string {
   return config
     .split("\n")
     .filter((l) => !l.startsWith("  server "))
-    .join("\n");
+    .join("\n")
+    .trimEnd();
 }
 
 /** The doors of a service as Docker lists them. */
@@ -225,6 +226,15 @@ export interface ServiceProxy {
   readonly published: readonly { readonly hostIp: string; readonly hostPort: number }[];
 }
 
+/** What a door's log said last about why it failed (its log goes with it when it is made anew). */
+async function lastWords(engine: Engine, name: string): Promise<string> {
+  const details = await engine.inspectContainer(name);
+  const lines = await engine.containerLogs(name, 20).catch(() => []);
+  const said = [...lines].reverse().find((l) => /alert|error|fatal|\[ALERT\]/i.test(l)) ?? lines.at(-1);
+  const state = details === undefined ? "" : ` (exit code ${details.exitCode}, restarted ${details.restartCount} times by Docker)`;
+  return `${state}${said === undefined ? "" : `; its log said: ${said}`}`;
+}
+
 /** Starts a door found stopped (`docker kill`, a host reboot without restart): the next command that needs it does. */
 function startIfStopped(engine: Engine, name: string, service: string, emit: EventSink): () => Promise<void> {
   return async () => {
@@ -255,14 +265,26 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
       const found = existing.find((c) => c.names[0] === name);
       const settings = doorSettings(spec, service, port);
       const current = found !== undefined && found.labels[LABEL_PROXY_SIGNATURE] === doorSignature(spec, service, port, imageId) && found.state !== "restarting";
-      if (!current) {
-        if (found !== undefined) await removeDoor(engine, { id: found.id, name }, service.name, found.state === "restarting" ? "it kept exiting" : "made anew: its image or network changed", emit);
+      const remake = async (why: "kept exiting" | "changed"): Promise<void> => {
+        if (why === "kept exiting") emit({ type: "warning", service: service.name, message: `${name} is recreated: it keeps exiting${await lastWords(engine, name)}` });
+        await removeDoor(engine, { id: found!.id, name }, service.name, why === "kept exiting" ? "kept exiting" : "made anew: its image or network changed", emit);
         await createDoor(engine, spec, service, port, imageId, serving);
         made.push(name);
-      } else {
-        await startIfStopped(engine, name, service.name, emit)();
+      };
+      if (!current && found !== undefined) await remake(found.state === "restarting" ? "kept exiting" : "changed");
+      else if (!current) {
+        await createDoor(engine, spec, service, port, imageId, serving);
+        made.push(name);
+      } else await startIfStopped(engine, name, service.name, emit)();
+      let door: Door;
+      try {
+        door = await Door.open(engine, name, settings, startIfStopped(engine, name, service.name, emit));
+      } catch (error) {
+        // found running between two of Docker's restarts of a door that keeps exiting: made anew, once
+        if (made.includes(name) || !isRerollError(error) || error.code !== "E_PROXY_UNREACHABLE") throw error;
+        await remake("kept exiting");
+        door = await Door.open(engine, name, settings, startIfStopped(engine, name, service.name, emit));
       }
-      const door = await Door.open(engine, name, settings, startIfStopped(engine, name, service.name, emit));
       doors.push(door);
       if (current && staticPart(await door.currentConfig()) !== staticPart(Door.initialFiles(settings, [])[0]!.text)) await door.reconfigure(settings);
       await syncRoutes(door, service, await servingReplicas(engine, spec.project, service.name));

@@ -4,19 +4,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runReroll, spawnRerollEvents, type CliRun, type TimedEvent } from "../support/cli.js";
-import { createDockerEngine } from "../../src/engine/docker-engine.js";
-import { dockerConnectionFromEnv } from "../../src/engine/connection.js";
-import { LABEL_PACKAGE_HASH, pruneProxyImages } from "../../src/proxy/image.js";
 import { docker, execIn, removeProject, testName } from "../support/docker.js";
 import { get, startLoad, type Load } from "../support/load.js";
 import { eventually, freePort } from "../support/net.js";
 import { tempDir } from "../support/tmp.js";
 
 /**
- * reroll-proxy against the real daemon, with real traffic on 127.0.0.1: rollouts and an
+ * The doors (HAProxy) against the real daemon, with real traffic on 127.0.0.1: rollouts and an
  * automatic rollback under 16 concurrent clients lose no request, in-flight requests and
- * WebSockets survive their replica's drain, the proxy keeps its routes when Docker restarts
- * it, and one service's port changes never touch another's traffic.
+ * WebSockets survive their replica's drain, a door keeps its routes when Docker restarts it,
+ * and one port's changes never touch another's traffic.
  */
 
 const APP = fileURLToPath(new URL("../fixtures/proxy-app", import.meta.url));
@@ -101,17 +98,21 @@ async function underLoad(port: number, during: () => Promise<void>): Promise<Loa
   return load;
 }
 
-async function proxyContainer(projectName: string, service = "web") {
-  return docker.getContainer(`${projectName}-${service}-proxy`).inspect();
+function doorName(projectName: string, port: number, service = "web"): string {
+  return `${projectName}-${service}-proxy-127.0.0.1-${port}`;
 }
 
-/** The replicas that answered `count` requests through the proxy on `port`, each of which must be a 200. */
+async function proxyContainer(projectName: string, port: number, service = "web") {
+  return docker.getContainer(doorName(projectName, port, service)).inspect();
+}
+
+/** The replicas (container hostnames) that answered `count` requests through the door on `port`, each of which must be a 200. */
 async function targetsAnswering(port: number, count: number): Promise<Set<string>> {
   const answered = new Set<string>();
   for (let i = 0; i < count; i++) {
-    const res = await get(port, "/", false, { "x-reroll-verify": "1" });
+    const res = await get(port, "/");
     expect(res.status).toBe(200);
-    answered.add(String(res.headers["x-reroll-target"]));
+    answered.add(String(res.headers["x-replica"]));
   }
   return answered;
 }
@@ -132,9 +133,9 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const first = await p.reroll(["up"]);
     expect(first.code, first.stderr).toBe(0);
     // the replicas publish nothing; the proxy publishes the declared host address and port
-    const proxy = await proxyContainer(p.project);
+    const proxy = await proxyContainer(p.project, port);
     expect(proxy.HostConfig.PortBindings?.["10000/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(port) }]);
-    expect(proxy.Config.User).toBe("node");
+    expect(proxy.Config.Image).toBe("haproxy:lts");
     for (const c of await docker.listContainers({ filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) })) {
       expect(c.Ports.filter((x) => x.PublicPort !== undefined)).toEqual([]);
     }
@@ -250,10 +251,10 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const port = await freePort();
     await p.write({ version: "v1", port, replicas: 2 });
     expect((await p.reroll(["up"])).code).toBe(0);
-    const before = await proxyContainer(p.project);
+    const before = await proxyContainer(p.project, port);
     process.kill(before.State.Pid, "SIGKILL");
     await eventually(async () => {
-      const now = await proxyContainer(p.project);
+      const now = await proxyContainer(p.project, port);
       return now.RestartCount > before.RestartCount && now.State.Running;
     }, "Docker to restart the proxy", 20_000);
     await eventually(async () => (await get(port)).status === 200, "the restarted proxy to answer", 10_000);
@@ -263,99 +264,27 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(web.proxy.targets.map((t) => t.state)).toEqual(["ready", "ready"]);
   });
 
-  it("a proxy that keeps exiting is made anew by up, which says what its log said; the replicas keep serving through the new one", async () => {
+  it("a door that keeps exiting is made anew by up, which says what its log said; the replicas keep serving through the new one", async () => {
     const p = await project("crashloop");
     const port = await freePort();
     await p.write({ version: "v1", port, replicas: 2 });
     expect((await p.reroll(["up"])).code).toBe(0);
-    const before = await proxyContainer(p.project);
-    // damaged in place: its entry point gone from the container's own layer, so that every
-    // one of Docker's restarts exits at once (Docker lists it "restarting", or "running" for
-    // the moment between two of them: up must recreate it either way)
-    expect(await execIn(before.Id, ["rm", "/opt/reroll/bin/reroll.js"], "root")).toBe(0);
+    const before = await proxyContainer(p.project, port);
+    // damaged in place: its configuration made unreadable to HAProxy in the container's own
+    // layer, so that every one of Docker's restarts exits at once
+    expect(await execIn(before.Id, ["sh", "-c", "echo 'this is no haproxy configuration' > /usr/local/etc/haproxy/haproxy.cfg"], "root")).toBe(0);
     process.kill(before.State.Pid, "SIGKILL");
-    await eventually(async () => (await proxyContainer(p.project)).RestartCount >= 2, "Docker to restart the broken proxy twice", 20_000);
+    await eventually(async () => (await proxyContainer(p.project, port)).RestartCount >= 2, "Docker to restart the broken door twice", 20_000);
     expect((await get(port).catch(() => ({ status: 0 }))).status).not.toBe(200);
     const run = await p.rerollTimed(["up"]);
     expect(run.code, run.output).toBe(0);
     const warning = run.events.find((e) => e.event["type"] === "warning" && /keeps exiting/.test(String(e.event["message"])));
-    expect(String(warning?.event["message"])).toMatch(/^\S+-web-proxy is recreated: it keeps exiting \(exit code 1, restarted \d+ times by Docker\); its log said: Error: Cannot find module '\/opt\/reroll\/bin\/reroll.js'/);
+    expect(String(warning?.event["message"])).toMatch(/-web-proxy-127\.0\.0\.1-\d+ is recreated: it keeps exiting \(exit code \d+, restarted \d+ times by Docker\); its log said: .*ALERT/);
     expect(run.events.find((e) => e.event["type"] === "proxy-removed")?.event["cause"]).toBe("kept exiting");
-    const after = await proxyContainer(p.project);
+    const after = await proxyContainer(p.project, port);
     expect(after.Id).not.toBe(before.Id);
     expect(after.RestartCount).toBe(0);
     expect((await targetsAnswering(port, 10)).size).toBe(2);
-  });
-
-  it("follows a replica that Docker restarted at another address; the address it left, now another container's, gets no request", async () => {
-    const p = await project("moved");
-    const port = await freePort();
-    await p.write({ version: "v1", port, replicas: 2 });
-    expect((await p.reroll(["up"])).code).toBe(0);
-    const proxyTargets = async () => {
-      const status = await p.reroll(["proxy", "status", "--output", "json"]);
-      return (JSON.parse(status.stdout) as { proxies: { targets: { id: string; name: string; state: string; host: string }[] }[] }).proxies[0]!.targets;
-    };
-    const [moved, kept] = await proxyTargets();
-    const replica = docker.getContainer(moved!.id);
-    const inspected = await replica.inspect();
-    const network = Object.keys(inspected.NetworkSettings.Networks)[0]!;
-    const left = inspected.NetworkSettings.Networks[network]!.IPAddress;
-    expect(moved!.host).toBe(left);
-
-    const load = startLoad(port, 16);
-    let stopped = Infinity;
-    try {
-      await new Promise((r) => setTimeout(r, 300));
-      await replica.stop({ t: 2 });
-      stopped = Date.now();
-      await eventually(async () => (await proxyTargets()).find((t) => t.id === moved!.id)?.state === "unreachable", "the proxy to see the stopped replica as unreachable", 10_000);
-      // Docker gives the lowest free address to the next container: the one the replica left
-      const filler = await docker.createContainer({
-        Image: inspected.Image,
-        Env: ["VERSION=filler"],
-        Labels: { "dev.reroll.project": p.project, "dev.reroll.test": "filler" },
-        HostConfig: { NetworkMode: network },
-      });
-      await filler.start();
-      expect((await filler.inspect()).NetworkSettings.Networks[network]!.IPAddress).toBe(left);
-      await replica.start();
-      const now = (await replica.inspect()).NetworkSettings.Networks[network]!.IPAddress;
-      expect(now).not.toBe(left);
-      await eventually(
-        async () => {
-          const targets = await proxyTargets();
-          return targets.find((t) => t.id === moved!.id)?.host === now && targets.every((t) => t.state === "ready");
-        },
-        "the proxy to follow the replica to its new address",
-        10_000,
-      );
-      // Docker's DNS has the new address as soon as the container starts, maybe before its
-      // app listens: a connect refused there is retried on the other replica and passes the
-      // moved one over for FAILED_BACKOFF_MS, so it answers again within about a second.
-      const answered = new Set<string>();
-      const bodies = new Set<string>();
-      await eventually(
-        async () => {
-          const res = await get(port, "/", false, { "x-reroll-verify": "1" });
-          bodies.add(res.body.trim());
-          answered.add(String(res.headers["x-reroll-target"]));
-          return answered.size === 2;
-        },
-        "both replicas to answer through the proxy",
-        10_000,
-        20,
-      );
-      expect(answered).toEqual(new Set([moved!.name, kept!.name]));
-      expect(bodies).toEqual(new Set(["v1"]));
-      await new Promise((r) => setTimeout(r, 300));
-    } finally {
-      await load.stop();
-    }
-    // Requests in flight when a replica is stopped by hand, without a drain, may fail (a
-    // drain is what reroll does before it stops one); none may fail once it is down.
-    expect(load.failures.filter((f) => f.at >= stopped)).toEqual([]);
-    expect(load.answers.filter((a) => a.body !== "v1")).toEqual([]);
   });
 
   it("reroll up again while Docker's first health check is pending keeps routing the replicas: no failed request", async () => {
@@ -382,7 +311,7 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const port2 = await freePort();
     await p.write({ version: "v1", port, replicas: 2 });
     expect((await p.reroll(["up"])).code).toBe(0);
-    const firstProxy = (await proxyContainer(p.project)).Id;
+    const firstProxy = (await proxyContainer(p.project, port)).Id;
     const load = await underLoad(port, async () => {
       await p.write({ version: "v1", port, replicas: 2 }, { name: "api", version: "a1", port: port2, replicas: 1, mode: "tcp", healthPath: null });
       const run = await p.reroll(["up"]);
@@ -390,10 +319,10 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     });
     expect(load.failures).toEqual([]);
     expect(load.answers.length).toBeGreaterThan(50);
-    expect((await proxyContainer(p.project)).Id).toBe(firstProxy);
-    // the second service answers through its own proxy, in plain TCP mode
+    expect((await proxyContainer(p.project, port)).Id).toBe(firstProxy);
+    // the second service answers through its own door, in plain TCP mode
     expect((await get(port2)).body.trim()).toBe("a1");
-    const api = await proxyContainer(p.project, "api");
+    const api = await proxyContainer(p.project, port2, "api");
     expect(api.HostConfig.PortBindings?.["10000/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(port2) }]);
   });
 
@@ -454,33 +383,6 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(replicas.map((c) => c.State)).toEqual(["running", "running"]);
   });
 
-  it("a rebuilt reroll image does not leave the old one behind, unless a container still runs it", async () => {
-    const label = testName("img");
-    const make = async (tag: string): Promise<string> => {
-      const c = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["true"], Labels: { "dev.reroll.test": label } });
-      try {
-        const committed = (await c.commit({ repo: label, tag, changes: [`LABEL ${LABEL_PACKAGE_HASH}=${tag}`, `LABEL dev.reroll.test=${label}`] })) as { Id: string };
-        return committed.Id;
-      } finally {
-        await c.remove({ force: true });
-      }
-    };
-    const current = await make("current");
-    const unused = await make("unused");
-    const inUse = await make("inuse");
-    const user = await docker.createContainer({ Image: inUse, Cmd: ["true"], Labels: { "dev.reroll.test": label } });
-    try {
-      // narrowed to this test's images: the daemon is shared
-      await pruneProxyImages(await createDockerEngine(dockerConnectionFromEnv(process.env)), current, [`dev.reroll.test=${label}`]);
-      const left = (await docker.listImages({ filters: JSON.stringify({ reference: [`${label}:*`] }) })).map((i) => i.RepoTags?.[0]);
-      expect(left.sort()).toEqual([`${label}:current`, `${label}:inuse`]);
-      expect(unused).not.toBe(current);
-    } finally {
-      await user.remove({ force: true });
-      for (const tag of ["current", "unused", "inuse"]) await docker.getImage(`${label}:${tag}`).remove().catch(() => undefined);
-    }
-  });
-
   it("refuses a port another process holds, naming it, and starts nothing", async () => {
     const p = await project("busy");
     const { createServer } = await import("node:net");
@@ -495,7 +397,7 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
       expect(run.stderr).toMatch(/a process on this host/);
       const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
       expect(left).toEqual([]);
-      await expect(proxyContainer(p.project)).rejects.toThrow();
+      await expect(proxyContainer(p.project, port)).rejects.toThrow();
     } finally {
       holder.close();
     }
@@ -513,13 +415,14 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     let other = await freePort();
     while (other === port) other = await freePort();
     await p.write({ version: "v1", port: other, replicas: 1 });
-    const before = (await proxyContainer(p.project)).Id;
+    const before = (await proxyContainer(p.project, port)).Id;
     const plan = await p.reroll(["up", "--dry-run"]);
     expect(plan.code, plan.stderr).toBe(0);
-    expect(plan.stdout).toContain(`  proxy   recreate ${p.project}-web-proxy, publishing 127.0.0.1:${other}: its ports or image changed`);
+    expect(plan.stdout).toContain(`  proxy   create  ${doorName(p.project, other)}, publishing 127.0.0.1:${other}; remove  ${doorName(p.project, port)} (127.0.0.1:${port} is no longer published), after the new doors serve`);
     expect(plan.stdout).toMatch(/no replica to change: every replica runs the target/);
-    // a dry run: the proxy is the same container, on the old port
-    expect((await proxyContainer(p.project)).Id).toBe(before);
+    // a dry run: the door is the same container, on the old port, and no new one was made
+    expect((await proxyContainer(p.project, port)).Id).toBe(before);
+    await expect(proxyContainer(p.project, other)).rejects.toThrow();
     expect((await get(port)).body.trim()).toBe("v1");
 
     const moved = await p.reroll(["up", "--output", "plain"]);
@@ -550,7 +453,7 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toContain(`${p.project}-web-1 was started by docker compose (project ${p.project}). To hand the service to reroll, take Compose's containers down first (docker compose -p ${p.project} down`);
     expect((await compose.inspect()).State.Running).toBe(true);
-    await expect(proxyContainer(p.project)).rejects.toThrow();
+    await expect(proxyContainer(p.project, port)).rejects.toThrow();
     const replicas = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
     expect(replicas).toEqual([]);
   });
@@ -564,18 +467,161 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     // the old proxy holds the port: refused, naming the way out, and the old service still answers
     const refused = await p.reroll(["up", "--output", "plain"]);
     expect(refused.code, refused.stderr).toBe(2);
-    expect(refused.stderr).toContain(`${p.project}-web-r1-1, ${p.project}-web-proxy belong to web, which the Compose file no longer has`);
-    expect(refused.stderr).toContain(`${p.project}-web-proxy is the proxy of web, which the Compose file no longer has: reroll up --remove-orphans`);
+    expect(refused.stderr).toContain(`${p.project}-web-r1-1, ${doorName(p.project, port)} belong to web, which the Compose file no longer has`);
+    expect(refused.stderr).toContain(`${doorName(p.project, port)} is the door of web, which the Compose file no longer has: reroll up --remove-orphans`);
     expect((await get(port)).body.trim()).toBe("v1");
     const status = JSON.parse((await p.reroll(["status", "--output", "json"])).stdout) as { orphans: { name: string; service: string }[] };
-    expect(status.orphans.map((o) => o.name).sort()).toEqual([`${p.project}-web-proxy`, `${p.project}-web-r1-1`]);
+    expect(status.orphans.map((o) => o.name).sort()).toEqual([doorName(p.project, port), `${p.project}-web-r1-1`]);
 
     const moved = await p.reroll(["up", "--remove-orphans", "--output", "plain"]);
     expect(moved.code, moved.stderr).toBe(0);
     expect((await get(port)).body.trim()).toBe("v1");
     const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.service=web"] }) });
     expect(left).toEqual([]);
-    await expect(proxyContainer(p.project)).rejects.toThrow();
-    expect((await proxyContainer(p.project, "site")).State.Running).toBe(true);
+    await expect(proxyContainer(p.project, port)).rejects.toThrow();
+    expect((await proxyContainer(p.project, port, "site")).State.Running).toBe(true);
+  });
+  it("hostile clients smuggle nothing through the door and forge nothing it tells a replica: the replica receives exactly what was framed", async () => {
+    const p = await project("hostile");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    /** sends raw bytes on one connection and returns what came back once the door closed it (or after 1.5 s) */
+    const raw = (bytes: string): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = connect(port, "127.0.0.1");
+        let got = "";
+        socket.on("data", (c: Buffer) => (got += c.toString("latin1")));
+        socket.on("close", () => resolve(got));
+        socket.on("error", () => resolve(got));
+        socket.write(bytes);
+        setTimeout(() => socket.destroy(), 1_500);
+      });
+    const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    // (1) the replica answers an upload before reading its body: the body must not become a request
+    expect(await raw(`POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`)).toMatch(/^HTTP\/1\.1 401/);
+    // (2) Connection naming Content-Length must not unframe the body
+    await raw(`POST /conn HTTP/1.1\r\nHost: x\r\nConnection: Content-Length\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+    // (3) a GET with a body keeps its framing
+    await raw(`GET /get-body HTTP/1.1\r\nHost: x\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+    // (4) both lengths: one framing only ever reaches the replica
+    await raw(`POST /both HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX`);
+    // (5) a head over the limit is refused at the door
+    expect(await raw(`GET /huge HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(70_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.[01] (400|431)/);
+    // other clients' requests go on, on the same replica
+    for (let i = 0; i < 5; i++) expect((await get(port)).status).toBe(200);
+
+    // forwarded headers are the door's, not the client's; the verify header is not honoured for a client
+    const forged = await get(port, "/headers", false, { "x-forwarded-proto": "https", "x-forwarded-host": "evil.example", "x-forwarded-for": "1.2.3.4", "x-reroll-verify": "1" });
+    const seen = JSON.parse(forged.body) as Record<string, string>;
+    expect(seen["x-forwarded-proto"]).toBe("http");
+    expect(seen["x-forwarded-host"]).toBe(`127.0.0.1:${port}`);
+    expect(seen["x-forwarded-for"]).toMatch(/^1\.2\.3\.4, \d+\.\d+\.\d+\.\d+$/);
+    expect(seen["x-reroll-verify"]).toBeUndefined();
+    expect(forged.headers["x-reroll-target"]).toBeUndefined();
+
+    const received = JSON.parse((await get(port, "/received")).body) as { method: string; url: string; headers: Record<string, string>; body: string }[];
+    expect(received.map((r) => r.url)).not.toContain("/smuggled");
+    expect(received.map((r) => r.url)).not.toContain("/huge");
+    const byUrl = (url: string) => received.filter((r) => r.url === url);
+    expect(byUrl("/early").map((r) => r.method)).toEqual(["POST"]);
+    expect(byUrl("/conn")).toHaveLength(1);
+    expect(byUrl("/conn")[0]!.body).toBe(smuggled);
+    expect(byUrl("/get-body")).toHaveLength(1);
+    expect(byUrl("/get-body")[0]!.body).toBe(smuggled);
+    for (const r of byUrl("/both")) expect(r.headers["content-length"] !== undefined && r.headers["transfer-encoding"] !== undefined).toBe(false);
+  });
+
+  it("a routed replica that fails its health path between rollouts stops getting requests within seconds, and gets them again once it answers", async () => {
+    const p = await project("health");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    expect((await targetsAnswering(port, 10)).size).toBe(2);
+    const toggled = await get(port, "/health/toggle");
+    const sick = String(toggled.headers["x-replica"]);
+    const since = Date.now();
+    const answers: { at: number; replica: string; status: number }[] = [];
+    while (Date.now() - since < 6_000) {
+      const res = await get(port);
+      answers.push({ at: Date.now() - since, replica: String(res.headers["x-replica"]), status: res.status });
+    }
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    // out of rotation within a couple of seconds (two failed checks, one a second)
+    expect(answers.filter((a) => a.at > 3_500 && a.replica === sick)).toEqual([]);
+    const status = JSON.parse((await p.reroll(["proxy", "status", "--output", "json"])).stdout) as { proxies: { targets: { state: string }[] }[] };
+    expect(status.proxies[0]!.targets.map((t) => t.state).sort()).toEqual(["down", "ready"]);
+    // the sick replica is reached directly (not through the door) to heal it
+    expect(await execIn(`${sick}`, ["node", "-e", "require('http').get('http://127.0.0.1:8080/health/toggle', r => process.exit(0))"])).toBe(0);
+    await eventually(async () => (await targetsAnswering(port, 10)).has(sick), "the healed replica to be routed again", 10_000);
+  });
+
+  it("the door killed in the middle of a rollout (docker kill) is started again and the rollout completes: every replica on the new revision", async () => {
+    const p = await project("door-kill");
+    const port = await freePort();
+    await p.write({ version: "v1", port });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    await p.write({ version: "v2", port });
+    expect((await p.reroll(["build"])).code).toBe(0);
+    const load = startLoad(port, 8);
+    let killedAt = 0;
+    try {
+      const run = await p.rerollTimed(["up"], (event) => {
+        if (killedAt === 0 && event["type"] === "proxy-route") {
+          killedAt = Date.now();
+          void docker.getContainer(doorName(p.project, port)).kill();
+        }
+      });
+      expect(run.code, run.output).toBe(0);
+      expect(run.events.some((e) => e.event["type"] === "warning" && /started again/.test(String(e.event["message"])))).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await load.stop();
+    }
+    expect(killedAt).toBeGreaterThan(0);
+    // requests were lost only while the door was down
+    expect(load.failures.filter((f) => f.at > killedAt + 15_000)).toEqual([]);
+    expect(new Set(load.answers.filter((a) => a.at > Date.now() - 200).map((a) => a.body))).toEqual(new Set(["v2"]));
+    const status = JSON.parse((await p.reroll(["proxy", "status", "--output", "json"])).stdout) as { proxies: { targets: { name: string; state: string }[] }[] };
+    expect(status.proxies[0]!.targets.map((t) => t.state)).toEqual(["ready", "ready", "ready"]);
+    expect(status.proxies[0]!.targets.every((t) => /-r2-\d$/.test(t.name))).toBe(true);
+  });
+
+  it("a port added to a service does not touch its existing port under load; a port changed to a taken one keeps the old one serving, exit 1", async () => {
+    const p = await project("ports");
+    const port = await freePort();
+    let added = await freePort();
+    while (added === port) added = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const first = (await proxyContainer(p.project, port)).Id;
+    const compose = join(p.dir, "compose.yaml");
+    const text = await readFile(compose, "utf8");
+    const load = await underLoad(port, async () => {
+      await writeFile(compose, text.replace(`ports: ["127.0.0.1:${port}:8080"]`, `ports: ["127.0.0.1:${port}:8080", "127.0.0.1:${added}:8080"]`));
+      const run = await p.reroll(["up"]);
+      expect(run.code, run.stderr).toBe(0);
+    });
+    expect(load.failures).toEqual([]);
+    expect((await proxyContainer(p.project, port)).Id).toBe(first);
+    expect((await get(added)).body.trim()).toBe("v1");
+
+    const { createServer } = await import("node:net");
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, "127.0.0.1", () => r()));
+    const taken = (holder.address() as { port: number }).port;
+    try {
+      const held = await underLoad(port, async () => {
+        await writeFile(compose, text.replace(`ports: ["127.0.0.1:${port}:8080"]`, `ports: ["127.0.0.1:${taken}:8080"]`));
+        const run = await p.reroll(["up"]);
+        expect(run.code, run.stderr).toBe(1);
+        expect(run.stderr).toContain(`127.0.0.1:${taken} is held by a process on this host`);
+      });
+      expect(held.failures).toEqual([]);
+      expect((await proxyContainer(p.project, port)).Id).toBe(first);
+      await expect(proxyContainer(p.project, taken)).rejects.toThrow();
+    } finally {
+      holder.close();
+    }
   });
 });

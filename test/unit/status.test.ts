@@ -70,16 +70,18 @@ describe("status", () => {
     expect((await status(scaledToZero, engine)).services[0]!.rollout).toBe("converged");
   });
 
-  it("a service with ports whose proxy is gone is degraded, though every replica is ready", async () => {
+  it("a service with ports whose door is gone, stopped or crashing is degraded, though every replica is ready", async () => {
     const withPorts = { ...spec, services: [{ name: "web", ports: [{ target: 80, published: 8080 }], deploy: { replicas: 3 } }] } as unknown as Spec;
     const engine = { listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3)], listImages: async () => [], inspectImage: async () => undefined } as unknown as Engine;
-    expect((await status(withPorts, engine)).services[0]!.rollout).toBe("degraded: no proxy publishes its ports (reroll proxy down, or it was removed); reroll up or reroll proxy up starts it");
+    expect((await status(withPorts, engine)).services[0]!.rollout).toBe("degraded: no door publishes its ports (reroll proxy down, or it was removed); reroll up or reroll proxy up starts one");
     // one that keeps exiting is there, and Docker lists it "restarting": up makes it anew
-    const proxy = (state: string): ContainerSummary => ({ id: "proxy", names: ["shop-web-proxy"], imageId: "sha256:reroll", state, labels: { "dev.reroll.project": PROJECT, "dev.reroll.proxy-for": "web" } });
+    const proxy = (state: string): ContainerSummary => ({ id: "proxy", names: ["shop-web-proxy-8080"], imageId: "sha256:haproxy", state, labels: { "dev.reroll.project": PROJECT, "dev.reroll.proxy-for": "web" } });
     const withProxy = (state: string) => ({ listContainers: async () => [replica(2, 1), replica(2, 2), replica(2, 3), proxy(state)], listImages: async () => [], inspectImage: async () => undefined }) as unknown as Engine;
     expect((await status(withPorts, withProxy("restarting"))).services[0]!.rollout).toBe(
-      "degraded: its proxy keeps exiting and Docker restarts it (docker logs says why); reroll up or reroll proxy up recreates it",
+      "degraded: its door keeps exiting and Docker restarts it (docker logs says why); reroll up or reroll proxy up recreates it",
     );
+    // one killed by hand (docker kill): Docker does not restart it, and its port is closed
+    expect((await status(withPorts, withProxy("exited"))).services[0]!.rollout).toBe("degraded: its door shop-web-proxy-8080 is exited, so that port is closed; reroll up or reroll proxy up starts it");
     expect((await status(withPorts, withProxy("running"))).services[0]!.rollout).toBe("converged");
   });
 
