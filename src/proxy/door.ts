@@ -1,7 +1,7 @@
 import { TarWriter } from "../build/tar.js";
 import type { Engine } from "../engine/port.js";
 import { BACKEND, CONFIG_DIR, CONFIG_FILE, ROUTED_WEIGHT, VERIFY_ACL_FILE, renderDoorConfig, serverArguments, type DoorServer, type DoorSettings } from "./haproxy-config.js";
-import { RuntimeSession, SessionEnded, parseServerStats, parseServersState } from "./runtime.js";
+import { RuntimeSession, SessionEnded, parseServerStats, parseServersState, type ServerState } from "./runtime.js";
 
 /**
  * One door: an HAProxy container publishing one port of a service, driven through its runtime
@@ -59,6 +59,23 @@ function idOfServer(name: string): string {
   return /([0-9a-f]{12})$/.exec(name)?.[1] ?? name;
 }
 
+/** What a server is doing, from HAProxy's own state: admin bits first, then weight, then health. */
+function targetState(s: ServerState): TargetStatus {
+  if ((s.admin & (DRAINING | MAINTENANCE)) !== 0) return "draining";
+  if (s.weight === 0) return "probing";
+  return s.operational === 2 ? "ready" : "down";
+}
+
+/** The servers of a door's backend with their state and what they serve now; `run` sends one runtime API command. */
+export async function readTargets(run: (command: string) => Promise<string>): Promise<TargetReport[]> {
+  const [states, stats] = await Promise.all([run(`show servers state ${BACKEND}`), run("show stat -1 4 -1")]);
+  const byName = new Map(parseServerStats(stats, BACKEND).map((s) => [s.name, s]));
+  return parseServersState(states).map((s) => {
+    const stat = byName.get(s.name);
+    return { id: idOfServer(s.name), name: replicaOfServer(s.name), host: s.address, state: targetState(s), outstanding: (stat?.sessions ?? 0) + (stat?.queued ?? 0) };
+  });
+}
+
 interface Known {
   readonly host: string;
   state: "routed" | "probing" | "draining";
@@ -111,8 +128,8 @@ export class Door {
   async #learn(): Promise<void> {
     this.#servers.clear();
     for (const s of parseServersState(await this.#session.command(`show servers state ${BACKEND}`))) {
-      const state = (s.admin & DRAINING) !== 0 || (s.admin & MAINTENANCE) !== 0 ? "draining" : s.weight === 0 ? "probing" : "routed";
-      this.#servers.set(s.name, { host: s.address, state });
+      const state = targetState(s);
+      this.#servers.set(s.name, { host: s.address, state: state === "ready" || state === "down" ? "routed" : state });
     }
   }
 
@@ -170,15 +187,8 @@ export class Door {
   }
 
   /** The servers HAProxy has, with what each is doing now. */
-  async status(): Promise<TargetReport[]> {
-    const [states, stats] = await Promise.all([this.#run(`show servers state ${BACKEND}`), this.#run("show stat -1 4 -1")]);
-    const byName = new Map(parseServerStats(stats, BACKEND).map((s) => [s.name, s]));
-    return parseServersState(states).map((s) => {
-      const stat = byName.get(s.name);
-      const state: TargetStatus =
-        (s.admin & (DRAINING | MAINTENANCE)) !== 0 ? "draining" : s.weight === 0 ? "probing" : s.operational === 2 ? "ready" : "down";
-      return { id: idOfServer(s.name), name: replicaOfServer(s.name), host: s.address, state, outstanding: (stat?.sessions ?? 0) + (stat?.queued ?? 0) };
-    });
+  status(): Promise<TargetReport[]> {
+    return readTargets((command) => this.#run(command));
   }
 
   /**

@@ -5,8 +5,9 @@ import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_SERVICE } from "../core/labels.js
 import type { PortSpec, ServiceSpec, Spec } from "../core/spec/types.js";
 import type { ContainerSummary, Engine } from "../engine/port.js";
 import { networkName, orphanOf } from "../rollout/container-spec.js";
-import { Door, type DrainResult, type TargetAddress, type TargetReport } from "./door.js";
-import { DOOR_LISTEN_PORT, type DoorSettings } from "./haproxy-config.js";
+import { Door, readTargets, type DrainResult, type TargetAddress, type TargetReport } from "./door.js";
+import { DOOR_LISTEN_PORT, renderDoorConfig, type DoorSettings } from "./haproxy-config.js";
+import { RuntimeSession } from "./runtime.js";
 
 /**
  * The doors: one HAProxy container per published port of a service, named
@@ -256,7 +257,9 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
   const ports = tcpPorts(service);
   const imageId = await doorImage(engine, service);
   const existing = await doorsOf(engine, spec.project, service.name);
-  const serving = existing.some((c) => c.state === "running");
+  const doorsServe = existing.some((c) => c.state === "running");
+  // what Docker says serves now, read once for all the service's doors
+  const serving = await servingReplicas(engine, spec.project, service.name);
   const made: string[] = [];
   const doors: Door[] = [];
   try {
@@ -268,12 +271,12 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
       const remake = async (why: "kept exiting" | "changed"): Promise<void> => {
         if (why === "kept exiting") emit({ type: "warning", service: service.name, message: `${name} is recreated: it keeps exiting${await lastWords(engine, name)}` });
         await removeDoor(engine, { id: found!.id, name }, service.name, why === "kept exiting" ? "kept exiting" : "made anew: its image or network changed", emit);
-        await createDoor(engine, spec, service, port, imageId, serving);
+        await createDoor(engine, spec, service, port, imageId, doorsServe);
         made.push(name);
       };
       if (!current && found !== undefined) await remake(found.state === "restarting" ? "kept exiting" : "changed");
       else if (!current) {
-        await createDoor(engine, spec, service, port, imageId, serving);
+        await createDoor(engine, spec, service, port, imageId, doorsServe);
         made.push(name);
       } else await startIfStopped(engine, name, service.name, emit)();
       let door: Door;
@@ -286,8 +289,8 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
         door = await Door.open(engine, name, settings, startIfStopped(engine, name, service.name, emit));
       }
       doors.push(door);
-      if (current && staticPart(await door.currentConfig()) !== staticPart(Door.initialFiles(settings, [])[0]!.text)) await door.reconfigure(settings);
-      await syncRoutes(door, service, await servingReplicas(engine, spec.project, service.name));
+      if (current && staticPart(await door.currentConfig()) !== staticPart(renderDoorConfig(settings, []))) await door.reconfigure(settings);
+      await syncRoutes(door, service, serving);
     }
   } catch (error) {
     for (const d of doors) d.close();
@@ -392,11 +395,11 @@ export async function proxyStatuses(engine: Engine, project: string, services: r
         };
         if (c.state !== "running") return { ...base, published: [c.labels[LABEL_PROXY_PORT] ?? ""], targets: [], error: `the door is ${c.state}: its port is closed until reroll up or reroll proxy up starts it` };
         try {
-          const door = await Door.open(engine, c.id, { project, service: base.service, mode: "http", targetPort: 0, healthPath: undefined, probeIntervalMs: 100, probeTimeoutMs: 1000, drainTimeoutMs: 0, trustedProxies: [] }, undefined, 3_000);
+          const session = await RuntimeSession.open(engine, c.id, 3_000);
           try {
-            return { ...base, targets: await door.status() };
+            return { ...base, targets: await readTargets((command) => session.command(command)) };
           } finally {
-            door.close();
+            session.close();
           }
         } catch (error) {
           return { ...base, targets: [], error: error instanceof Error ? error.message : String(error) };
