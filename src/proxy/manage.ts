@@ -94,6 +94,11 @@ async function doorsOf(engine: Engine, project: string, service?: string): Promi
   return engine.listContainers([`${LABEL_PROJECT}=${project}`, service === undefined ? LABEL_PROXY_FOR : `${LABEL_PROXY_FOR}=${service}`]);
 }
 
+/** Every proxied service's door image is on the daemon: checked before any door changes, so a missing one changes nothing. */
+export async function checkDoorImages(engine: Engine, services: readonly ServiceSpec[]): Promise<void> {
+  for (const service of services) if (proxied(service)) await doorImage(engine, service);
+}
+
 async function doorImage(engine: Engine, service: ServiceSpec): Promise<string> {
   const image = await engine.inspectImage(service.proxy.image);
   if (image === undefined) {
@@ -225,6 +230,8 @@ export interface ServiceProxy {
   readonly control: ServiceDoors;
   /** where clients reach it on the host, with the port Docker chose when the file left it open */
   readonly published: readonly { readonly hostIp: string; readonly hostPort: number }[];
+  /** whether a door was made or removed: the project is no longer as it was */
+  readonly changed: boolean;
 }
 
 /** What a door's log said last about why it failed (its log goes with it when it is made anew). */
@@ -299,9 +306,12 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
     throw error;
   }
   const wanted = new Set(ports.map((p) => proxyContainerName(spec.project, service.name, p)));
+  let removed = false;
   for (const old of existing) {
     const name = old.names[0] ?? old.id;
-    if (!wanted.has(name)) await removeDoor(engine, { id: old.id, name }, service.name, `${old.labels[LABEL_PROXY_PORT] ?? "its port"} is no longer published`, emit);
+    if (wanted.has(name)) continue;
+    await removeDoor(engine, { id: old.id, name }, service.name, `${old.labels[LABEL_PROXY_PORT] ?? "its port"} is no longer published`, emit);
+    removed = true;
   }
   const published: { hostIp: string; hostPort: number }[] = [];
   for (const door of doors) {
@@ -310,7 +320,7 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
     published.push(...ports);
     emit({ type: "proxy-ready", service: service.name, name: door.container, published: ports.map((p) => publicAddress(p.hostIp, p.hostPort)), created: made.includes(door.container) });
   }
-  return { name: doors[0]?.container ?? "", control: new ServiceDoors(doors), published };
+  return { name: doors[0]?.container ?? "", control: new ServiceDoors(doors), published, changed: made.length > 0 || removed };
 }
 
 /** The doors of a project, with their service. */

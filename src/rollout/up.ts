@@ -26,7 +26,7 @@ import {
 } from "./container-spec.js";
 import { executePlan, proveKept, type ExecuteContext, type ExecuteResult } from "./execute.js";
 import { acquireProjectLock, type HeldLock } from "./lock.js";
-import { ensureServiceProxy, listProxies, plannedProxyChange, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
+import { checkDoorImages, ensureServiceProxy, listProxies, plannedProxyChange, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
 import { proxyTraffic, type Traffic } from "../proxy/traffic.js";
 import { startVerify, type VerifyReport, type VerifyRun } from "../proxy/verify.js";
 import { appendLedger, completedRevisions, readLedger, recordedConfig, rollbackStack, type Outcome, type Step } from "./state.js";
@@ -353,10 +353,16 @@ async function rollTargets(
   try {
     await checkExternalVolumes(engine, spec, targets.map((t) => t.service));
     await Promise.all([ensureProjectResources(engine, spec, targets.map((t) => t.service)), handleOrphans(engine, spec, options.removeOrphans === true, emit)]);
-    // every proxy is in place (ports published, routes known) before any replica changes
+    // every door is in place (ports published, routes known) before any replica changes
+    await checkDoorImages(engine, targets.map((t) => t.service));
+    let doorsChanged = false;
     for (const t of targets) {
       if (!proxied(t.service)) continue;
-      const proxy = await ensureServiceProxy(engine, spec, t.service, emit);
+      const proxy = await ensureServiceProxy(engine, spec, t.service, emit).catch((error: unknown) => {
+        // an earlier service's doors were made or removed: "nothing was changed" is no longer true
+        throw doorsChanged && isRerollError(error) && error.kind === "input" ? new RerollError(error.code, error.message, { kind: "failed", problems: error.problems, hint: error.hint, cause: error }) : error;
+      });
+      doorsChanged ||= proxy.changed;
       proxies.set(t.service.name, proxy);
       traffic.set(t.service.name, proxyTraffic(engine, proxy.control, t.service, networkName(spec.project), emit));
     }

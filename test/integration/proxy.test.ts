@@ -624,4 +624,17 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
       holder.close();
     }
   });
+  it("a door image the daemon lacks is an input error before anything changes: exit 2, no container made", async () => {
+    const p = await project("no-image");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    const compose = join(p.dir, "compose.yaml");
+    await writeFile(compose, (await readFile(compose, "utf8")).replace("      proxy:\n", "      proxy:\n        image: haproxy:not-on-this-daemon\n"));
+    const run = await p.reroll(["up"]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain("The door's image haproxy:not-on-this-daemon is not on this Docker daemon");
+    expect(run.stderr).toContain("docker pull haproxy:not-on-this-daemon");
+    const made = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`] }) });
+    expect(made.filter((c) => c.Labels["dev.reroll.slot"] !== undefined || c.Labels["dev.reroll.proxy-for"] !== undefined)).toEqual([]);
+  });
 });
