@@ -71,14 +71,17 @@ export const fmt = {
 };
 
 /** Prints rows of {benchmark, value, baselineName, baseline, ratio, target, ok} as a table. */
-export function printTable(rows) {
+/** The table as markdown lines (what README's Performance section shows). */
+export function tableLines(rows) {
   const header = ["benchmark", "reroll", "compared with", "baseline", "ratio", "target", "met"];
   const lines = rows.map((r) => [r.benchmark, r.value, r.baselineName ?? "—", r.baseline ?? "—", r.ratio ?? "—", r.target, r.ok ? "yes" : "NO"]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => String(l[i]).length)));
-  const row = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(" | ")} |`;
-  console.log(row(header));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const l of lines) console.log(row(l));
+  const row = (cells) => `| ${cells.map((c, i) => String(c).replaceAll("|", "\\|").padEnd(widths[i])).join(" | ")} |`;
+  return [row(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(row)];
+}
+
+export function printTable(rows) {
+  for (const line of tableLines(rows)) console.log(line);
 }
 
 /**

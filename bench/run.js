@@ -1,5 +1,6 @@
 // `npm run bench`: runs every benchmark and prints one table. See bench/README.md.
-import { printTable, removeStaleBenchProjects } from "./lib.js";
+import { writeFileSync } from "node:fs";
+import { printTable, removeStaleBenchProjects, tableLines } from "./lib.js";
 
 const suites = [
   ["bump", () => import("./bump.bench.js")],
@@ -17,4 +18,7 @@ for (const [name, load] of suites) {
   rows.push(...(await (await load()).run()));
 }
 printTable(rows);
-console.log(`\n${rows.filter((r) => r.ok).length} of ${rows.length} targets met; ${((Date.now() - started) / 1000).toFixed(1)} s; node ${process.version}, ${process.platform}/${process.arch}`);
+const summary = `${rows.filter((r) => r.ok).length} of ${rows.length} targets met; ${((Date.now() - started) / 1000).toFixed(1)} s; node ${process.version}, ${process.platform}/${process.arch}`;
+console.log(`\n${summary}`);
+// a run of every suite is what README's Performance section shows; a partial run is printed only
+if (only.length === 0) writeFileSync(new URL("./results.md", import.meta.url), `${tableLines(rows).join("\n")}\n\n${summary}\n`);
