@@ -37,6 +37,15 @@ export interface DrainResult {
   readonly ms: number;
 }
 
+/** a file written into a door; a secret (a private key) is readable by HAProxy's group only */
+export interface DoorFile {
+  readonly name: string;
+  readonly text: string;
+  readonly secret?: boolean;
+}
+
+/** the haproxy group of HAProxy's official image (its processes run as haproxy:haproxy, 99:99) */
+const HAPROXY_GID = 99;
 const ID_CHARS = 12;
 const DRAIN_POLL_MS = 100;
 /** how long a lost session is tried again: a door's restart takes about a second */
@@ -108,19 +117,19 @@ export class Door {
   }
 
   /** The content of a door's configuration file, the way the initial one is written before its first start. */
-  static initialFiles(settings: DoorSettings, servers: readonly DoorServer[]): { name: string; text: string }[] {
+  static initialFiles(settings: DoorSettings, servers: readonly DoorServer[]): DoorFile[] {
     return [
       { name: CONFIG_FILE, text: renderDoorConfig(settings, servers) },
       { name: VERIFY_ACL_FILE, text: "" },
     ];
   }
 
-  /** Writes files into a door's configuration directory (created or running). */
-  static async writeFiles(engine: Engine, container: string, files: readonly { name: string; text: string }[]): Promise<void> {
+  /** Writes files into a door's directory (its configuration by default), created or running; a secret is readable by HAProxy's group only. */
+  static async writeFiles(engine: Engine, container: string, files: readonly DoorFile[], dir = CONFIG_DIR): Promise<void> {
     const tar = new TarWriter();
-    const put = engine.putArchive(container, CONFIG_DIR, tar.stream);
+    const put = engine.putArchive(container, dir, tar.stream);
     const mtime = new Date();
-    for (const file of files) await tar.add({ name: file.name, type: "file", mode: 0o644, mtime }, file.text);
+    for (const file of files) await tar.add({ name: file.name, type: "file", mtime, ...(file.secret === true ? { mode: 0o640, uid: 0, gid: HAPROXY_GID } : { mode: 0o644 }) }, file.text);
     await tar.finish();
     await put;
   }

@@ -7,6 +7,8 @@
 /** where the official image reads its configuration; reroll writes its files here */
 export const CONFIG_DIR = "/usr/local/etc/haproxy";
 export const CONFIG_FILE = "haproxy.cfg";
+/** where a door's certificate volume is mounted */
+export const CERTS_DIR = `${CONFIG_DIR}/certs`;
 /** the tokens of reroll's own --verify runs: added and removed at run time, empty on disk */
 export const VERIFY_ACL_FILE = "verify.acl";
 /** HAProxy's runtime API, reached only by exec into the container (never a port) */
@@ -36,6 +38,10 @@ export interface DoorSettings {
   readonly drainTimeoutMs: number;
   /** clients whose X-Forwarded-Proto/-Host are kept (other proxies in front); CIDRs or addresses */
   readonly trustedProxies: readonly string[];
+  /** TLS terminated here: the PEM's path in the door and a digest of its content (a new certificate is a new configuration, so a reload) */
+  readonly tls?: { readonly file: string; readonly digest: string } | undefined;
+  /** a plain port that answers every request with a redirect to HTTPS on this published port */
+  readonly redirectToPort?: number | undefined;
 }
 
 /** routed: takes requests · probing: checked, weight 0 until its first 2xx · (draining servers are never written) */
@@ -86,6 +92,18 @@ function httpFrontendRules(settings: DoorSettings): string[] {
   ];
 }
 
+/** The redirect of a plain port to HTTPS, keeping the host (without its port) and the path. */
+function redirectRules(port: number | undefined): string[] {
+  if (port === undefined) return [];
+  if (port === 443) return ["  http-request redirect scheme https code 301"];
+  return [`  http-request redirect location https://%[req.hdr(host),field(1,:)]:${port}%[capture.req.uri] code 301`];
+}
+
+function bindLine(settings: DoorSettings): string[] {
+  if (settings.tls === undefined) return [`  bind :${DOOR_LISTEN_PORT}`];
+  return [`  # certificate ${settings.tls.digest}`, `  bind :${DOOR_LISTEN_PORT} ssl crt ${settings.tls.file} alpn h2,http/1.1`];
+}
+
 function healthCheck(settings: DoorSettings): string[] {
   if (settings.healthPath === undefined) return [];
   return [
@@ -120,6 +138,9 @@ export function renderDoorConfig(settings: DoorSettings, servers: readonly DoorS
     "  timeout queue 10s",
     `  timeout check ${ms(settings.probeTimeoutMs)}`,
     ...(http ? ["  timeout http-request 10s", "  timeout http-keep-alive 10s"] : []),
+    // a reload's old worker answers an idle keep-alive connection's next request with
+    // `connection: close` instead of closing it under a client about to write (no reset)
+    ...(http ? ["  option idle-close-on-response"] : []),
     // only a connection that failed before any byte was sent is tried again, on another replica
     "  retries 3",
     ...(http ? ["  retry-on conn-failure"] : []),
@@ -127,8 +148,9 @@ export function renderDoorConfig(settings: DoorSettings, servers: readonly DoorS
     ...(http ? [`  http-error status 503 content-type text/plain string "no replica of ${settings.service} is ready" hdr retry-after 1`] : []),
     "",
     "frontend door",
-    `  bind :${DOOR_LISTEN_PORT}`,
+    ...bindLine(settings),
     ...(http ? httpFrontendRules(settings) : []),
+    ...redirectRules(settings.redirectToPort),
     `  default_backend ${BACKEND}`,
     "",
     `backend ${BACKEND}`,

@@ -6,8 +6,9 @@ import type { PortSpec, ServiceSpec, Spec } from "../core/spec/types.js";
 import type { ContainerSummary, Engine } from "../engine/port.js";
 import { networkName, orphanOf } from "../rollout/container-spec.js";
 import { Door, readTargets, type DrainResult, type TargetAddress, type TargetReport } from "./door.js";
-import { DOOR_LISTEN_PORT, renderDoorConfig, type DoorSettings } from "./haproxy-config.js";
+import { CERTS_DIR, DOOR_LISTEN_PORT, renderDoorConfig, type DoorSettings } from "./haproxy-config.js";
 import { RuntimeSession } from "./runtime.js";
+import { CERTIFICATE_FILE, certificateVolume, portTls, readCertificate, type Certificate } from "./tls.js";
 
 /**
  * The doors: one HAProxy container per published port of a service, named
@@ -59,8 +60,9 @@ function tcpPorts(service: ServiceSpec): readonly PortSpec[] {
   return service.ports;
 }
 
-export function doorSettings(spec: Spec, service: ServiceSpec, port: PortSpec): DoorSettings {
+export function doorSettings(spec: Spec, service: ServiceSpec, port: PortSpec, certificate: Certificate | undefined): DoorSettings {
   return {
+    ...portTls(service, port, certificate),
     project: spec.project,
     service: service.name,
     mode: service.proxy.mode,
@@ -73,9 +75,11 @@ export function doorSettings(spec: Spec, service: ServiceSpec, port: PortSpec): 
   };
 }
 
+/** What a door is made with and cannot change while it runs: its image, network, published address and mounts (a certificate volume when it serves TLS). */
 function doorSignature(spec: Spec, service: ServiceSpec, port: PortSpec, imageId: string): string {
+  const tls = portTls(service, port, { pem: "", digest: "" }).tls !== undefined;
   return createHash("sha256")
-    .update(JSON.stringify({ image: imageId, network: networkName(spec.project), hostIp: port.hostIp, published: port.published ?? null, target: port.published === undefined ? port.target : null }))
+    .update(JSON.stringify({ image: imageId, network: networkName(spec.project), hostIp: port.hostIp, published: port.published ?? null, target: port.published === undefined ? port.target : null, ...(tls ? { tls } : {}) }))
     .digest("hex")
     .slice(0, 16);
 }
@@ -94,9 +98,13 @@ async function doorsOf(engine: Engine, project: string, service?: string): Promi
   return engine.listContainers([`${LABEL_PROJECT}=${project}`, service === undefined ? LABEL_PROXY_FOR : `${LABEL_PROXY_FOR}=${service}`]);
 }
 
-/** Every proxied service's door image is on the daemon: checked before any door changes, so a missing one changes nothing. */
-export async function checkDoorImages(engine: Engine, services: readonly ServiceSpec[]): Promise<void> {
-  for (const service of services) if (proxied(service)) await doorImage(engine, service);
+/** Every proxied service's door image is on the daemon and its certificate is sound: checked before any door changes, so a bad one changes nothing. */
+export async function checkDoorInputs(engine: Engine, services: readonly ServiceSpec[]): Promise<void> {
+  for (const service of services) {
+    if (!proxied(service)) continue;
+    await doorImage(engine, service);
+    await readCertificate(service);
+  }
 }
 
 async function doorImage(engine: Engine, service: ServiceSpec): Promise<string> {
@@ -139,9 +147,11 @@ async function portInUse(engine: Engine, spec: Spec, service: ServiceSpec, port:
 }
 
 /** Creates and starts a door with its configuration in place; a port Docker cannot publish removes it again. */
-async function createDoor(engine: Engine, spec: Spec, service: ServiceSpec, port: PortSpec, imageId: string, serving: boolean): Promise<void> {
+async function createDoor(engine: Engine, spec: Spec, service: ServiceSpec, port: PortSpec, imageId: string, certificate: Certificate | undefined, serving: boolean): Promise<void> {
   const name = proxyContainerName(spec.project, service.name, port);
-  const settings = doorSettings(spec, service, port);
+  const settings = doorSettings(spec, service, port, certificate);
+  const labels = { [LABEL_PROJECT]: spec.project, [LABEL_PROXY_FOR]: service.name };
+  if (settings.tls !== undefined) await engine.ensureVolume(certificateVolume(name), labels);
   const result = await engine.createContainer({
     name,
     image: service.proxy.image,
@@ -152,9 +162,11 @@ async function createDoor(engine: Engine, spec: Spec, service: ServiceSpec, port
     portBindings: [{ containerPort: `${DOOR_LISTEN_PORT}/tcp`, hostIp: port.hostIp, hostPort: port.published === undefined ? "" : String(port.published) }],
     restart: { name: "unless-stopped" },
     network: { name: networkName(spec.project), aliases: [] },
+    ...(settings.tls === undefined ? {} : { mounts: [{ type: "volume" as const, source: certificateVolume(name), target: CERTS_DIR, readOnly: false }] }),
   });
   if ("conflict" in result) throw new RerollError("E_NAME_TAKEN", `The container name ${name} was taken while reroll created it.`, { kind: "failed", hint: "Run the command again." });
   try {
+    if (settings.tls !== undefined) await writeCertificate(engine, result.id, certificate!);
     await Door.writeFiles(engine, result.id, Door.initialFiles(settings, []));
     await engine.startContainer(result.id);
   } catch (error) {
@@ -165,9 +177,14 @@ async function createDoor(engine: Engine, spec: Spec, service: ServiceSpec, port
   }
 }
 
+function writeCertificate(engine: Engine, container: string, certificate: Certificate): Promise<void> {
+  return Door.writeFiles(engine, container, [{ name: CERTIFICATE_FILE, text: certificate.pem, secret: true }], CERTS_DIR);
+}
+
 async function removeDoor(engine: Engine, door: { readonly id: string; readonly name: string }, service: string, cause: string, emit: EventSink): Promise<void> {
   await engine.stopContainer(door.id, PROXY_STOP_GRACE_SECONDS);
   await engine.removeContainer(door.id, { force: true });
+  await engine.removeVolume(certificateVolume(door.name));
   emit({ type: "proxy-removed", service, name: door.name, cause });
 }
 
@@ -263,6 +280,7 @@ function startIfStopped(engine: Engine, name: string, service: string, emit: Eve
 export async function ensureServiceProxy(engine: Engine, spec: Spec, service: ServiceSpec, emit: EventSink): Promise<ServiceProxy> {
   const ports = tcpPorts(service);
   const imageId = await doorImage(engine, service);
+  const certificate = await readCertificate(service);
   const existing = await doorsOf(engine, spec.project, service.name);
   const doorsServe = existing.some((c) => c.state === "running");
   // what Docker says serves now, read once for all the service's doors
@@ -273,17 +291,17 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
     for (const port of ports) {
       const name = proxyContainerName(spec.project, service.name, port);
       const found = existing.find((c) => c.names[0] === name);
-      const settings = doorSettings(spec, service, port);
+      const settings = doorSettings(spec, service, port, certificate);
       const current = found !== undefined && found.labels[LABEL_PROXY_SIGNATURE] === doorSignature(spec, service, port, imageId) && found.state !== "restarting";
       const remake = async (why: "kept exiting" | "changed"): Promise<void> => {
         if (why === "kept exiting") emit({ type: "warning", service: service.name, message: `${name} is recreated: it keeps exiting${await lastWords(engine, name)}` });
         await removeDoor(engine, { id: found!.id, name }, service.name, why === "kept exiting" ? "kept exiting" : "made anew: its image or network changed", emit);
-        await createDoor(engine, spec, service, port, imageId, doorsServe);
+        await createDoor(engine, spec, service, port, imageId, certificate, doorsServe);
         made.push(name);
       };
       if (!current && found !== undefined) await remake(found.state === "restarting" ? "kept exiting" : "changed");
       else if (!current) {
-        await createDoor(engine, spec, service, port, imageId, doorsServe);
+        await createDoor(engine, spec, service, port, imageId, certificate, doorsServe);
         made.push(name);
       } else await startIfStopped(engine, name, service.name, emit)();
       let door: Door;
@@ -296,7 +314,11 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
         door = await Door.open(engine, name, settings, startIfStopped(engine, name, service.name, emit));
       }
       doors.push(door);
-      if (current && staticPart(await door.currentConfig()) !== staticPart(renderDoorConfig(settings, []))) await door.reconfigure(settings);
+      if (current && staticPart(await door.currentConfig()) !== staticPart(renderDoorConfig(settings, []))) {
+        // a new certificate is in place before the configuration that names it is loaded
+        if (settings.tls !== undefined) await writeCertificate(engine, name, certificate!);
+        await door.reconfigure(settings);
+      }
       await syncRoutes(door, service, serving);
     }
   } catch (error) {

@@ -26,7 +26,7 @@ import {
 } from "./container-spec.js";
 import { executePlan, proveKept, type ExecuteContext, type ExecuteResult } from "./execute.js";
 import { acquireProjectLock, type HeldLock } from "./lock.js";
-import { checkDoorImages, ensureServiceProxy, listProxies, plannedProxyChange, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
+import { checkDoorInputs, ensureServiceProxy, listProxies, plannedProxyChange, proxied, removeServiceProxy, type ServiceProxy } from "../proxy/manage.js";
 import { proxyTraffic, type Traffic } from "../proxy/traffic.js";
 import { startVerify, type VerifyReport, type VerifyRun } from "../proxy/verify.js";
 import { appendLedger, completedRevisions, readLedger, recordedConfig, rollbackStack, type Outcome, type Step } from "./state.js";
@@ -354,7 +354,7 @@ async function rollTargets(
     await checkExternalVolumes(engine, spec, targets.map((t) => t.service));
     await Promise.all([ensureProjectResources(engine, spec, targets.map((t) => t.service)), handleOrphans(engine, spec, options.removeOrphans === true, emit)]);
     // every door is in place (ports published, routes known) before any replica changes
-    await checkDoorImages(engine, targets.map((t) => t.service));
+    await checkDoorInputs(engine, targets.map((t) => t.service));
     let doorsChanged = false;
     for (const t of targets) {
       if (!proxied(t.service)) continue;

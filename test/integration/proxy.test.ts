@@ -1,5 +1,7 @@
-import { cp, readFile, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -86,8 +88,13 @@ async function project(label: string): Promise<Project> {
 }
 
 /** 16 clients on the port from 300 ms before `during` to 300 ms after it. */
-async function underLoad(port: number, during: () => Promise<void>): Promise<Load> {
-  const load = startLoad(port, 16);
+function underLoad(port: number, during: () => Promise<void>): Promise<Load> {
+  return underLoadOn(port, false, during);
+}
+
+/** The same, over HTTPS when `secure`. */
+async function underLoadOn(port: number, secure: boolean, during: () => Promise<void>): Promise<Load> {
+  const load = startLoad(port, 16, "/", secure);
   try {
     await new Promise((r) => setTimeout(r, 300));
     await during();
@@ -634,6 +641,76 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toContain("The door's image haproxy:not-on-this-daemon is not on this Docker daemon");
     expect(run.stderr).toContain("docker pull haproxy:not-on-this-daemon");
+    const made = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`] }) });
+    expect(made.filter((c) => c.Labels["dev.reroll.slot"] !== undefined || c.Labels["dev.reroll.proxy-for"] !== undefined)).toEqual([]);
+  });
+  it("terminates TLS with the user's certificate (HTTP/2 too), redirects its plain port, and takes a new certificate under load without a failed request", async () => {
+    const p = await project("tls");
+    const https = await freePort();
+    let plain = await freePort();
+    while (plain === https) plain = await freePort();
+    const certs = join(p.dir, "certs");
+    await mkdir(certs);
+    /** a self-signed certificate and its key in one PEM, as HAProxy's `crt` takes them */
+    const selfSigned = (name: string): string => {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${name}`, "-keyout", join(certs, `${name}.key`), "-out", join(certs, `${name}.crt`)], { stdio: "ignore" });
+      return execFileSync("cat", [join(certs, `${name}.crt`), join(certs, `${name}.key`)], { encoding: "utf8" });
+    };
+    await writeFile(join(certs, "site.pem"), selfSigned("cert-one"));
+    const second = selfSigned("cert-two");
+    await p.write({ version: "v1", port: https, replicas: 2 });
+    const compose = join(p.dir, "compose.yaml");
+    await writeFile(
+      compose,
+      (await readFile(compose, "utf8"))
+        .replace(`ports: ["127.0.0.1:${https}:8080"]`, `ports: ["127.0.0.1:${https}:8080", "127.0.0.1:${plain}:8080"]`)
+        .replace("      proxy:\n", `      proxy:\n        tls: { certificate: ./certs/site.pem, redirect_from: [${plain}] }\n`),
+    );
+    const up = await p.reroll(["up"]);
+    expect(up.code, up.stderr).toBe(0);
+    const peer = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = tlsConnect({ host: "127.0.0.1", port: https, rejectUnauthorized: false, ALPNProtocols: ["h2", "http/1.1"] }, () => {
+          resolve(`${socket.getPeerCertificate().subject?.CN} ${socket.alpnProtocol}`);
+          socket.end();
+        });
+        socket.on("error", reject);
+      });
+    expect(await peer()).toBe("cert-one h2");
+    const seen = JSON.parse((await get(https, "/headers", false, {}, true)).body) as Record<string, string>;
+    expect(seen["x-forwarded-proto"]).toBe("https");
+    const redirected = await get(plain, "/some/path?q=1");
+    expect(redirected.status).toBe(301);
+    expect(redirected.headers["location"]).toBe(`https://127.0.0.1:${https}/some/path?q=1`);
+    // the key is in the door's volume, in no label
+    const door = await proxyContainer(p.project, https);
+    expect(JSON.stringify(door.Config.Labels)).not.toMatch(/PRIVATE KEY|BEGIN CERT/);
+    expect(door.Mounts.map((m) => m.Name)).toEqual([`${doorName(p.project, https)}-certs`]);
+
+    const before = door.Id;
+    const load = await underLoadOn(https, true, async () => {
+      await writeFile(join(certs, "site.pem"), second);
+      const run = await p.reroll(["up"]);
+      expect(run.code, run.stderr).toBe(0);
+    });
+    expect(load.failures).toEqual([]);
+    expect(load.answers.length).toBeGreaterThan(50);
+    expect(await peer()).toBe("cert-two h2");
+    expect((await proxyContainer(p.project, https)).Id).toBe(before);
+  });
+
+  it("refuses a certificate without its key before anything changes: exit 2, naming the file", async () => {
+    const p = await project("tls-bad");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    await mkdir(join(p.dir, "certs"));
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=x", "-keyout", join(p.dir, "certs", "x.key"), "-out", join(p.dir, "certs", "cert-only.pem")], { stdio: "ignore" });
+    const compose = join(p.dir, "compose.yaml");
+    await writeFile(compose, (await readFile(compose, "utf8")).replace("      proxy:\n", "      proxy:\n        tls: { certificate: ./certs/cert-only.pem }\n"));
+    const run = await p.reroll(["up"]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain("services.web.x-reroll.proxy.tls.certificate");
+    expect(run.stderr).toContain("cert-only.pem is not a certificate with its private key");
     const made = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`] }) });
     expect(made.filter((c) => c.Labels["dev.reroll.slot"] !== undefined || c.Labels["dev.reroll.proxy-for"] !== undefined)).toEqual([]);
   });

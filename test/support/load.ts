@@ -1,4 +1,5 @@
 import { Agent, request } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 
 /**
  * Continuous load for the proxy tests, independent of reroll's own --verify: `clients`
@@ -17,9 +18,11 @@ export interface Load {
   stop(): Promise<void>;
 }
 
-export function get(port: number, path = "/", agent: Agent | false = false, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+/** One request to 127.0.0.1; `secure` speaks HTTPS and accepts the test's own self-signed certificate. */
+export function get(port: number, path = "/", agent: Agent | false = false, headers: Record<string, string> = {}, secure = false): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, agent, headers: agent === false ? { connection: "close", ...headers } : headers, timeout: 30_000 }, (res) => {
+    const send = secure ? httpsRequest : request;
+    const req = send({ host: "127.0.0.1", port, path, agent, headers: agent === false ? { connection: "close", ...headers } : headers, timeout: 30_000, ...(secure ? { rejectUnauthorized: false } : {}) }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
@@ -32,15 +35,15 @@ export function get(port: number, path = "/", agent: Agent | false = false, head
   });
 }
 
-export function startLoad(port: number, clients = 16, path = "/"): Load {
+export function startLoad(port: number, clients = 16, path = "/", secure = false): Load {
   const answers: Answer[] = [];
   const failures: { at: number; reason: string }[] = [];
   let running = true;
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: clients, rejectUnauthorized: false }) : new Agent({ keepAlive: true, maxSockets: clients });
   const loops = Array.from({ length: clients }, async (_, i) => {
     while (running) {
       try {
-        const res = await get(port, path, i % 2 === 0 ? agent : false);
+        const res = await get(port, path, i % 2 === 0 ? agent : false, {}, secure);
         if (res.status !== 200) failures.push({ at: Date.now(), reason: `HTTP ${res.status}: ${res.body.trim()}` });
         else answers.push({ at: Date.now(), status: res.status, body: res.body.trim() });
       } catch (error) {

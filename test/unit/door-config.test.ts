@@ -41,6 +41,19 @@ describe("the door's configuration", () => {
     expect(haproxyAccepts(renderDoorConfig({ ...settings, trustedProxies: ["10.0.0.0/8", "192.168.1.7"] }, []))).toMatch(/valid/);
   });
 
+  it("is valid to HAProxy with TLS (a real certificate) and as a plain port's redirect to HTTPS", () => {
+    const dir = mkdtempSync(join(tmpdir(), "reroll-door-cert-"));
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=t", "-keyout", join(dir, "k"), "-out", join(dir, "c")], { stdio: "ignore" });
+    writeFileSync(join(dir, "site.pem"), execFileSync("cat", [join(dir, "c"), join(dir, "k")]));
+    const tls = renderDoorConfig({ ...settings, tls: { file: join(dir, "site.pem"), digest: "sha256:0123" } }, []);
+    expect(tls).toContain(`ssl crt ${join(dir, "site.pem")} alpn h2,http/1.1`);
+    expect(haproxyAccepts(tls)).toMatch(/valid/);
+    const redirect = renderDoorConfig({ ...settings, redirectToPort: 8443 }, []);
+    expect(redirect).toContain("http-request redirect location https://%[req.hdr(host),field(1,:)]:8443%[capture.req.uri] code 301");
+    expect(haproxyAccepts(redirect)).toMatch(/valid/);
+    expect(renderDoorConfig({ ...settings, redirectToPort: 443 }, [])).toContain("http-request redirect scheme https code 301");
+  });
+
   it("takes the forwarded scheme and host from the door, not the client, unless the client is a trusted proxy", () => {
     const plain = renderDoorConfig(settings, []);
     expect(plain).toContain("  http-request del-header x-forwarded-proto\n");

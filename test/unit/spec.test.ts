@@ -234,6 +234,47 @@ describe("loading a Compose file", () => {
     });
   });
 
+  it("the door's settings: TLS needs HTTP, a certificate and plain ports the service publishes; trusted proxies are addresses", async () => {
+    const { dir, spec } = await load(
+      [
+        "services:",
+        "  web:",
+        "    image: busybox",
+        '    ports: ["443:80", "80:80"]',
+        "    x-reroll: { proxy: { tls: { certificate: ./site.pem, redirect_from: [80] }, trusted_proxies: [10.0.0.0/8], image: haproxy:3.2 } }",
+        "",
+      ].join("\n"),
+    );
+    const proxy = (await spec()).services[0]!.proxy;
+    expect(proxy.tls).toEqual({ certificate: join(dir, "site.pem"), redirectFrom: [80] });
+    expect(proxy.trustedProxies).toEqual(["10.0.0.0/8"]);
+    expect(proxy.image).toBe("haproxy:3.2");
+    const bad = await load(
+      [
+        "services:",
+        "  web:",
+        "    image: busybox",
+        '    ports: ["443:80"]',
+        "    x-reroll: { proxy: { mode: tcp, tls: { redirect_from: [8080, 443] }, trusted_proxies: [everyone] } }",
+        "",
+      ].join("\n"),
+    );
+    await expect(bad.spec()).rejects.toMatchObject({
+      problems: [
+        "services.web.x-reroll.proxy.tls.certificate: is required: a PEM file with the certificate and its private key",
+        "services.web.x-reroll.proxy.tls: needs mode: http (a TCP door forwards bytes as they come; terminate TLS in the service instead)",
+        "services.web.x-reroll.proxy.trusted_proxies[0]: must be an IP address or CIDR, got \"everyone\"",
+      ],
+    });
+    const redirects = await load(["services:", "  web:", "    image: busybox", '    ports: ["443:80"]', "    x-reroll: { proxy: { tls: { certificate: ./site.pem, redirect_from: [8080, 443] } } }", ""].join("\n"));
+    await expect(redirects.spec()).rejects.toMatchObject({
+      problems: [
+        "services.web.x-reroll.proxy.tls.redirect_from[0]: 8080 is not one of the service's published ports",
+        "services.web.x-reroll.proxy.tls.redirect_from: leaves no port to serve HTTPS on: list only the plain ports that redirect",
+      ],
+    });
+  });
+
   it("an invalid project name is reported, not silently changed", async () => {
     const { spec } = await load("name: My Shop\nservices:\n  a:\n    image: busybox\n");
     await expect(spec()).rejects.toMatchObject({ problems: [expect.stringMatching(/^name: "My Shop" is not a valid project name/)] });

@@ -99,6 +99,15 @@ export interface ProxySettings {
   readonly image: string;
   /** clients (other proxies in front) whose X-Forwarded-Proto/-Host are kept: addresses or CIDRs */
   readonly trustedProxies: readonly string[];
+  /** TLS terminated at the door, when the file asks for it */
+  readonly tls: ProxyTls | undefined;
+}
+
+export interface ProxyTls {
+  /** absolute path of a PEM file with the certificate (chain) and its private key */
+  readonly certificate: string;
+  /** published ports that answer plain HTTP with a redirect to HTTPS instead of TLS */
+  readonly redirectFrom: readonly number[];
 }
 
 export interface ServiceSpec {

@@ -11,6 +11,7 @@ import {
   type HealthcheckSpec,
   type PortSpec,
   type ProxySettings,
+  type ProxyTls,
   type ServiceSpec,
   type Spec,
   type UpdateConfig,
@@ -325,7 +326,16 @@ function validateService(
   c.keys(x, `${path}.x-reroll`, new Set(["allow_data_loss", "proxy"]), {
     history: "set once for the project: move it to the top level of the file (x-reroll: { history: N }), which keeps N revisions of every service",
   });
-  const proxy = validateProxy(c, x["proxy"], `${path}.x-reroll.proxy`);
+  const proxy = validateProxy(c, x["proxy"], `${path}.x-reroll.proxy`, ctx);
+  if (proxy.tls !== undefined) {
+    const published = new Set(ports.map((p) => p.published));
+    for (const [i, port] of proxy.tls.redirectFrom.entries()) {
+      if (!published.has(port)) c.add(`${path}.x-reroll.proxy.tls.redirect_from[${i}]`, `${port} is not one of the service's published ports`);
+    }
+    if (ports.length > 0 && ports.every((p) => p.published !== undefined && proxy.tls!.redirectFrom.includes(p.published))) {
+      c.add(`${path}.x-reroll.proxy.tls.redirect_from`, "leaves no port to serve HTTPS on: list only the plain ports that redirect");
+    }
+  }
 
   return {
     name,
@@ -610,9 +620,27 @@ function validateDeploy(c: Checker, value: unknown, path: string): DeploySpec {
   };
 }
 
-function validateProxy(c: Checker, value: unknown, path: string): ProxySettings {
+function validateTls(c: Checker, value: unknown, path: string, ctx: ValidateContext): ProxyTls | undefined {
+  if (value === undefined) return undefined;
+  const t = c.object(value, path) ?? {};
+  c.keys(t, path, new Set(["certificate", "redirect_from"]));
+  const certificate = c.string(t["certificate"], `${path}.certificate`);
+  if (certificate === undefined) c.add(`${path}.certificate`, "is required: a PEM file with the certificate and its private key");
+  const redirect = t["redirect_from"] === undefined ? [] : Array.isArray(t["redirect_from"]) ? t["redirect_from"] : undefined;
+  if (redirect === undefined) c.add(`${path}.redirect_from`, "must be a list of published ports, such as [80]");
+  const redirectFrom = (redirect ?? []).filter((port, i): port is number => {
+    const ok = Number.isInteger(port) && (port as number) > 0 && (port as number) < 65_536;
+    if (!ok) c.add(`${path}.redirect_from[${i}]`, `must be a port number, got ${JSON.stringify(port)}`);
+    return ok;
+  });
+  return certificate === undefined ? undefined : { certificate: resolve(ctx.dir, expandHome(certificate, ctx.home)), redirectFrom };
+}
+
+function validateProxy(c: Checker, value: unknown, path: string, ctx: ValidateContext): ProxySettings {
   const p = c.object(value, path) ?? {};
-  c.keys(p, path, new Set(["mode", "healthcheck", "drain_timeout", "image", "trusted_proxies"]));
+  c.keys(p, path, new Set(["mode", "healthcheck", "drain_timeout", "image", "trusted_proxies", "tls"]));
+  const tls = validateTls(c, p["tls"], `${path}.tls`, ctx);
+  if (p["tls"] !== undefined && p["mode"] === "tcp") c.add(`${path}.tls`, "needs mode: http (a TCP door forwards bytes as they come; terminate TLS in the service instead)");
   const trusted = p["trusted_proxies"] === undefined ? [] : Array.isArray(p["trusted_proxies"]) ? p["trusted_proxies"] : undefined;
   if (trusted === undefined) c.add(`${path}.trusted_proxies`, "must be a list of addresses or CIDRs, such as [10.0.0.0/8]");
   const trustedProxies = (trusted ?? []).filter((t, i): t is string => {
@@ -634,5 +662,6 @@ function validateProxy(c: Checker, value: unknown, path: string): ProxySettings 
     drainTimeoutMs: c.duration(p["drain_timeout"], `${path}.drain_timeout`) ?? DEFAULT_DRAIN_TIMEOUT_MS,
     image: image ?? DEFAULT_DOOR_IMAGE,
     trustedProxies,
+    tls,
   };
 }
