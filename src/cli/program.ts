@@ -69,7 +69,9 @@ export interface HistoryCommandOptions {
 
 export interface ProxyCommandOptions {
   readonly global: GlobalOptions;
-  readonly action: "up" | "down" | "status";
+  readonly action: "up" | "down" | "status" | "pause" | "resume";
+  /** pause: the longest requests are held */
+  readonly holdMs?: number;
   readonly services: readonly string[];
   /** up and down: how long to wait for another command's project lock */
   readonly lockWaitMs?: number;
@@ -318,13 +320,17 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
     ["up", "create, start or update the door of every published port, routing to its ready replicas"],
     ["down", "remove the doors (the services' ports stop answering)"],
     ["status", "each door's address, image and replicas as HAProxy sees them (ready, down, draining, probing)"],
+    ["pause", "hold new requests at the doors (they wait, then go on), for maintenance; --for bounds it"],
+    ["resume", "let held requests go on"],
   ] as const) {
     const sub = proxy.command(action).summary(summary).argument("[service...]", "services (default: all with ports)");
-    // status reads only; up and down take the project's lock
+    // status reads only; the others take the project's lock
     if (action !== "status") sub.option("--lock-wait <duration>", "wait this long for another rollout's lock (default: exit 4 at once)", duration("--lock-wait"));
+    if (action === "pause") sub.option("--for <duration>", "hold for at most this long; then requests go on as usual (default 30s)", duration("--for"));
     sub.action(async (services: string[], flags: Record<string, unknown>, command: Command) => {
       const lockWaitMs = flags["lockWait"] as number | undefined;
-      onResult(await handler(handlers, "proxy")({ global: globalOptions(command), action, services, ...(lockWaitMs === undefined ? {} : { lockWaitMs }) }));
+      const holdMs = flags["for"] as number | undefined;
+      onResult(await handler(handlers, "proxy")({ global: globalOptions(command), action, services, ...(lockWaitMs === undefined ? {} : { lockWaitMs }), ...(holdMs === undefined ? {} : { holdMs }) }));
     });
   }
 

@@ -74,6 +74,8 @@ export type RolloutEvent =
   | { readonly type: "proxy-route"; readonly service: string; readonly name: string; readonly probes: number; readonly ms: number }
   | { readonly type: "proxy-drain"; readonly service: string; readonly name: string; readonly drained: boolean; readonly outstanding: number; readonly ms: number }
   | { readonly type: "proxy-removed"; readonly service: string; readonly name: string; readonly cause: string }
+  /** new requests are held at the service's doors (at most `ms`), or let go (`ms` absent) */
+  | { readonly type: "proxy-hold"; readonly service: string; readonly ms?: number; readonly why: string }
   | { readonly type: "verify-report"; readonly service: string; readonly report: VerifyReport };
 
 /** what `--verify` measured (src/proxy/verify.ts) */

@@ -1,6 +1,6 @@
 import { TarWriter } from "../build/tar.js";
 import type { Engine } from "../engine/port.js";
-import { BACKEND, CONFIG_DIR, CONFIG_FILE, ROUTED_WEIGHT, VERIFY_ACL_FILE, renderDoorConfig, serverArguments, type DoorServer, type DoorSettings } from "./haproxy-config.js";
+import { BACKEND, CONFIG_DIR, CONFIG_FILE, HOLD_MAP_FILE, HOLD_SCRIPT, HOLD_SCRIPT_FILE, ROUTED_WEIGHT, VERIFY_ACL_FILE, renderDoorConfig, serverArguments, type DoorServer, type DoorSettings } from "./haproxy-config.js";
 import { RuntimeSession, SessionEnded, parseServerStats, parseServersState, type ServerState } from "./runtime.js";
 
 /**
@@ -120,7 +120,9 @@ export class Door {
   static initialFiles(settings: DoorSettings, servers: readonly DoorServer[]): DoorFile[] {
     return [
       { name: CONFIG_FILE, text: renderDoorConfig(settings, servers) },
+      { name: HOLD_SCRIPT_FILE, text: HOLD_SCRIPT },
       { name: VERIFY_ACL_FILE, text: "" },
+      { name: HOLD_MAP_FILE, text: "" },
     ];
   }
 
@@ -324,10 +326,25 @@ export class Door {
     return this.#run(`\x1f${CONFIG_DIR}/${CONFIG_FILE}`).catch(() => "");
   }
 
+  /**
+   * Holds new requests (they wait, up to `ms`, then go on as usual) until `release`; HTTP doors
+   * only. The bound is the door's own: a reroll that dies holding never holds for longer.
+   */
+  async hold(ms: number): Promise<void> {
+    const map = `${CONFIG_DIR}/${HOLD_MAP_FILE}`;
+    // a new value each time: the door counts `ms` from when it first sees it
+    await this.#run(`clear map ${map}; add map ${map} hold ${Math.round(ms)}@${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`);
+  }
+
+  async release(): Promise<void> {
+    await this.#run(`clear map ${CONFIG_DIR}/${HOLD_MAP_FILE}`);
+  }
+
   /** New settings: written, then HAProxy reloads seamlessly (its master hands the listening socket to a new worker). */
   async reconfigure(settings: DoorSettings): Promise<void> {
     await this.#serial(async () => {
       this.#settings = settings;
+      await Door.writeFiles(this.engine, this.container, [{ name: HOLD_SCRIPT_FILE, text: HOLD_SCRIPT }]);
       await this.#writeConfig();
       await this.engine.signalContainer(this.container, "SIGUSR2");
     });

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * The HAProxy configuration of one door (one published port of one service): pure text from
  * settings and servers. HAProxy is the data plane; this file is the only place reroll says
@@ -11,6 +13,11 @@ export const CONFIG_FILE = "haproxy.cfg";
 export const CERTS_DIR = `${CONFIG_DIR}/certs`;
 /** the tokens of reroll's own --verify runs: added and removed at run time, empty on disk */
 export const VERIFY_ACL_FILE = "verify.acl";
+/** holding requests: the map reroll fills at run time to hold (empty on disk), and the script that waits */
+export const HOLD_MAP_FILE = "hold.map";
+export const HOLD_SCRIPT_FILE = "hold.lua";
+/** held requests beyond this many get 503 at once */
+export const HOLD_MAX_REQUESTS = 10_000;
 /** HAProxy's runtime API, reached only by exec into the container (never a port) */
 export const RUNTIME_SOCKET = "/var/lib/haproxy/reroll.sock";
 /** the port HAProxy listens on inside its container; Docker publishes it */
@@ -51,6 +58,31 @@ export interface DoorServer {
   readonly state: "routed" | "probing";
 }
 
+/**
+ * The hold, in Lua (HAProxy runs it; the official image has Lua): while the map holds
+ * `hold = <ms>@<nonce>`, a request waits, 25 ms a look, until the map is cleared or <ms> have
+ * passed since this door first saw that value (its own clock: reroll's may be another host's).
+ * HAProxy enters it only while the map has the key, so a door that holds nothing pays nothing.
+ */
+export const HOLD_SCRIPT = `-- reroll's hold of new requests (reroll proxy pause, a stop-first replacement); written by reroll
+local hold = Map.new("${CONFIG_DIR}/${HOLD_MAP_FILE}", Map._str)
+local waiting, seen, deadline = 0, nil, 0
+local function now_ms() local t = core.now(); return t.sec * 1000 + math.floor(t.usec / 1000) end
+local function held()
+  local value = hold:lookup("hold")
+  if value == nil then return false end
+  if value ~= seen then seen = value; deadline = now_ms() + (tonumber(value:match("^(%d+)")) or 0) end
+  return now_ms() < deadline
+end
+core.register_action("reroll_hold", { "http-req" }, function(txn)
+  if not held() then return end
+  if waiting >= ${HOLD_MAX_REQUESTS} then txn:set_var("txn.reroll_held", "full") return end
+  waiting = waiting + 1
+  while held() do core.msleep(25) end
+  waiting = waiting - 1
+end)
+`;
+
 const ms = (value: number): string => `${Math.max(1, Math.round(value))}ms`;
 
 /** The arguments of a server, the same in the file and in the runtime API's `add server`. */
@@ -77,6 +109,9 @@ function httpFrontendRules(settings: DoorSettings): string[] {
     ...(trusted ? [`  acl from_trusted_proxy src ${settings.trustedProxies.join(" ")}`] : []),
     // a slow body counts against `timeout http-request` too, as a slow head does
     "  option http-buffer-request",
+    // held while reroll holds the door (the native map lookup keeps Lua off the path otherwise)
+    `  http-request lua.reroll_hold if { str(hold),map(${CONFIG_DIR}/${HOLD_MAP_FILE}) -m found }`,
+    `  http-request return status 503 content-type text/plain string "${settings.service} is paused and too many requests wait" hdr retry-after 1 if { var(txn.reroll_held) -m found }`,
     // the client's word about the original scheme and host is taken only from another proxy
     `  http-request del-header x-forwarded-proto${unlessTrusted}`,
     `  http-request del-header x-forwarded-host${unlessTrusted}`,
@@ -122,6 +157,7 @@ export function renderDoorConfig(settings: DoorSettings, servers: readonly DoorS
     `  stats socket ${RUNTIME_SOCKET} mode 600 level admin`,
     "  stats timeout 2m",
     "  log stdout format raw daemon notice",
+    ...(http ? [`  lua-load ${CONFIG_DIR}/${HOLD_SCRIPT_FILE}`, `  # hold script ${createHash("sha256").update(HOLD_SCRIPT).digest("hex").slice(0, 12)}`] : []),
     // a worker left by a reload finishes its connections (a WebSocket included) for this long at most
     `  hard-stop-after ${ms(Math.max(30_000, settings.drainTimeoutMs + 10_000))}`,
     "",

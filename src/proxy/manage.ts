@@ -231,6 +231,16 @@ export class ServiceDoors {
     };
   }
 
+  /** Holds new requests at every door (at most `ms`), until the returned release. */
+  async hold(ms: number): Promise<() => Promise<void>> {
+    await Promise.all(this.doors.map((d) => d.hold(ms)));
+    return () => this.release();
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(this.doors.map((d) => d.release()));
+  }
+
   async allowVerify(token: string): Promise<() => Promise<void>> {
     const removals = await Promise.all(this.doors.map((d) => d.allowVerify(token)));
     return async () => void (await Promise.all(removals.map((r) => r())));

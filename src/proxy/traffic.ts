@@ -16,7 +16,12 @@ export interface Traffic {
   admit(replicas: readonly { readonly id: string; readonly name: string }[]): Promise<void>;
   /** stops routing to a replica and waits for what it has in flight */
   retire(replica: { readonly id: string; readonly name: string }): Promise<void>;
+  /** holds new requests at the door (HTTP) while no replica can take them: a stop-first slot that replaces every replica; resolves with the release */
+  readonly hold?: () => Promise<() => Promise<void>>;
 }
+
+/** the longest a stop-first replacement holds requests: the old replica's stop and the new one's start and probe fit well inside */
+export const STOP_FIRST_HOLD_MS = 60_000;
 
 export function proxyTraffic(engine: Engine, control: ServiceDoors, service: ServiceSpec, network: string, emit: EventSink): Traffic {
   const address = async (id: string): Promise<string> => {
@@ -27,6 +32,18 @@ export function proxyTraffic(engine: Engine, control: ServiceDoors, service: Ser
   };
   const probed = service.proxy.healthcheckPath !== undefined;
   return {
+    ...(service.proxy.mode === "http"
+      ? {
+          hold: async () => {
+            const release = await control.hold(STOP_FIRST_HOLD_MS);
+            emit({ type: "proxy-hold", service: service.name, ms: STOP_FIRST_HOLD_MS, why: "stop-first: no replica serves until the new one is routed" });
+            return async () => {
+              await release();
+              emit({ type: "proxy-hold", service: service.name, why: "the slot is over" });
+            };
+          },
+        }
+      : {}),
     ...(probed
       ? {
           gate: async (replica) => {

@@ -524,12 +524,15 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
             if (halting() === undefined) stopAll("interrupted", interruption);
             break;
           }
+          /** a stop-first slot that leaves no replica serving holds requests at the door until it is over */
+          let release: (() => Promise<void>) | undefined;
           if (update.order === "stop-first") {
             // stopping an old replica while the lane's window is open would take two slots below ready
             if (await settle()) {
               await discardSlot(batch, made);
               break;
             }
+            if (ctx.traffic?.hold !== undefined && batch.replaces.length > 0 && batch.replaces.length >= service.deploy.replicas) release = await ctx.traffic.hold().catch(() => undefined);
             for (const c of batch.replaces) await stop(c, `replaced in slot ${c.slot}`);
           }
           const fresh = made.fresh;
@@ -554,58 +557,63 @@ export async function executePlan(plan: RolloutPlan, ctx: ExecuteContext): Promi
           let healthy = false;
           /** the lanes halted: this slot's new replica goes, its old ones stay (or, stop-first, come back) */
           const dropForHalt = (): Promise<void> => dropInFlight(batch, fresh, watch, halting()?.outcome === "interrupted" ? "interrupted before it was ready" : "stopped: another replica failed");
-          for (;;) {
-            const w = open;
-            const event = await Promise.race([
-              healthy ? never() : watch.healthy.then((failure) => ({ from: "slot" as const, failure })),
-              // a failure inside this slot's own monitor window, while the window before it is still open
-              watch.ready.then((failure) => (failure === undefined ? never() : { from: "slot" as const, failure })),
-              w === undefined ? never() : w.watch.ready.then((failure) => ({ from: "window" as const, failure })),
-              halted.then(() => ({ from: "halt" as const, failure: undefined })),
-            ]);
-            if (event.from === "halt") {
-              await dropForHalt();
-              break lanes;
-            } else if (event.from === "slot" && event.failure === undefined) {
-              healthy = true;
-            } else if (event.from === "slot") {
-              const failure = event.failure!;
-              reportFailure(failure);
-              const stops = haltUnlessTolerated(failure, fresh.length);
-              await dropInFlight(batch, fresh, watch, failure.reason === "interrupted" ? "interrupted before it was ready" : "failed its readiness gate");
-              if (stops) break lanes;
-              break;
-            } else if (event.failure === undefined) {
-              open = undefined;
-              accept(w!);
-            } else {
-              const failure = event.failure;
-              open = undefined;
-              const stops = haltUnlessTolerated(failure, w!.fresh.length);
-              if (failure.reason === "interrupted") {
-                await dropInFlight(batch, fresh, watch, "interrupted before it was ready");
+          try {
+            for (;;) {
+              const w = open;
+              const event = await Promise.race([
+                healthy ? never() : watch.healthy.then((failure) => ({ from: "slot" as const, failure })),
+                // a failure inside this slot's own monitor window, while the window before it is still open
+                watch.ready.then((failure) => (failure === undefined ? never() : { from: "slot" as const, failure })),
+                w === undefined ? never() : w.watch.ready.then((failure) => ({ from: "window" as const, failure })),
+                halted.then(() => ({ from: "halt" as const, failure: undefined })),
+              ]);
+              if (event.from === "halt") {
+                await dropForHalt();
+                break lanes;
+              } else if (event.from === "slot" && event.failure === undefined) {
+                healthy = true;
+              } else if (event.from === "slot") {
+                const failure = event.failure!;
+                reportFailure(failure);
+                const stops = haltUnlessTolerated(failure, fresh.length);
+                await dropInFlight(batch, fresh, watch, failure.reason === "interrupted" ? "interrupted before it was ready" : "failed its readiness gate");
+                if (stops) break lanes;
+                break;
+              } else if (event.failure === undefined) {
+                open = undefined;
+                accept(w!);
+              } else {
+                const failure = event.failure;
+                open = undefined;
+                const stops = haltUnlessTolerated(failure, w!.fresh.length);
+                if (failure.reason === "interrupted") {
+                  await dropInFlight(batch, fresh, watch, "interrupted before it was ready");
+                  await bringBack(w!, failure);
+                  break lanes;
+                }
                 await bringBack(w!, failure);
+                if (stops) {
+                  await dropInFlight(batch, fresh, watch, "stopped: an earlier replica failed");
+                  break lanes;
+                }
+              }
+              if (healthy && open === undefined && halting() !== undefined) {
+                // healthy, but another lane halted meanwhile (both had settled when the race was
+                // run, and it took the first): its old replicas stay, and it goes as in a halt
+                await dropForHalt();
                 break lanes;
               }
-              await bringBack(w!, failure);
-              if (stops) {
-                await dropInFlight(batch, fresh, watch, "stopped: an earlier replica failed");
-                break lanes;
+              if (healthy && open === undefined) {
+                // The old replicas' graceful stops run while the lane's next slot starts; the floor
+                // holds because the replacement is healthy and the lane has no other window open.
+                if (update.order === "start-first") for (const c of batch.replaces) void stop(c, `replaced by ${fresh.find((r) => r.slot === c.slot)?.fresh.name ?? "a new replica"}`);
+                open = { fresh, watch };
+                break;
               }
             }
-            if (healthy && open === undefined && halting() !== undefined) {
-              // healthy, but another lane halted meanwhile (both had settled when the race was
-              // run, and it took the first): its old replicas stay, and it goes as in a halt
-              await dropForHalt();
-              break lanes;
-            }
-            if (healthy && open === undefined) {
-              // The old replicas' graceful stops run while the lane's next slot starts; the floor
-              // holds because the replacement is healthy and the lane has no other window open.
-              if (update.order === "start-first") for (const c of batch.replaces) void stop(c, `replaced by ${fresh.find((r) => r.slot === c.slot)?.fresh.name ?? "a new replica"}`);
-              open = { fresh, watch };
-              break;
-            }
+          } finally {
+            // the slot is routed, or over: held requests go on to whatever serves now
+            await release?.().catch(() => undefined);
           }
         }
       } catch (error) {

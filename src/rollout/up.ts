@@ -328,6 +328,8 @@ async function rollTargets(
         now(),
       );
       const proxyChange = await plannedProxyChange(engine, spec, t.service);
+      const shared = sharedVolumeWarning(t.service, plan.batches.some((b) => b.replaces.length > 0));
+      if (shared !== undefined) emit({ type: "warning", service: t.service.name, message: shared });
       const text = renderPlan(plan, (slot) => containerName(spec.project, t.service.name, t.revision, slot), {
         notes: t.dryRunNotes ?? [],
         changes: proxyChange === undefined ? [] : [`proxy   ${proxyChange}`],
@@ -513,6 +515,20 @@ async function startVerifying(targets: readonly Target[], proxies: ReadonlyMap<s
     const run = startVerify({ service: t.service.name, host, port: port.hostPort, path, token });
     runs.push({ stop: () => run.stop().finally(release) });
   }
+}
+
+/**
+ * A one-replica service that writes to a named volume, rolled start-first, has two replicas on
+ * the same data for a moment: what a database-like app must not have. Said by --dry-run, with
+ * the choice; stop-first behind a door holds requests in the gap instead of failing them.
+ */
+function sharedVolumeWarning(service: ServiceSpec, replaces: boolean): string | undefined {
+  const update = service.deploy.update;
+  if (!replaces || service.deploy.replicas !== 1 || update.order !== "start-first") return undefined;
+  const written = service.volumes.filter((m) => m.type === "volume" && !m.readOnly);
+  if (written.length === 0) return undefined;
+  const volumes = written.map((m) => (m.type === "volume" ? m.source : "")).join(", ");
+  return `${service.name} has one replica writing to ${volumes}, and start-first runs the new replica beside the old one on the same data for a moment. If the app cannot share its data (a database, a file it locks), set services.${service.name}.deploy.update_config.order: stop-first${proxied(service) && service.proxy.mode === "http" ? " (its door holds the requests that arrive in the gap, so none fails)" : " (the service is down in the gap)"}; if it can, mount the volume read-only in one of them or ignore this.`;
 }
 
 /** One rollout per project at a time (DESIGN.md). */

@@ -714,4 +714,47 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const made = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`] }) });
     expect(made.filter((c) => c.Labels["dev.reroll.slot"] !== undefined || c.Labels["dev.reroll.proxy-for"] !== undefined)).toEqual([]);
   });
+  it("reroll proxy pause holds new requests (none fails) until resume, or until its bound; a stop-first one-replica service with a volume rolls under load with no failed request", async () => {
+    const p = await project("hold");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const paused = await p.reroll(["proxy", "pause", "--for", "20s", "--output", "plain"]);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stderr).toMatch(/new requests are held at the door for up to 20\.0s/);
+    const sent = Date.now();
+    const held = Array.from({ length: 6 }, () => get(port).then((r) => ({ ...r, at: Date.now() - sent })));
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await p.reroll(["proxy", "resume"])).code).toBe(0);
+    const answers = await Promise.all(held);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(Math.min(...answers.map((a) => a.at))).toBeGreaterThanOrEqual(1_400);
+    // a pause that nobody resumes ends by itself
+    expect((await p.reroll(["proxy", "pause", "--for", "1s"])).code).toBe(0);
+    const t0 = Date.now();
+    expect((await get(port)).status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
+
+    // stop-first: the one replica goes before its replacement starts (as a database-like app
+    // on a read-write volume must); the door holds what arrives in the gap
+    const compose = join(p.dir, "compose.yaml");
+    const text = (await readFile(compose, "utf8")).replace("        monitor: 1s\n", "        monitor: 1s\n        order: stop-first\n").replace("    stop_grace_period: 2s\n", "    stop_grace_period: 2s\n    volumes: [\"data:/data\"]\n");
+    // start-first on such a service: --dry-run says what that means and how to choose
+    await writeFile(compose, `${text.replace("        order: stop-first\n", "")}volumes:\n  data: {}\n`);
+    const dry = await p.reroll(["up", "--dry-run", "--output", "plain"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toContain("web has one replica writing to");
+    expect(dry.stderr).toContain("set services.web.deploy.update_config.order: stop-first (its door holds the requests that arrive in the gap, so none fails)");
+    await writeFile(compose, `${text}volumes:\n  data: {}\n`);
+    expect((await p.reroll(["up"])).code).toBe(0);
+    await writeFile(compose, `${text.replace("VERSION: v1", "VERSION: v2")}volumes:\n  data: {}\n`);
+    const load = await underLoad(port, async () => {
+      const run = await p.reroll(["up", "--output", "plain"]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toMatch(/new requests are held at the door .*stop-first/);
+    });
+    expect(load.failures).toEqual([]);
+    expect(new Set(load.answers.map((a) => a.body))).toEqual(new Set(["v1", "v2"]));
+    expect(load.answers.at(-1)?.body).toBe("v2");
+  });
 });

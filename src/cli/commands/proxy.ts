@@ -1,4 +1,7 @@
+import { RerollError } from "../../core/errors.js";
 import type { EventSink } from "../../core/events.js";
+import type { ServiceSpec, Spec } from "../../core/spec/types.js";
+import type { Engine } from "../../engine/port.js";
 import { LABEL_PROJECT } from "../../core/labels.js";
 import { ensureServiceProxy, listProxies, proxied, proxyStatuses, removeServiceProxy, type ProxyStatus } from "../../proxy/manage.js";
 import { networkName } from "../../rollout/container-spec.js";
@@ -20,6 +23,31 @@ function statusLines(mode: OutputMode, proxies: readonly ProxyStatus[]): string[
     if (p.error === undefined && !p.targets.some((t) => t.state === "ready")) lines.push(paint(mode, "33", "  no ready replica: requests get 503"));
   }
   return lines;
+}
+
+/** the default bound of `reroll proxy pause` */
+const DEFAULT_PAUSE_MS = 30_000;
+
+/** `reroll proxy pause|resume`: every HTTP door of the chosen services holds new requests, or lets them go. */
+async function holdDoors(engine: Engine, spec: Spec, chosen: readonly ServiceSpec[], options: ProxyCommandOptions, emit: EventSink): Promise<void> {
+  const services = chosen.filter((s) => proxied(s));
+  const tcp = services.filter((s) => s.proxy.mode === "tcp");
+  if (tcp.length > 0 && options.action === "pause") {
+    throw new RerollError("E_USAGE", `${tcp.map((s) => s.name).join(", ")} ${tcp.length === 1 ? "is" : "are"} proxied as plain TCP, which cannot be held: a connection is not a request.`, {
+      hint: "Pause only HTTP services (name them), or stop the TCP service's clients another way.",
+    });
+  }
+  const holdMs = options.holdMs ?? DEFAULT_PAUSE_MS;
+  for (const service of services) {
+    const doors = (await ensureServiceProxy(engine, spec, service, emit)).control;
+    try {
+      if (options.action === "pause") await doors.hold(holdMs);
+      else await doors.release();
+    } finally {
+      doors.close();
+    }
+    emit(options.action === "pause" ? { type: "proxy-hold", service: service.name, ms: holdMs, why: "reroll proxy pause; reroll proxy resume lets them go" } : { type: "proxy-hold", service: service.name, why: "reroll proxy resume" });
+  }
 }
 
 export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): Promise<void> {
@@ -49,6 +77,10 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
   });
   try {
     const named = (service: string): boolean => options.services.length === 0 || options.services.includes(service);
+    if (options.action === "pause" || options.action === "resume") {
+      await holdDoors(engine, spec, chosen, options, emit);
+      return;
+    }
     if (options.action === "down") {
       for (const service of new Set((await listProxies(engine, spec.project)).map((p) => p.service))) if (named(service)) await removeServiceProxy(engine, spec.project, service, "reroll proxy down", emit);
       return;

@@ -83,6 +83,8 @@ export function describeEvent(event: RerollEvent): string | undefined {
       return `${event.name}: drained in ${event.ms} ms${event.drained ? "" : ` (${event.outstanding} still open at the drain timeout)`}`;
     case "proxy-removed":
       return `${event.name}: removed (${event.cause})`;
+    case "proxy-hold":
+      return event.ms === undefined ? `held requests go on (${event.why})` : `new requests are held at the door for up to ${seconds(event.ms)} (${event.why})`;
     case "verify-report": {
       const r = event.report;
       const failures = Object.entries(r.failures).map(([why, n]) => `${n} ${why}`).join(", ");
