@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { replicaOfServer, serverName } from "../../src/proxy/door.js";
-import { renderDoorConfig, type DoorSettings } from "../../src/proxy/haproxy-config.js";
+import { HOLD_SCRIPT, renderDoorConfig, type DoorSettings } from "../../src/proxy/haproxy-config.js";
 import { parseServerStats, parseServersState } from "../../src/proxy/runtime.js";
 
 /** The door's HAProxy configuration and what reroll reads back from its runtime API, without Docker. */
@@ -25,6 +25,8 @@ const settings: DoorSettings = {
 function haproxyAccepts(config: string): string {
   const dir = mkdtempSync(join(tmpdir(), "reroll-door-"));
   writeFileSync(join(dir, "verify.acl"), "");
+  writeFileSync(join(dir, "hold.map"), "");
+  writeFileSync(join(dir, "hold.lua"), HOLD_SCRIPT.replaceAll("/usr/local/etc/haproxy", dir));
   const file = join(dir, "haproxy.cfg");
   writeFileSync(file, config.replaceAll("/usr/local/etc/haproxy", dir).replace("/var/lib/haproxy/reroll.sock", join(dir, "sock")));
   return execFileSync("haproxy", ["-c", "-f", file], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
