@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { continuousLoad, fixedRateTogether, quantile } from "./load.js";
 import { fmt, median, removeBenchProject, sh, shAsync } from "./lib.js";
-import { renderDoorConfig } from "../dist/proxy/haproxy-config.js";
+import { HOLD_SCRIPT, renderDoorConfig } from "../dist/proxy/haproxy-config.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
 const APP = fileURLToPath(new URL("../test/fixtures/proxy-app", import.meta.url));
@@ -174,6 +174,8 @@ export async function run() {
     const handDir = join(root, "haproxy");
     sh("mkdir", ["-p", handDir]);
     writeFileSync(join(handDir, "verify.acl"), "");
+    writeFileSync(join(handDir, "hold.map"), "");
+    writeFileSync(join(handDir, "hold.lua"), HOLD_SCRIPT.replaceAll("/usr/local/etc/haproxy", handDir));
     const handPort = freePort();
     const handConfig = renderDoorConfig(
       { project, service: "web", mode: "http", targetPort: 8080, healthPath: "/health", probeIntervalMs: 100, probeTimeoutMs: 1000, drainTimeoutMs: 10_000, trustedProxies: [] },
@@ -183,6 +185,7 @@ export async function run() {
       .replace("/var/lib/haproxy/reroll.sock", join(handDir, "sock"))
       .replace("bind :10000", `bind 127.0.0.1:${handPort}`);
     writeFileSync(join(handDir, "haproxy.cfg"), handConfig);
+    sh("haproxy", ["-c", "-q", "-f", join(handDir, "haproxy.cfg")]);
     hand = spawn("haproxy", ["-W", "-db", "-f", join(handDir, "haproxy.cfg")], { stdio: "ignore" });
     const nginxPort = freePort();
     const nginxDir = join(root, "nginx");
@@ -203,7 +206,15 @@ export async function run() {
       ].join("\n"),
     );
     nginx = spawn("nginx", ["-c", join(nginxDir, "nginx.conf"), "-g", "daemon off;"], { stdio: "ignore" });
-    await sleep(500);
+    // both answer before they are measured; one that does not fails the bench here, saying which
+    for (const [what, p] of [["HAProxy by hand", handPort], ["nginx", nginxPort]]) {
+      let up = false;
+      for (let i = 0; i < 50 && !up; i += 1) {
+        up = spawnSync("curl", ["-sf", "-o", "/dev/null", `http://127.0.0.1:${p}/`]).status === 0;
+        if (!up) await sleep(100);
+      }
+      if (!up) throw new Error(`${what} on 127.0.0.1:${p} did not answer`);
+    }
     // Rounds: wrk on each side in turn (throughput), then the fixed-rate client on every side
     // at once, their requests interleaved, so that a moment of noise falls on every side
     // alike. Throughput is the median of the rounds; latencies are pooled over them. A first

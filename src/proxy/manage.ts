@@ -6,9 +6,9 @@ import type { PortSpec, ServiceSpec, Spec } from "../core/spec/types.js";
 import type { ContainerSummary, Engine } from "../engine/port.js";
 import { networkName, orphanOf } from "../rollout/container-spec.js";
 import { Door, readTargets, type DrainResult, type TargetAddress, type TargetReport } from "./door.js";
-import { CERTS_DIR, DOOR_LISTEN_PORT, renderDoorConfig, type DoorSettings } from "./haproxy-config.js";
+import { CERTS_DIR, CONFIG_DIR, CONFIG_FILE, DOOR_LISTEN_PORT, renderDoorConfig, type DoorSettings } from "./haproxy-config.js";
 import { RuntimeSession } from "./runtime.js";
-import { CERTIFICATE_FILE, certificateVolume, portTls, readCertificate, type Certificate } from "./tls.js";
+import { CERTIFICATE_FILE, certificateVolume, portTls, readCertificate, servesTls, type Certificate } from "./tls.js";
 
 /**
  * The doors: one HAProxy container per published port of a service, named
@@ -77,20 +77,22 @@ export function doorSettings(spec: Spec, service: ServiceSpec, port: PortSpec, c
 
 /** What a door is made with and cannot change while it runs: its image, network, published address and mounts (a certificate volume when it serves TLS). */
 function doorSignature(spec: Spec, service: ServiceSpec, port: PortSpec, imageId: string): string {
-  const tls = portTls(service, port, { pem: "", digest: "" }).tls !== undefined;
+  const tls = servesTls(service, port);
   return createHash("sha256")
     .update(JSON.stringify({ image: imageId, network: networkName(spec.project), hostIp: port.hostIp, published: port.published ?? null, target: port.published === undefined ? port.target : null, ...(tls ? { tls } : {}) }))
     .digest("hex")
     .slice(0, 16);
 }
 
-/** The configuration without its server lines: what a reload changes (read back, it has no final newline). */
-function staticPart(config: string): string {
-  return config
-    .split("\n")
-    .filter((l) => !l.startsWith("  server "))
-    .join("\n")
-    .trimEnd();
+/** Whether a door's configuration file needs a reload for these settings: it differs other than in its server lines (read back, it has no final newline). */
+function needsReload(current: string, settings: DoorSettings): boolean {
+  const staticPart = (config: string): string =>
+    config
+      .split("\n")
+      .filter((l) => !l.startsWith("  server "))
+      .join("\n")
+      .trimEnd();
+  return staticPart(current) !== staticPart(renderDoorConfig(settings, []));
 }
 
 /** The doors of a service as Docker lists them. */
@@ -170,11 +172,17 @@ async function createDoor(engine: Engine, spec: Spec, service: ServiceSpec, port
     await Door.writeFiles(engine, result.id, Door.initialFiles(settings, []));
     await engine.startContainer(result.id);
   } catch (error) {
-    await engine.removeContainer(result.id, { force: true });
+    await discardDoor(engine, name);
     const message = error instanceof Error ? error.message : String(error);
     if (/port is already allocated|address already in use|bind: /i.test(message)) throw await portInUse(engine, spec, service, port, message, serving);
     throw error;
   }
+}
+
+/** A door made in this call that is not kept (a port that could not be published): its container and certificate volume go. */
+async function discardDoor(engine: Engine, name: string): Promise<void> {
+  await engine.removeContainer(name, { force: true });
+  await engine.removeVolume(certificateVolume(name));
 }
 
 function writeCertificate(engine: Engine, container: string, certificate: Certificate): Promise<void> {
@@ -192,7 +200,7 @@ async function removeDoor(engine: Engine, door: { readonly id: string; readonly 
 export async function plannedProxyChange(engine: Engine, spec: Spec, service: ServiceSpec): Promise<string | undefined> {
   const existing = await doorsOf(engine, spec.project, service.name);
   if (!proxied(service)) return existing.length > 0 ? `remove  ${existing.map((c) => c.names[0]).join(", ")} once the rollout completes: ${service.name} publishes no port any more` : undefined;
-  const image = await engine.inspectImage(service.proxy.image);
+  const [image, certificate] = await Promise.all([engine.inspectImage(service.proxy.image), readCertificate(service)]);
   const changes: string[] = [];
   const wanted = new Set<string>();
   for (const port of service.ports) {
@@ -201,11 +209,23 @@ export async function plannedProxyChange(engine: Engine, spec: Spec, service: Se
     const door = existing.find((c) => c.names[0] === name);
     const address = publicAddress(port.hostIp, port.published);
     if (door === undefined) changes.push(`create  ${name}, publishing ${address}${image === undefined ? ` (its image ${service.proxy.image} is missing: pull it first)` : ""}`);
-    else if (image !== undefined && door.labels[LABEL_PROXY_SIGNATURE] !== doorSignature(spec, service, port, image.id)) changes.push(`recreate ${name} (its image or network changed): ${address} pauses for about a second`);
+    else if (image !== undefined && door.labels[LABEL_PROXY_SIGNATURE] !== doorSignature(spec, service, port, image.id)) changes.push(`recreate ${name} (its image, network or TLS changed): ${address} pauses for about a second`);
     else if (door.state !== "running") changes.push(`start   ${name}: it is ${door.state}`);
+    else if (await configurationDiffers(engine, door.id, doorSettings(spec, service, port, certificate))) changes.push(`reload  ${name}: its configuration changed (a seamless reload: no request fails)`);
   }
   for (const door of existing) if (!wanted.has(door.names[0] ?? "")) changes.push(`remove  ${door.names[0]} (${door.labels[LABEL_PROXY_PORT] ?? "a port"} is no longer published), after the new doors serve`);
   return changes.length === 0 ? undefined : changes.join("; ");
+}
+
+/** Whether a running door's configuration file differs from what these settings make (servers aside): read through its runtime session. */
+async function configurationDiffers(engine: Engine, container: string, settings: DoorSettings): Promise<boolean> {
+  const session = await RuntimeSession.open(engine, container, 3_000).catch(() => undefined);
+  if (session === undefined) return false;
+  try {
+    return needsReload(await session.readFile(`${CONFIG_DIR}/${CONFIG_FILE}`), settings);
+  } finally {
+    session.close();
+  }
 }
 
 /** A service's doors together: a replica is routed, drained or removed in every one. */
@@ -324,7 +344,7 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
         door = await Door.open(engine, name, settings, startIfStopped(engine, name, service.name, emit));
       }
       doors.push(door);
-      if (current && staticPart(await door.currentConfig()) !== staticPart(renderDoorConfig(settings, []))) {
+      if (current && needsReload(await door.currentConfig(), settings)) {
         // a new certificate is in place before the configuration that names it is loaded
         if (settings.tls !== undefined) await writeCertificate(engine, name, certificate!);
         await door.reconfigure(settings);
@@ -334,7 +354,7 @@ export async function ensureServiceProxy(engine: Engine, spec: Spec, service: Se
   } catch (error) {
     for (const d of doors) d.close();
     // a port that could not be published leaves the service as it was: the doors made now go
-    for (const name of made) await engine.removeContainer(name, { force: true }).catch(() => undefined);
+    for (const name of made) await discardDoor(engine, name).catch(() => undefined);
     throw error;
   }
   const wanted = new Set(ports.map((p) => proxyContainerName(spec.project, service.name, p)));

@@ -49,11 +49,20 @@ export async function readCertificate(service: ServiceSpec): Promise<Certificate
   return { pem, digest: `sha256:${createHash("sha256").update(pem).digest("hex").slice(0, 16)}` };
 }
 
+function redirects(service: ServiceSpec, port: PortSpec): boolean {
+  return port.published !== undefined && (service.proxy.tls?.redirectFrom ?? []).includes(port.published);
+}
+
+/** Whether this port's door serves HTTPS (and so mounts a certificate volume). */
+export function servesTls(service: ServiceSpec, port: PortSpec): boolean {
+  return service.proxy.tls !== undefined && !redirects(service, port);
+}
+
 /** What a door of this port does with TLS: serve HTTPS, redirect plain HTTP to the service's HTTPS port, or neither. */
 export function portTls(service: ServiceSpec, port: PortSpec, certificate: Certificate | undefined): Pick<DoorSettings, "tls" | "redirectToPort"> {
   const tls = service.proxy.tls;
   if (tls === undefined || certificate === undefined) return {};
-  if (port.published !== undefined && tls.redirectFrom.includes(port.published)) {
+  if (redirects(service, port)) {
     const https = service.ports.find((p) => p.published === undefined || !tls.redirectFrom.includes(p.published));
     return { redirectToPort: https?.published ?? 443 };
   }

@@ -688,8 +688,12 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(door.Mounts.map((m) => m.Name)).toEqual([`${doorName(p.project, https)}-certs`]);
 
     const before = door.Id;
+    await writeFile(join(certs, "site.pem"), second);
+    const plan = await p.reroll(["up", "--dry-run"]);
+    expect(plan.stdout).toContain(`reload  ${doorName(p.project, https)}: its configuration changed (a seamless reload: no request fails)`);
+    expect(plan.stdout).not.toContain(`reload  ${doorName(p.project, plain)}`);
+    expect(await peer()).toBe("cert-one h2");
     const load = await underLoadOn(https, true, async () => {
-      await writeFile(join(certs, "site.pem"), second);
       const run = await p.reroll(["up"]);
       expect(run.code, run.stderr).toBe(0);
     });
