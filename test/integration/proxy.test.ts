@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { execFileSync, spawn as spawnChild } from "node:child_process";
+import { cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
@@ -143,6 +143,8 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const proxy = await proxyContainer(p.project, port);
     expect(proxy.HostConfig.PortBindings?.["10000/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(port) }]);
     expect(proxy.Config.Image).toBe("haproxy:lts");
+    // nothing of reroll's version or checkout is in the door: upgrading reroll cannot make it anew
+    expect(Object.keys(proxy.Config.Labels).sort()).toEqual(["dev.reroll.project", "dev.reroll.proxy-for", "dev.reroll.proxy-image", "dev.reroll.proxy-port", "dev.reroll.proxy-signature"]);
     for (const c of await docker.listContainers({ filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) })) {
       expect(c.Ports.filter((x) => x.PublicPort !== undefined)).toEqual([]);
     }
@@ -539,6 +541,89 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     for (const r of byUrl("/both")) expect(r.headers["content-length"] !== undefined && r.headers["transfer-encoding"] !== undefined).toBe(false);
   });
 
+  it("hostile clients and a broken replica: a refused upgrade is no tunnel, a slow head gets 408, a client that pipelines and never reads holds no unbounded memory, a malformed status line is a 502 and the door serves on", async () => {
+    const p = await project("hostile2");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const open = (): Promise<import("node:net").Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(port, "127.0.0.1", () => resolve(socket));
+        socket.on("error", reject);
+      });
+    // a refused upgrade: what the client sends next is an HTTP request the door parses, never raw bytes to the replica
+    const refused = await open();
+    let answer = "";
+    refused.on("data", (c: Buffer) => (answer += c.toString("latin1")));
+    refused.write("GET /no-upgrade HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    await eventually(async () => answer.includes("403 Forbidden"), "the refusal");
+    refused.write("GET /after-refused HTTP/1.1\r\nHost: x\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 500));
+    refused.destroy();
+
+    // a slow head: 408 when the door's request timeout (10 s) ends, and the connection closed
+    const slow = await open();
+    let slowAnswer = "";
+    slow.on("data", (c: Buffer) => (slowAnswer += c.toString("latin1")));
+    const slowClosed = new Promise<number>((r) => slow.on("close", () => r(Date.now())));
+    const slowStart = Date.now();
+    slow.write("GET /slow-head HTTP/1.1\r\nHost: x\r\n");
+
+    // a client that pipelines 20,000 requests and never reads its answers
+    const greedy = await open();
+    greedy.pause();
+    greedy.write("GET /pipelined HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20_000));
+    await new Promise((r) => setTimeout(r, 3_000));
+    // others are served meanwhile, and a replica answering garbage is a 502 for that request only
+    for (let i = 0; i < 5; i++) expect((await get(port)).status).toBe(200);
+    expect((await get(port, "/malformed")).status).toBe(502);
+    expect((await get(port)).status).toBe(200);
+    const door = docker.getContainer(doorName(p.project, port));
+    const stats = (await door.stats({ stream: false })) as { memory_stats: { usage: number } };
+    expect(stats.memory_stats.usage).toBeLessThan(128 * 1024 * 1024);
+    greedy.destroy();
+
+    const closedAt = await slowClosed;
+    expect(slowAnswer).toMatch(/^HTTP\/1\.[01] 408/);
+    expect(closedAt - slowStart).toBeGreaterThanOrEqual(9_500);
+    expect(closedAt - slowStart).toBeLessThan(15_000);
+
+    const received = JSON.parse((await get(port, "/received")).body) as { method: string; url: string; headers: Record<string, string> }[];
+    expect(received.filter((r) => r.method === "RAW")).toEqual([]);
+    const after = received.filter((r) => r.url === "/after-refused");
+    expect(after).toHaveLength(1);
+    // parsed and forwarded by the door as a request of its own, with the door's headers
+    expect(after[0]!.headers["x-forwarded-proto"]).toBe("http");
+    expect(received.map((r) => r.url)).not.toContain("/slow-head");
+    // the greedy client got only what fits in the buffers between it and the door: far from all of it
+    expect(received.filter((r) => r.url === "/pipelined").length).toBeLessThan(20_000);
+  });
+
+  it("an upgrade of reroll (another version of the package runs up) leaves the door as it is: same container, no failed request", async () => {
+    const p = await project("upgrade");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 2 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const before = (await proxyContainer(p.project, port)).Id;
+    // the installed package of a newer reroll: its own bin, dist and version
+    const repo = fileURLToPath(new URL("../..", import.meta.url));
+    const upgraded = join(root, `${p.project}-reroll-next`);
+    await mkdir(upgraded);
+    for (const part of ["bin", "dist"]) await cp(join(repo, part), join(upgraded, part), { recursive: true });
+    const manifest = JSON.parse(await readFile(join(repo, "package.json"), "utf8")) as { version: string };
+    await writeFile(join(upgraded, "package.json"), JSON.stringify({ ...manifest, version: "99.0.0" }));
+    await symlink(join(repo, "node_modules"), join(upgraded, "node_modules"));
+    const load = await underLoad(port, async () => {
+      const run = await new Promise<number>((resolve) => {
+        const child = spawnChild(process.execPath, [join(upgraded, "bin", "reroll.js"), "up", "-p", p.project], { cwd: p.dir, stdio: "ignore" });
+        child.on("close", (code) => resolve(code ?? -1));
+      });
+      expect(run).toBe(0);
+    });
+    expect(load.failures).toEqual([]);
+    expect((await proxyContainer(p.project, port)).Id).toBe(before);
+  });
+
   it("a routed replica that fails its health path between rollouts stops getting requests within seconds, and gets them again once it answers", async () => {
     const p = await project("health");
     const port = await freePort();
@@ -563,8 +648,8 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     await eventually(async () => (await targetsAnswering(port, 10)).has(sick), "the healed replica to be routed again", 10_000);
   });
 
-  it("the door killed in the middle of a rollout (docker kill) is started again and the rollout completes: every replica on the new revision", async () => {
-    const p = await project("door-kill");
+  it.each([["docker kill", "kill"], ["SIGKILL of its process", "sigkill"]] as const)("the door killed in the middle of a rollout (%s) is back and the rollout completes: every replica on the new revision", async (_how, how) => {
+    const p = await project(`door-${how}`);
     const port = await freePort();
     await p.write({ version: "v1", port });
     expect((await p.reroll(["up"])).code).toBe(0);
@@ -576,11 +661,13 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
       const run = await p.rerollTimed(["up"], (event) => {
         if (killedAt === 0 && event["type"] === "proxy-route") {
           killedAt = Date.now();
-          void docker.getContainer(doorName(p.project, port)).kill();
+          const door = docker.getContainer(doorName(p.project, port));
+          // docker kill: Docker does not restart it (reroll must); SIGKILL of the process: Docker restarts it
+          void (how === "kill" ? door.kill() : door.inspect().then((d) => process.kill(d.State.Pid, "SIGKILL")));
         }
       });
       expect(run.code, run.output).toBe(0);
-      expect(run.events.some((e) => e.event["type"] === "warning" && /started again/.test(String(e.event["message"])))).toBe(true);
+      if (how === "kill") expect(run.events.some((e) => e.event["type"] === "warning" && /started again/.test(String(e.event["message"])))).toBe(true);
       await new Promise((r) => setTimeout(r, 300));
     } finally {
       await load.stop();
