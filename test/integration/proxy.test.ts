@@ -63,6 +63,8 @@ interface Project {
   readonly dir: string;
   readonly project: string;
   write(...services: ServiceOptions[]): Promise<void>;
+  /** adds one line under the (only) service's x-reroll.proxy */
+  proxySetting(line: string): Promise<void>;
   reroll(args: readonly string[]): Promise<CliRun>;
   /** runs reroll with --output json and records when each event arrived */
   rerollTimed(args: readonly string[], onEvent?: (event: Record<string, unknown>, kill: () => void) => void): Promise<{ code: number; events: TimedEvent[]; output: string }>;
@@ -81,6 +83,10 @@ async function project(label: string): Promise<Project> {
     project: name,
     async write(...services) {
       await writeFile(join(dir, "compose.yaml"), ["services:", ...services.flatMap(serviceYaml), ""].join("\n"));
+    },
+    async proxySetting(line) {
+      const compose = join(dir, "compose.yaml");
+      await writeFile(compose, (await readFile(compose, "utf8")).replace("      proxy:\n", `      proxy:\n        ${line}\n`));
     },
     reroll: (args) => runReroll([...args, "-p", name], { cwd: dir }),
     rerollTimed: (args, onEvent) => spawnRerollEvents([...args, "-p", name], { cwd: dir, ...(onEvent === undefined ? {} : { onEvent }) }),
@@ -103,6 +109,12 @@ async function underLoadOn(port: number, secure: boolean, during: () => Promise<
     await load.stop();
   }
   return load;
+}
+
+/** No replica and no door of the project exists: an input error changed nothing. */
+async function expectNothingMade(projectName: string): Promise<void> {
+  const made = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${projectName}`] }) });
+  expect(made.filter((c) => c.Labels["dev.reroll.slot"] !== undefined || c.Labels["dev.reroll.proxy-for"] !== undefined)).toEqual([]);
 }
 
 function doorName(projectName: string, port: number, service = "web"): string {
@@ -492,6 +504,7 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     await expect(proxyContainer(p.project, port)).rejects.toThrow();
     expect((await proxyContainer(p.project, port, "site")).State.Running).toBe(true);
   });
+
   it("hostile clients smuggle nothing through the door and forge nothing it tells a replica: the replica receives exactly what was framed", async () => {
     const p = await project("hostile");
     const port = await freePort();
@@ -720,19 +733,19 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
       holder.close();
     }
   });
+
   it("a door image the daemon lacks is an input error before anything changes: exit 2, no container made", async () => {
     const p = await project("no-image");
     const port = await freePort();
     await p.write({ version: "v1", port, replicas: 1 });
-    const compose = join(p.dir, "compose.yaml");
-    await writeFile(compose, (await readFile(compose, "utf8")).replace("      proxy:\n", "      proxy:\n        image: haproxy:not-on-this-daemon\n"));
+    await p.proxySetting("image: haproxy:not-on-this-daemon");
     const run = await p.reroll(["up"]);
     expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toContain("The door's image haproxy:not-on-this-daemon is not on this Docker daemon");
     expect(run.stderr).toContain("docker pull haproxy:not-on-this-daemon");
-    const made = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`] }) });
-    expect(made.filter((c) => c.Labels["dev.reroll.slot"] !== undefined || c.Labels["dev.reroll.proxy-for"] !== undefined)).toEqual([]);
+    await expectNothingMade(p.project);
   });
+
   it("terminates TLS with the user's certificate (HTTP/2 too), redirects its plain port, and takes a new certificate under load without a failed request", async () => {
     const p = await project("tls");
     const https = await freePort();
@@ -798,15 +811,14 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     await p.write({ version: "v1", port, replicas: 1 });
     await mkdir(join(p.dir, "certs"));
     execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=x", "-keyout", join(p.dir, "certs", "x.key"), "-out", join(p.dir, "certs", "cert-only.pem")], { stdio: "ignore" });
-    const compose = join(p.dir, "compose.yaml");
-    await writeFile(compose, (await readFile(compose, "utf8")).replace("      proxy:\n", "      proxy:\n        tls: { certificate: ./certs/cert-only.pem }\n"));
+    await p.proxySetting("tls: { certificate: ./certs/cert-only.pem }");
     const run = await p.reroll(["up"]);
     expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toContain("services.web.x-reroll.proxy.tls.certificate");
     expect(run.stderr).toContain("cert-only.pem is not a certificate with its private key");
-    const made = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`] }) });
-    expect(made.filter((c) => c.Labels["dev.reroll.slot"] !== undefined || c.Labels["dev.reroll.proxy-for"] !== undefined)).toEqual([]);
+    await expectNothingMade(p.project);
   });
+
   it("reroll proxy pause holds new requests (none fails) until resume, or until its bound; a stop-first one-replica service with a volume rolls under load with no failed request", async () => {
     const p = await project("hold");
     const port = await freePort();
