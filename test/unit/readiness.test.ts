@@ -43,7 +43,9 @@ describe("readiness", () => {
     const watch = (events: (emit: ReturnType<typeof fakeEngine>["emit"], since: number) => void) => {
       const { engine, emit } = fakeEngine(0);
       const sinceMs = Date.now();
-      const failure = waitUntilReady(engine, [{ id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 5_000, passedAtMs: sinceMs }], { monitorMs: 2_000, sinceMs, now: Date.now });
+      // the die ends the watch at once; a long monitor window only keeps a loaded machine (CI
+      // once took over 2 s to reach the events) from ending it first, as "ready"
+      const failure = waitUntilReady(engine, [{ id: "a", name: "web-r2-1", hasHealthcheck: true, deadlineMs: 30_000, passedAtMs: sinceMs }], { monitorMs: 20_000, sinceMs, now: Date.now });
       events(emit, sinceMs);
       return failure;
     };
