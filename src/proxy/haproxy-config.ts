@@ -49,6 +49,8 @@ export interface DoorSettings {
   readonly tls?: { readonly file: string; readonly digest: string } | undefined;
   /** a plain port that answers every request with a redirect to HTTPS on this published port */
   readonly redirectToPort?: number | undefined;
+  /** HAProxy's threads */
+  readonly threads: number;
 }
 
 /** routed: takes requests · probing: checked, weight 0 until its first 2xx · (draining servers are never written) */
@@ -95,6 +97,11 @@ export function serverArguments(settings: DoorSettings, host: string, weight: nu
     `fall ${ROUTED_CHECK_FALL}`,
     "rise 1",
     `weight ${weight}`,
+    // a server added at run time keeps no idle connection unless told (HAProxy 2.6 gives it
+    // pool-max-conn 0 and pool-purge-delay 0, not the file's defaults): without these every
+    // request after a rollout opened a new connection to its replica, a fifth of the throughput
+    "pool-max-conn -1",
+    "pool-purge-delay 5s",
   ].join(" ");
 }
 
@@ -154,6 +161,7 @@ export function renderDoorConfig(settings: DoorSettings, servers: readonly DoorS
   return [
     `# reroll's door for ${settings.project}/${settings.service} (port ${settings.targetPort}), written by reroll: changes made here are replaced`,
     "global",
+    `  nbthread ${settings.threads}`,
     `  stats socket ${RUNTIME_SOCKET} mode 600 level admin`,
     "  stats timeout 2m",
     "  log stdout format raw daemon notice",

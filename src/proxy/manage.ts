@@ -6,7 +6,7 @@ import type { PortSpec, ServiceSpec, Spec } from "../core/spec/types.js";
 import type { ContainerSummary, Engine } from "../engine/port.js";
 import { networkName, orphanOf } from "../rollout/container-spec.js";
 import { Door, readTargets, type DrainResult, type TargetAddress, type TargetReport } from "./door.js";
-import { CERTS_DIR, CONFIG_DIR, CONFIG_FILE, DOOR_LISTEN_PORT, renderDoorConfig, type DoorSettings } from "./haproxy-config.js";
+import { CERTS_DIR, CONFIG_DIR, CONFIG_FILE, DOOR_LISTEN_PORT, renderDoorConfig, serverArguments, type DoorSettings } from "./haproxy-config.js";
 import { RuntimeSession } from "./runtime.js";
 import { CERTIFICATE_FILE, certificateVolume, portTls, readCertificate, servesTls, type Certificate } from "./tls.js";
 
@@ -72,6 +72,7 @@ export function doorSettings(spec: Spec, service: ServiceSpec, port: PortSpec, c
     probeTimeoutMs: service.proxy.healthcheckTimeoutMs,
     drainTimeoutMs: service.proxy.drainTimeoutMs,
     trustedProxies: service.proxy.trustedProxies,
+    threads: service.proxy.threads,
   };
 }
 
@@ -84,15 +85,25 @@ function doorSignature(spec: Spec, service: ServiceSpec, port: PortSpec, imageId
     .slice(0, 16);
 }
 
-/** Whether a door's configuration file needs a reload for these settings: it differs other than in its server lines (read back, it has no final newline). */
-function needsReload(current: string, settings: DoorSettings): boolean {
+/**
+ * Whether a door's configuration file needs a reload for these settings: it differs other than
+ * in which servers it names, or a server line was written with other arguments (by an older
+ * reroll: its servers run as that one added them). Read back, the file has no final newline.
+ */
+export function needsReload(current: string, settings: DoorSettings): boolean {
+  const isServer = (l: string): boolean => l.startsWith("  server ");
   const staticPart = (config: string): string =>
     config
       .split("\n")
-      .filter((l) => !l.startsWith("  server "))
+      .filter((l) => !isServer(l))
       .join("\n")
       .trimEnd();
-  return staticPart(current) !== staticPart(renderDoorConfig(settings, []));
+  return staticPart(current) !== staticPart(renderDoorConfig(settings, [])) || current.split("\n").filter(isServer).some((l) => !serverLineIsCurrent(l, settings));
+}
+
+function serverLineIsCurrent(line: string, settings: DoorSettings): boolean {
+  const parts = /^ {2}server (\S+) (\S+):\d+ .* weight (\d+)( |$)/.exec(line);
+  return parts !== null && line === `  server ${parts[1]} ${serverArguments(settings, parts[2]!, Number(parts[3]))}`;
 }
 
 /** The doors of a service as Docker lists them. */

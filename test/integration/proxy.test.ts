@@ -1,5 +1,6 @@
 import { execFileSync, spawn as spawnChild } from "node:child_process";
 import { cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { Agent as HttpAgent, get as httpGet } from "node:http";
 import { connect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
@@ -136,6 +137,26 @@ async function targetsAnswering(port: number, count: number): Promise<Set<string
   return answered;
 }
 
+/** What a replica answers at `path`, asked straight at its address on the project network. */
+async function askReplica(id: string, path: string): Promise<string> {
+  const networks = (await docker.getContainer(id).inspect()).NetworkSettings.Networks;
+  const address = Object.values(networks)[0]!.IPAddress;
+  return new Promise((resolve, reject) => {
+    httpGet({ host: address, port: 8080, path, agent: false }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve(body));
+    }).on("error", reject);
+  });
+}
+
+/** How many connections the door opened to the project's replicas so far (each replica counts its own). */
+async function connectionsToReplicas(projectName: string): Promise<number> {
+  const replicas = await docker.listContainers({ filters: JSON.stringify({ label: [`dev.reroll.project=${projectName}`, "dev.reroll.slot"] }) });
+  const counts = await Promise.all(replicas.map(async (c) => Number(await askReplica(c.Id, "/connections"))));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
 describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
   beforeAll(async () => {
     root = await tempDir("reroll-proxy-");
@@ -191,6 +212,13 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     }
     const after = await Promise.all(Array.from({ length: 20 }, () => get(port)));
     expect(new Set(after.map((a) => a.body.trim()))).toEqual(new Set(["v2"]));
+    // the door keeps its connections to replicas it was given during the rollout, as to those
+    // in its file: 60 requests on one keep-alive connection open about one per replica, not 60
+    const opened = await connectionsToReplicas(p.project);
+    const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 60; i++) expect((await get(port, "/", agent)).status).toBe(200);
+    agent.destroy();
+    expect((await connectionsToReplicas(p.project)) - opened).toBeLessThanOrEqual(6);
     const status = await p.reroll(["proxy", "status", "--output", "json"]);
     const targets = (JSON.parse(status.stdout) as { proxies: { targets: { name: string; state: string }[] }[] }).proxies[0]!.targets;
     expect(targets.map((t) => t.state)).toEqual(["ready", "ready", "ready"]);

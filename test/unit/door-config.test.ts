@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { replicaOfServer, serverName } from "../../src/proxy/door.js";
 import { HOLD_SCRIPT, renderDoorConfig, type DoorSettings } from "../../src/proxy/haproxy-config.js";
+import { needsReload } from "../../src/proxy/manage.js";
 import { parseServerStats, parseServersState } from "../../src/proxy/runtime.js";
 
 /** The door's HAProxy configuration and what reroll reads back from its runtime API, without Docker. */
@@ -19,6 +20,7 @@ const settings: DoorSettings = {
   probeTimeoutMs: 1_000,
   drainTimeoutMs: 10_000,
   trustedProxies: [],
+  threads: 1,
 };
 
 /** HAProxy's own check of a configuration (`haproxy -c`), with the paths it names made here. */
@@ -40,7 +42,21 @@ describe("the door's configuration", () => {
     ];
     expect(haproxyAccepts(renderDoorConfig(settings, servers))).toMatch(/valid/);
     expect(haproxyAccepts(renderDoorConfig({ ...settings, mode: "tcp", healthPath: undefined, trustedProxies: ["10.0.0.0/8"] }, servers))).toMatch(/valid/);
-    expect(haproxyAccepts(renderDoorConfig({ ...settings, trustedProxies: ["10.0.0.0/8", "192.168.1.7"] }, []))).toMatch(/valid/);
+    expect(haproxyAccepts(renderDoorConfig({ ...settings, trustedProxies: ["10.0.0.0/8", "192.168.1.7"], threads: 4 }, []))).toMatch(/valid/);
+  });
+
+  it("needs a reload when its settings changed or a server line was written by an older reroll, not when only the servers differ", () => {
+    const servers = [
+      { name: "shop-web-r1-1.0123456789ab", host: "172.18.0.2", state: "routed" as const },
+      { name: "shop-web-r1-2.ba9876543210", host: "172.18.0.3", state: "probing" as const },
+    ];
+    // read back from the door, the file has no final newline
+    const written = renderDoorConfig(settings, servers).trimEnd();
+    expect(needsReload(written, settings)).toBe(false);
+    expect(needsReload(renderDoorConfig(settings, servers.slice(1)).trimEnd(), settings)).toBe(false);
+    expect(needsReload(written, { ...settings, trustedProxies: ["10.0.0.0/8"] })).toBe(true);
+    // an older reroll's servers keep no idle connection: a reload makes them anew from the file
+    expect(needsReload(written.replaceAll(" pool-max-conn -1 pool-purge-delay 5s", ""), settings)).toBe(true);
   });
 
   it("is valid to HAProxy with TLS (a real certificate) and as a plain port's redirect to HTTPS", () => {
@@ -73,8 +89,8 @@ describe("the door's configuration", () => {
     ]);
     expect(config).toContain("  retry-on conn-failure\n");
     expect(config).not.toMatch(/retry-on .*(empty-response|response-timeout|50\d)/);
-    expect(config).toMatch(/server a 172\.18\.0\.2:8080 check .* weight 100\n/);
-    expect(config).toMatch(/server b 172\.18\.0\.3:8080 check .* weight 0\n/);
+    expect(config).toMatch(/server a 172\.18\.0\.2:8080 check .* weight 100 /);
+    expect(config).toMatch(/server b 172\.18\.0\.3:8080 check .* weight 0 /);
     expect(config).toMatch(/http-error status 503 .* hdr retry-after 1/);
     expect(config).toContain("  balance leastconn\n");
   });

@@ -241,7 +241,7 @@ describe("loading a Compose file", () => {
         "  web:",
         "    image: busybox",
         '    ports: ["443:80", "80:80"]',
-        "    x-reroll: { proxy: { tls: { certificate: ./site.pem, redirect_from: [80] }, trusted_proxies: [10.0.0.0/8], image: haproxy:3.2 } }",
+        "    x-reroll: { proxy: { tls: { certificate: ./site.pem, redirect_from: [80] }, trusted_proxies: [10.0.0.0/8], image: haproxy:3.2, threads: 4 } }",
         "",
       ].join("\n"),
     );
@@ -249,13 +249,14 @@ describe("loading a Compose file", () => {
     expect(proxy.tls).toEqual({ certificate: join(dir, "site.pem"), redirectFrom: [80] });
     expect(proxy.trustedProxies).toEqual(["10.0.0.0/8"]);
     expect(proxy.image).toBe("haproxy:3.2");
+    expect(proxy.threads).toBe(4);
     const bad = await load(
       [
         "services:",
         "  web:",
         "    image: busybox",
         '    ports: ["443:80"]',
-        "    x-reroll: { proxy: { mode: tcp, tls: { redirect_from: [8080, 443] }, trusted_proxies: [everyone] } }",
+        "    x-reroll: { proxy: { mode: tcp, tls: { redirect_from: [8080, 443] }, trusted_proxies: [everyone], threads: 0 } }",
         "",
       ].join("\n"),
     );
@@ -264,6 +265,7 @@ describe("loading a Compose file", () => {
         "services.web.x-reroll.proxy.tls.certificate: is required: a PEM file with the certificate and its private key",
         "services.web.x-reroll.proxy.tls: needs mode: http (a TCP door forwards bytes as they come; terminate TLS in the service instead)",
         "services.web.x-reroll.proxy.trusted_proxies[0]: must be an IP address or CIDR, got \"everyone\"",
+        "services.web.x-reroll.proxy.threads: must be a whole number from 1 to 64 (HAProxy's threads), got 0",
       ],
     });
     const redirects = await load(["services:", "  web:", "    image: busybox", '    ports: ["443:80"]', "    x-reroll: { proxy: { tls: { certificate: ./site.pem, redirect_from: [8080, 443] } } }", ""].join("\n"));

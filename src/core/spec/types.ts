@@ -101,6 +101,8 @@ export interface ProxySettings {
   readonly trustedProxies: readonly string[];
   /** TLS terminated at the door, when the file asks for it */
   readonly tls: ProxyTls | undefined;
+  /** HAProxy's threads in the door (its `nbthread`) */
+  readonly threads: number;
 }
 
 export interface ProxyTls {
