@@ -1,5 +1,6 @@
 // Shared helpers for the benchmarks: timing child processes, medians, the result table.
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
 
 /** Runs a command to its end: its wall time and stdout; throws on a non-zero exit unless allowFail. */
 export function sh(command, args, options = {}) {
@@ -30,6 +31,40 @@ export function shAsync(command, args, options = {}) {
     });
   });
 }
+
+/**
+ * The CPU time (user + system, in seconds) a process and every process under it have spent
+ * so far, from /proc: a proxy's master and its workers, a container's first process and its children.
+ */
+export function cpuSecondsOfTree(rootPid) {
+  const processes = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // fields after the command name, which may hold spaces: state ppid … utime(14) stime(15)
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    processes.push({ pid: Number(entry), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+  }
+  const tree = new Set([rootPid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of processes) {
+      if (!tree.has(p.pid) && tree.has(p.ppid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return processes.filter((p) => tree.has(p.pid)).reduce((sum, p) => sum + p.ticks, 0) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Linux's USER_HZ, what /proc/PID/stat counts CPU time in */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);

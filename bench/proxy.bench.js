@@ -5,17 +5,19 @@
 //    a `docker restart` of it (for the docs);
 //  - a 3-replica rollout of an image whose HEALTHCHECK keeps Docker's default 30 s interval:
 //    reroll (the door probes the health path) against `docker service update`;
-//  - throughput (wrk) and p99 latency at a moderate fixed rate: straight to a replica, through
-//    the door, through HAProxy run by hand on the host with the door's own configuration, and
-//    through nginx (Debian's package) configured as the proxy.
+//  - throughput (wrk), the proxy's CPU per request, and p99 latency at a moderate fixed rate:
+//    straight to a replica, through the door as a rollout left it, through HAProxy run by hand
+//    with the door's own configuration, and through nginx (Debian's package) as the proxy, the
+//    two by hand in containers beside the door.
 // Cleans up every container, service, image and process it made.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { continuousLoad, fixedRateTogether, quantile } from "./load.js";
-import { fmt, median, removeBenchProject, sh, shAsync } from "./lib.js";
+import { cpuSecondsOfTree, fmt, median, removeBenchProject, sh, shAsync } from "./lib.js";
+import { DEFAULT_DOOR_THREADS } from "../dist/core/spec/validate.js";
 import { HOLD_SCRIPT, renderDoorConfig } from "../dist/proxy/haproxy-config.js";
 
 const BIN = fileURLToPath(new URL("../bin/reroll.js", import.meta.url));
@@ -76,11 +78,18 @@ function setupApp(root, name) {
 
 const ipOf = (container, network) => sh("docker", ["inspect", "--format", `{{ (index .NetworkSettings.Networks "${network}").IPAddress }}`, container]).stdout.trim();
 
-function wrk(url) {
+/** recorded rounds of the throughput and latency measurements (after one unrecorded) */
+const ROUNDS = 6;
+
+/** wrk's throughput at `url`, and the CPU the processes under `pid` (when given) spent per request meanwhile. */
+function wrkWithCpu(url, pid) {
+  const before = pid === undefined ? 0 : cpuSecondsOfTree(pid);
   const out = sh("wrk", ["-t", "2", "-c", "32", "-d", "3s", url]).stdout;
+  const spent = pid === undefined ? 0 : cpuSecondsOfTree(pid) - before;
   // a fast error page is not throughput
   if (/Non-2xx or 3xx responses|Socket errors/.test(out)) throw new Error(`wrk ${url} saw errors:\n${out}`);
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), cpuUsPerRequest: requests > 0 ? (spent * 1e6) / requests : 0 };
 }
 
 async function naiveRecreate(name, imageFrom, imageTo) {
@@ -110,8 +119,6 @@ export async function run() {
   const swarmName = `reroll-bench-${stamp}-swarmhc`;
   const state = sh("docker", ["info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.trim();
   const joinedSwarm = state !== "active";
-  let nginx;
-  let hand;
   const rows = [];
   try {
     // 1. failed requests during a rollout under 16 clients
@@ -126,31 +133,7 @@ export async function run() {
     await rerollUnderLoad(dir, project, ["up", "--no-build"]);
     await sleep(1000);
     const rolled = await load.stop();
-    // what a change of the door's configuration costs (a seamless reload: HAProxy's master
-    // hands the listening socket to a new worker), and a restart of the door itself
     const door = `${project}-web-proxy-127.0.0.1-${port}`;
-    const pause = async (action) => {
-      const l = continuousLoad("127.0.0.1", port, 16);
-      await sleep(500);
-      await action();
-      await sleep(1500);
-      return l.stop();
-    };
-    const reloaded = await pause(() => shAsync("docker", ["kill", "--signal", "USR2", door]));
-    const restarted = await pause(() => shAsync("docker", ["restart", "-t", "10", door]));
-    const pauseRow = (what, r, target) => ({
-      benchmark: what,
-      value: `${(r.longestGapMs / 1000).toFixed(2)} s without an answer, ${r.failed} of ${r.sent} failed`,
-      baselineName: "—",
-      baseline: "—",
-      ratio: "—",
-      target: target ? "0 failed" : "measured (docs)",
-      ok: target ? r.failed === 0 : true,
-    });
-    const pauses = [
-      pauseRow("configuration reload of the door (SIGUSR2) under 16 clients", reloaded, true),
-      pauseRow("traffic pause: docker restart of the door under 16 clients", restarted, false),
-    ];
     const naiveResult = await naiveRecreate(naive, `${project}-web:r1`, `${project}-web:r2`);
     const why = (r) => Object.entries(r.reasons ?? {}).map(([reason, n]) => `${n} ${reason}`).join(", ");
     const pct = (r) => `${r.failed} of ${r.sent} (${((100 * r.failed) / Math.max(1, r.sent)).toFixed(2)}%${r.failed > 0 ? `: ${why(r)}` : ""})`;
@@ -163,11 +146,18 @@ export async function run() {
       target: "0 failed",
       ok: rolled.failed === 0,
     });
-    rows.push(...pauses);
 
     // 2. throughput and p99 at a moderate rate: straight to a replica, the door, HAProxy by
-    //    hand with the door's own configuration, nginx
+    //    hand with the door's own configuration, nginx. The two by hand run as containers on
+    //    the door's network, as the door does: a process on the host would be spared the
+    //    bridge every client of the door crosses, and be scheduled apart from every container.
     const network = `${project}_default`;
+    const besideTheDoor = (name, image, mounts) => {
+      const container = `${project}-${name}`;
+      sh("docker", ["run", "-d", "--name", container, "--label", `dev.reroll.project=${project}`, "--network", network, ...mounts.flatMap((m) => ["-v", m]), image]);
+      const pid = Number(sh("docker", ["inspect", "--format", "{{.State.Pid}}", container]).stdout.trim());
+      return { host: ipOf(container, network), pid };
+    };
     const replica = sh("docker", ["ps", "--format", "{{.Names}}", "--filter", `label=dev.reroll.project=${project}`, "--filter", "label=dev.reroll.slot"]).stdout.trim().split("\n");
     const replicaIps = replica.map((r) => ipOf(r, network));
     const doorIp = ipOf(door, network);
@@ -175,79 +165,87 @@ export async function run() {
     sh("mkdir", ["-p", handDir]);
     writeFileSync(join(handDir, "verify.acl"), "");
     writeFileSync(join(handDir, "hold.map"), "");
-    writeFileSync(join(handDir, "hold.lua"), HOLD_SCRIPT.replaceAll("/usr/local/etc/haproxy", handDir));
-    const handPort = freePort();
+    writeFileSync(join(handDir, "hold.lua"), HOLD_SCRIPT);
     const handConfig = renderDoorConfig(
-      { project, service: "web", mode: "http", targetPort: 8080, healthPath: "/health", probeIntervalMs: 100, probeTimeoutMs: 1000, drainTimeoutMs: 10_000, trustedProxies: [] },
+      { project, service: "web", mode: "http", targetPort: 8080, healthPath: "/health", probeIntervalMs: 100, probeTimeoutMs: 1000, drainTimeoutMs: 10_000, trustedProxies: [], threads: DEFAULT_DOOR_THREADS },
       replicaIps.map((ip, i) => ({ name: `r${i + 1}`, host: ip, state: "routed" })),
-    )
-      .replaceAll("/usr/local/etc/haproxy", handDir)
-      .replace("/var/lib/haproxy/reroll.sock", join(handDir, "sock"))
-      .replace("bind :10000", `bind 127.0.0.1:${handPort}`);
+    );
     writeFileSync(join(handDir, "haproxy.cfg"), handConfig);
-    sh("haproxy", ["-c", "-q", "-f", join(handDir, "haproxy.cfg")]);
-    hand = spawn("haproxy", ["-W", "-db", "-f", join(handDir, "haproxy.cfg")], { stdio: "ignore" });
-    const nginxPort = freePort();
+    sh("chmod", ["-R", "a+rX", handDir]); // HAProxy's user in its image reads it
+    const hand = besideTheDoor("haproxy-by-hand", "haproxy:lts", [`${handDir}:/usr/local/etc/haproxy:ro`]);
     const nginxDir = join(root, "nginx");
     sh("mkdir", ["-p", nginxDir]);
     writeFileSync(
       join(nginxDir, "nginx.conf"),
       [
-        "worker_processes auto;", // HAProxy uses a thread per core: nginx a worker per core
-        `pid ${nginxDir}/nginx.pid;`,
-        `error_log ${nginxDir}/error.log;`,
+        "worker_processes auto;", // as nginx is run: a worker per core
+        "pid /tmp/nginx.pid;",
+        "error_log stderr;",
         "events { worker_connections 1024; }",
         "http {",
-        `  access_log off; client_body_temp_path ${nginxDir}; proxy_temp_path ${nginxDir};`,
+        "  access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp;",
         `  upstream app { least_conn; ${replicaIps.map((ip) => `server ${ip}:8080;`).join(" ")} keepalive 64; }`,
-        `  server { listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr; } }`,
+        `  server { listen 10000; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr; } }`,
         "}",
         "",
       ].join("\n"),
     );
-    nginx = spawn("nginx", ["-c", join(nginxDir, "nginx.conf"), "-g", "daemon off;"], { stdio: "ignore" });
+    const nginx = besideTheDoor("nginx", "reroll-local/nginx-bench", [`${join(nginxDir, "nginx.conf")}:/etc/nginx/nginx.conf:ro`]);
     // both answer before they are measured; one that does not fails the bench here, saying which
-    for (const [what, p] of [["HAProxy by hand", handPort], ["nginx", nginxPort]]) {
+    for (const [what, side] of [["HAProxy by hand", hand], ["nginx", nginx]]) {
       let up = false;
       for (let i = 0; i < 50 && !up; i += 1) {
-        up = spawnSync("curl", ["-sf", "-o", "/dev/null", `http://127.0.0.1:${p}/`]).status === 0;
+        up = spawnSync("curl", ["-sf", "-o", "/dev/null", `http://${side.host}:10000/`]).status === 0;
         if (!up) await sleep(100);
       }
-      if (!up) throw new Error(`${what} on 127.0.0.1:${p} did not answer`);
+      if (!up) throw new Error(`${what} on ${side.host}:10000 did not answer`);
     }
     // Rounds: wrk on each side in turn (throughput), then the fixed-rate client on every side
     // at once, their requests interleaved, so that a moment of noise falls on every side
     // alike. Throughput is the median of the rounds; latencies are pooled over them. A first
-    // round on every side is not recorded: it follows the reload and restart above.
-    const sides = { direct: [replicaIps[0], 8080], proxy: [doorIp, 10000], haproxy: ["127.0.0.1", handPort], nginx: ["127.0.0.1", nginxPort] };
-    const samples = Object.fromEntries(Object.keys(sides).map((side) => [side, { rps: [], ms: [] }]));
-    for (let round = 0; round < 4; round += 1) {
-      const rps = Object.fromEntries(Object.entries(sides).map(([side, [host, p]]) => [side, wrk(`http://${host}:${p}/`)]));
+    // round on every side is not recorded. The door is measured as the rollout above left it.
+    // The CPU each proxy's processes spent per request under wrk is steadier than throughput
+    // on a shared machine: it says what the door costs its host.
+    const sides = { direct: [replicaIps[0], 8080], proxy: [doorIp, 10000], haproxy: [hand.host, 10_000], nginx: [nginx.host, 10_000] };
+    const processOf = { proxy: Number(sh("docker", ["inspect", "--format", "{{.State.Pid}}", door]).stdout.trim()), haproxy: hand.pid, nginx: nginx.pid };
+    const samples = Object.fromEntries(Object.keys(sides).map((side) => [side, { rps: [], ms: [], cpuUs: [] }]));
+    for (let round = 0; round < ROUNDS + 1; round += 1) {
+      const loaded = Object.fromEntries(Object.entries(sides).map(([side, [host, p]]) => [side, wrkWithCpu(`http://${host}:${p}/`, processOf[side])]));
       const measured = await fixedRateTogether(Object.values(sides), { rate: 200, seconds: 5 });
       Object.keys(sides).forEach((side, k) => {
         if (round === 0) return;
-        samples[side].rps.push(rps[side]);
+        samples[side].rps.push(loaded[side].rps);
+        samples[side].cpuUs.push(loaded[side].cpuUsPerRequest);
         samples[side].ms.push(...measured[k].latencies);
       });
     }
-    const med = (side) => ({ rps: median(samples[side].rps), lat: { p99: quantile(samples[side].ms, 0.99) } });
+    const med = (side) => ({ rps: median(samples[side].rps), cpuUs: median(samples[side].cpuUs), lat: { p99: quantile(samples[side].ms, 0.99) } });
     const direct = med("direct");
     const viaProxy = med("proxy");
     const viaNginx = med("nginx");
     const viaHand = med("haproxy");
     rows.push({
-      benchmark: "door throughput (wrk, 32 connections, median of 3 × 3 s after an unrecorded one)",
+      benchmark: `door throughput (wrk, 32 connections, median of ${ROUNDS} × 3 s after an unrecorded one)`,
       value: `${viaProxy.rps.toFixed(0)} req/s`,
-      baselineName: `HAProxy by hand, same configuration (nginx: ${viaNginx.rps.toFixed(0)} req/s; direct to one replica: ${direct.rps.toFixed(0)} req/s)`,
+      baselineName: `HAProxy by hand, same configuration, beside the door (nginx: ${viaNginx.rps.toFixed(0)} req/s; direct to one replica: ${direct.rps.toFixed(0)} req/s)`,
       baseline: `${viaHand.rps.toFixed(0)} req/s`,
       ratio: fmt.ratio(viaProxy.rps / viaHand.rps),
       target: "≥ 0.9× HAProxy by hand and ≥ nginx",
       ok: viaProxy.rps / viaHand.rps >= 0.9 && viaProxy.rps >= viaNginx.rps,
     });
+    rows.push({
+      benchmark: "CPU per request under that wrk load, all of the proxy's processes (median of the rounds)",
+      value: `${viaProxy.cpuUs.toFixed(1)} µs`,
+      baselineName: `nginx (HAProxy by hand: ${viaHand.cpuUs.toFixed(1)} µs)`,
+      baseline: `${viaNginx.cpuUs.toFixed(1)} µs`,
+      ratio: fmt.ratio(viaProxy.cpuUs / viaNginx.cpuUs),
+      target: "measured (docs)",
+      ok: true,
+    });
     const added = viaProxy.lat.p99 - direct.lat.p99;
     const nginxAdded = viaNginx.lat.p99 - direct.lat.p99;
     rows.push({
-      benchmark: "added p99 latency at 200 req/s a side, sides measured at once (4 keep-alive connections each, 3 × 5 s pooled, after an unrecorded round)",
+      benchmark: `added p99 latency at 200 req/s a side, sides measured at once (4 keep-alive connections each, ${ROUNDS} × 5 s pooled, after an unrecorded round)`,
       value: `${fmt.ms(added)} (p99 ${fmt.ms(viaProxy.lat.p99)})`,
       baselineName: "nginx added (direct p99; HAProxy by hand added)",
       baseline: `${fmt.ms(nginxAdded)} (${fmt.ms(direct.lat.p99)}; ${fmt.ms(viaHand.lat.p99 - direct.lat.p99)})`,
@@ -277,13 +275,37 @@ export async function run() {
       target: "measured (docs)",
       ok: true,
     });
-    nginx.kill("SIGTERM");
-    nginx = undefined;
-    hand.kill("SIGTERM");
-    hand = undefined;
+    // 3. after the measurements (which see the door as the rollout left it, its servers added
+    //    at run time): what a change of the door's configuration costs (a seamless reload:
+    //    HAProxy's master hands the listening socket to a new worker), and a restart of it
+    // what a change of the door's configuration costs (a seamless reload: HAProxy's master
+    // hands the listening socket to a new worker), and a restart of the door itself
+    const pause = async (action) => {
+      const l = continuousLoad("127.0.0.1", port, 16);
+      await sleep(500);
+      await action();
+      await sleep(1500);
+      return l.stop();
+    };
+    const reloaded = await pause(() => shAsync("docker", ["kill", "--signal", "USR2", door]));
+    const restarted = await pause(() => shAsync("docker", ["restart", "-t", "10", door]));
+    const pauseRow = (what, r, target) => ({
+      benchmark: what,
+      value: `${(r.longestGapMs / 1000).toFixed(2)} s without an answer, ${r.failed} of ${r.sent} failed`,
+      baselineName: "—",
+      baseline: "—",
+      ratio: "—",
+      target: target ? "0 failed" : "measured (docs)",
+      ok: target ? r.failed === 0 : true,
+    });
+    rows.push(
+      pauseRow("configuration reload of the door (SIGUSR2) under 16 clients", reloaded, true),
+      pauseRow("traffic pause: docker restart of the door under 16 clients", restarted, false),
+    );
+    sh("docker", ["rm", "-f", `${project}-nginx`, `${project}-haproxy-by-hand`]);
     reroll(dir, project, ["down"]);
 
-    // 3. Docker's default 30 s HEALTHCHECK interval: reroll's probe against Swarm waiting for Docker
+    // 4. Docker's default 30 s HEALTHCHECK interval: reroll's probe against Swarm waiting for Docker
     const slowDir = setupApp(root, slow);
     const slowPort = freePort();
     compose(slowDir, { version: "v1", port: slowPort, healthcheck: "default" });
@@ -312,8 +334,6 @@ export async function run() {
     });
     return rows;
   } finally {
-    nginx?.kill("SIGTERM");
-    hand?.kill("SIGTERM");
     for (const name of [project, slow, naive, swarmName]) removeBenchProject(name);
     if (joinedSwarm) sh("docker", ["swarm", "leave", "--force"], { allowFail: true });
     rmSync(root, { recursive: true, force: true });

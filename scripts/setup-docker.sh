@@ -273,11 +273,36 @@ ensure_bench_tools() {
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
+# reroll-local/nginx-bench: Debian's nginx with the libraries ldd lists, so that the bench
+# runs nginx in a container beside the door, as the door runs: the same network path and the
+# same share of the CPU (a process on the host is scheduled apart from every container).
+ensure_nginx_bench_image() {
+  local nginx_bin hash rootfs lib
+  nginx_bin=$(readlink -f "$(command -v nginx)")
+  hash=$( { sha256sum "$nginx_bin"; echo v1; } | sha256sum | cut -c1-16)
+  rootfs=$(mktemp -d)
+  trap 'rm -rf "$rootfs"' RETURN
+  mkdir -p "$rootfs/usr/sbin" "$rootfs/etc/nginx" "$rootfs/tmp" "$rootfs/var/log/nginx" "$rootfs/var/lib/nginx"
+  chmod 1777 "$rootfs/tmp"
+  cp "$nginx_bin" "$rootfs/usr/sbin/nginx"
+  for lib in $(ldd "$nginx_bin" | grep -o '/[^ ]*' | sort -u); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+  printf 'root:x:0:0:root:/root:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  import_rootfs_image reroll-local/nginx-bench:latest "$hash" "$rootfs" \
+    --change 'ENTRYPOINT ["/usr/sbin/nginx", "-g", "daemon off;"]'
+}
+
 ensure_daemon
 ensure_busybox_image
 ensure_node_image
 ensure_example_bases
 ensure_haproxy_image
 ensure_registry_binary
-if [ "${1:-}" = "--bench" ]; then ensure_bench_tools; fi
+if [ "${1:-}" = "--bench" ]; then
+  ensure_bench_tools
+  ensure_nginx_bench_image
+fi
 log "ready"
