@@ -85,6 +85,17 @@ export async function readTargets(run: (command: string) => Promise<string>): Pr
   });
 }
 
+/**
+ * The bound of the hold a door is under (`reroll proxy pause`, or a stop-first slot), in ms
+ * counted from when the door first saw it, or undefined when it holds nothing. A TCP door has
+ * no hold map: the runtime API says so, and it holds nothing.
+ */
+export async function readHold(run: (command: string) => Promise<string>): Promise<number | undefined> {
+  const entries = await run(`show map ${CONFIG_DIR}/${HOLD_MAP_FILE}`).catch(() => "");
+  const value = /^\S+ hold (\d+)@/m.exec(entries);
+  return value === null ? undefined : Number(value[1]);
+}
+
 interface Known {
   readonly host: string;
   state: "routed" | "probing" | "draining";

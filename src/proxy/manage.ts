@@ -5,7 +5,7 @@ import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_SERVICE } from "../core/labels.js
 import type { PortSpec, ServiceSpec, Spec } from "../core/spec/types.js";
 import type { ContainerSummary, Engine } from "../engine/port.js";
 import { networkName, orphanOf } from "../rollout/container-spec.js";
-import { Door, readTargets, type DrainResult, type TargetAddress, type TargetReport } from "./door.js";
+import { Door, readHold, readTargets, type DrainResult, type TargetAddress, type TargetReport } from "./door.js";
 import { CERTS_DIR, CONFIG_DIR, CONFIG_FILE, DOOR_LISTEN_PORT, renderDoorConfig, serverArguments, type DoorSettings } from "./haproxy-config.js";
 import { RuntimeSession } from "./runtime.js";
 import { CERTIFICATE_FILE, certificateVolume, portTls, readCertificate, servesTls, type Certificate } from "./tls.js";
@@ -447,6 +447,8 @@ export interface ProxyStatus {
   readonly image: string;
   readonly published: readonly string[];
   readonly targets: readonly TargetReport[];
+  /** while the door holds new requests: the hold's bound, in ms from when it began */
+  readonly holdMs?: number;
   /** why the targets could not be read */
   readonly error?: string;
 }
@@ -470,7 +472,9 @@ export async function proxyStatuses(engine: Engine, project: string, services: r
         try {
           const session = await RuntimeSession.open(engine, c.id, 3_000);
           try {
-            return { ...base, targets: await readTargets((command) => session.command(command)) };
+            const run = (command: string): Promise<string> => session.command(command);
+            const [targets, holdMs] = await Promise.all([readTargets(run), readHold(run)]);
+            return { ...base, targets, ...(holdMs === undefined ? {} : { holdMs }) };
           } finally {
             session.close();
           }

@@ -30,8 +30,8 @@ export interface ServiceStatus {
   readonly image: string | undefined;
   /** converged | rollout in progress | interrupted: … | not deployed | drifted: … | degraded: … */
   readonly rollout: string;
-  /** the service's reroll-proxy: its public address and targets */
-  readonly proxy?: ProxyStatus;
+  /** the service's doors (one per published port): their addresses, replicas and holds */
+  readonly proxies: readonly ProxyStatus[];
   /**
    * true when the replicas run (one revision, one configuration) otherwise than the Compose
    * file now says for that revision: after a rollback of a configuration change, or a file
@@ -126,7 +126,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
       replicas,
       image: imageOfCurrent,
       rollout,
-      ...(proxies.some((p) => p.service === service.name) ? { proxy: proxies.find((p) => p.service === service.name)! } : {}),
+      proxies: proxies.filter((p) => p.service === service.name),
       fileDiffers: differs[i]!,
     });
   }

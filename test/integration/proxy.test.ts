@@ -311,8 +311,8 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     await eventually(async () => (await get(port)).status === 200, "the restarted proxy to answer", 10_000);
     expect((await targetsAnswering(port, 20)).size).toBe(2);
     const status = await p.reroll(["status", "--output", "json"]);
-    const web = (JSON.parse(status.stdout) as { services: { proxy: { targets: { state: string }[] } }[] }).services[0]!;
-    expect(web.proxy.targets.map((t) => t.state)).toEqual(["ready", "ready"]);
+    const web = (JSON.parse(status.stdout) as { services: { proxies: { targets: { state: string }[] }[] }[] }).services[0]!;
+    expect(web.proxies.map((door) => door.targets.map((t) => t.state))).toEqual([["ready", "ready"]]);
   });
 
   it("a door that keeps exiting is made anew by up, which says what its log said; the replicas keep serving through the new one", async () => {
@@ -742,6 +742,11 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(load.failures).toEqual([]);
     expect((await proxyContainer(p.project, port)).Id).toBe(first);
     expect((await get(added)).body.trim()).toBe("v1");
+    // status names every door of the service, each with its replicas
+    const status = await p.reroll(["status"]);
+    expect(status.stdout).toContain(`proxy ${doorName(p.project, port)}  127.0.0.1:${port}`);
+    expect(status.stdout).toContain(`proxy ${doorName(p.project, added)}  127.0.0.1:${added}`);
+    expect(status.stdout.match(/→ .* ready {2}\d+ in flight/g)).toHaveLength(4);
 
     const { createServer } = await import("node:net");
     const holder = createServer();
@@ -858,7 +863,12 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     const sent = Date.now();
     const held = Array.from({ length: 6 }, () => get(port).then((r) => ({ ...r, at: Date.now() - sent })));
     await new Promise((r) => setTimeout(r, 1_500));
+    // while it holds, status and proxy status say so and how to end it
+    for (const args of [["status"], ["proxy", "status"]]) {
+      expect((await p.reroll([...args, "--output", "plain"])).stdout).toContain("holding new requests (at most 20 s from when the hold began; reroll proxy resume lets them go)");
+    }
     expect((await p.reroll(["proxy", "resume"])).code).toBe(0);
+    expect((await p.reroll(["status", "--output", "plain"])).stdout).not.toContain("holding new requests");
     const answers = await Promise.all(held);
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
     expect(Math.min(...answers.map((a) => a.at))).toBeGreaterThanOrEqual(1_400);

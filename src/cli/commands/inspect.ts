@@ -11,6 +11,11 @@ import type { Spec } from "../../core/spec/types.js";
 // Read-only and teardown commands: kept apart from up/rollback so they load none of the
 // build and rollout code (status must answer fast, bench/).
 
+/** What a door under a hold says in `status` and `proxy status`. */
+export function holdLine(holdMs: number): string {
+  return `holding new requests (at most ${Math.round(holdMs / 1000)} s from when the hold began; reroll proxy resume lets them go)`;
+}
+
 export async function runStatus(options: StatusCommandOptions, io: CliIo): Promise<void> {
   const mode = resolveOutputMode(options.global.output, io);
   const spec = await specFor(options.global, io);
@@ -29,9 +34,9 @@ export async function runStatus(options: StatusCommandOptions, io: CliIo): Promi
         `  last completed ${s.current === undefined ? "—" : `r${s.current}`}  newest build ${s.newest === undefined ? "—" : `r${s.newest}`}  ${s.rollout === "converged" ? paint(mode, "32", s.rollout) : paint(mode, "33", s.rollout)}`,
     );
     if (s.fileDiffers) lines.push(`  ${paint(mode, "33", "the Compose file configures it otherwise than it runs")} (a rollback, or an edit since the last up): reroll up applies the file`);
-    if (s.proxy !== undefined) {
-      const p = s.proxy;
+    for (const p of s.proxies) {
       lines.push(`  proxy ${p.name}  ${p.published.join(", ") || "no published port"}${p.error === undefined ? "" : paint(mode, "33", `  ${p.error}`)}`);
+      if (p.holdMs !== undefined) lines.push(`    ${paint(mode, "33", holdLine(p.holdMs))}`);
       for (const t of p.targets) lines.push(`    → ${t.name ?? t.id}  ${t.state === "ready" ? t.state : paint(mode, "33", t.state)}  ${t.outstanding} in flight`);
     }
     for (const r of s.replicas) {

@@ -13,12 +13,14 @@ import type { ProxyCommandOptions } from "../program.js";
 import { createEventRenderer } from "../render/events.js";
 import { paint, resolveOutputMode, type OutputMode } from "../render/output-mode.js";
 import { specFor } from "../spec.js";
+import { holdLine } from "./inspect.js";
 
 function statusLines(mode: OutputMode, proxies: readonly ProxyStatus[]): string[] {
   const lines: string[] = [];
   for (const p of proxies) {
     const where = p.published.join(", ") || "no published port";
     lines.push(`${paint(mode, "1", p.service)}  ${p.name}  ${where}  ${p.image}${p.error === undefined ? "" : paint(mode, "33", `  ${p.error}`)}`);
+    if (p.holdMs !== undefined) lines.push(`  ${paint(mode, "33", holdLine(p.holdMs))}`);
     for (const t of p.targets) lines.push(`  → ${t.name ?? t.id} (${t.host})  ${t.state === "ready" ? paint(mode, "32", t.state) : paint(mode, "33", t.state)}  ${t.outstanding} in flight`);
     if (p.error === undefined && !p.targets.some((t) => t.state === "ready")) lines.push(paint(mode, "33", "  no ready replica: requests get 503"));
   }
