@@ -72,7 +72,7 @@ export type RolloutEvent =
   | { readonly type: "warning"; readonly service?: string; readonly message: string }
   | { readonly type: "proxy-ready"; readonly service: string; readonly name: string; readonly published: readonly string[]; readonly created: boolean }
   | { readonly type: "proxy-route"; readonly service: string; readonly name: string; readonly probes: number; readonly ms: number }
-  | { readonly type: "proxy-drain"; readonly service: string; readonly name: string; readonly drained: boolean; readonly outstanding: number; readonly ms: number }
+  | { readonly type: "proxy-drain"; readonly service: string; readonly name: string; readonly drained: boolean; readonly outstanding: number; readonly ms: number; readonly olderWorkers?: number }
   | { readonly type: "proxy-removed"; readonly service: string; readonly name: string; readonly cause: string }
   /** new requests are held at the service's doors (at most `ms`), or let go (`ms` absent) */
   | { readonly type: "proxy-hold"; readonly service: string; readonly ms?: number; readonly why: string }

@@ -35,6 +35,8 @@ export interface DrainResult {
   readonly drained: boolean;
   readonly outstanding: number;
   readonly ms: number;
+  /** workers a reload left serving their last connections when the drain timed out (their sessions are theirs alone to see) */
+  readonly olderWorkers?: number;
 }
 
 /** a file written into a door; a secret (a private key) is readable by HAProxy's group only */
@@ -104,6 +106,8 @@ interface Known {
 export class Door {
   readonly #servers = new Map<string, Known>();
   readonly #probes = new Map<string, AbortController>();
+  /** workers from before a reload that one drain already waited for until its timeout */
+  readonly #waitedOut = new Set<string>();
   #session: RuntimeSession;
   #settings: DoorSettings;
   #queue: Promise<unknown> = Promise.resolve();
@@ -284,14 +288,31 @@ export class Door {
       await this.#run(`set server ${BACKEND}/${name} state drain`).catch(() => undefined);
     });
     let outstanding = 0;
+    let olderWorkers: readonly string[] = [];
     for (;;) {
       const stat = parseServerStats(await this.#run("show stat -1 4 -1"), BACKEND).find((s) => s.name === name);
       outstanding = stat === undefined ? 0 : stat.sessions + stat.queued;
-      if (outstanding === 0 || Date.now() - started >= timeoutMs) break;
+      // The runtime API is the newest worker's: a worker an earlier reload left may still carry
+      // requests to this replica, unseen, so the drain also waits for such workers to end.
+      olderWorkers = outstanding === 0 ? await this.#workersBeforeReload() : olderWorkers;
+      if ((outstanding === 0 && olderWorkers.length === 0) || Date.now() - started >= timeoutMs) break;
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     }
+    // one drain timeout is all such a worker is waited for (a WebSocket may keep it until
+    // HAProxy's hard-stop-after): the next replicas' drains do not wait for it again
+    for (const pid of olderWorkers) this.#waitedOut.add(pid);
     await this.#serial(() => this.#delete(name));
-    return { routed: true, drained: outstanding === 0, outstanding, ms: Date.now() - started };
+    return { routed: true, drained: outstanding === 0 && olderWorkers.length === 0, outstanding, ms: Date.now() - started, ...(olderWorkers.length > 0 ? { olderWorkers: olderWorkers.length } : {}) };
+  }
+
+  /**
+   * The workers a reload left finishing their connections, but those already waited out:
+   * HAProxy's master is the container's first process and its children are the workers, the
+   * newest (the one the runtime API answers for) last.
+   */
+  async #workersBeforeReload(): Promise<readonly string[]> {
+    const children = (await this.#run("\x1f/proc/1/task/1/children").catch(() => "")).split(/\s+/).filter((pid) => pid !== "");
+    return children.slice(0, -1).filter((pid) => !this.#waitedOut.has(pid));
   }
 
   /** Takes a replica out at once (in-flight requests are cut). */

@@ -254,11 +254,13 @@ export class ServiceDoors {
 
   async drain(id: string, timeoutMs?: number): Promise<DrainResult> {
     const results = await Promise.all(this.doors.map((d) => d.drain(id, timeoutMs)));
+    const olderWorkers = results.reduce((n, r) => n + (r.olderWorkers ?? 0), 0);
     return {
       routed: results.some((r) => r.routed),
       drained: results.every((r) => r.drained),
       outstanding: results.reduce((n, r) => n + r.outstanding, 0),
       ms: Math.max(0, ...results.map((r) => r.ms)),
+      ...(olderWorkers > 0 ? { olderWorkers } : {}),
     };
   }
 

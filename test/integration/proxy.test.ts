@@ -254,6 +254,27 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     expect(Object.keys(report.revisions).sort()).toEqual(["r1", "r2"]);
   });
 
+  it("a drain just after a reload of the door waits for the worker the reload left: the request in flight on it finishes", async () => {
+    const p = await project("reload-drain");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    await p.write({ version: "v2", port, replicas: 1 });
+    expect((await p.reroll(["build"])).code).toBe(0);
+    // the request is on the worker serving now; a reload hands the port to a new worker, and
+    // HAProxy's runtime API is the new worker's, which never saw the request
+    const slow = get(port, "/slow?ms=6000");
+    await new Promise((r) => setTimeout(r, 300));
+    await docker.getContainer(doorName(p.project, port)).kill({ signal: "SIGUSR2" });
+    const run = await p.rerollTimed(["up", "--no-build"]);
+    expect(run.code, run.output).toBe(0);
+    const answer = await slow;
+    expect([answer.status, answer.body.trim()]).toEqual([200, "v1 slow"]);
+    const drain = run.events.find((e) => e.event["type"] === "proxy-drain")?.event;
+    expect(drain?.["drained"]).toBe(true);
+    expect(drain?.["ms"]).toBeGreaterThan(1_000);
+  });
+
   it("keeps a WebSocket open across its replica's replacement until the drain timeout", async () => {
     const p = await project("ws");
     const port = await freePort();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createEventRenderer, fitWidth } from "../../src/cli/render/events.js";
+import { createEventRenderer, describeEvent, fitWidth } from "../../src/cli/render/events.js";
 import type { CliIo } from "../../src/cli/io.js";
 
 const ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
@@ -70,5 +70,15 @@ describe("the tty renderer", () => {
     expect(shown).toHaveLength(1);
     expect(shown.some((line) => line.trimStart().startsWith(aside))).toBe(false);
     expect(shown[0]).toMatch(/^ {2}p-w-r1-1 +back under its own name \(was p-w-r1-1-replaced-0123abcd\)/);
+  });
+});
+
+describe("a drain's line", () => {
+  it("says what a drain that timed out left: requests on the door's worker, and workers a reload left", () => {
+    const drain = (outstanding: number, olderWorkers?: number) =>
+      describeEvent({ type: "proxy-drain", service: "web", name: "web-r1-1", drained: false, outstanding, ms: 30_000, ...(olderWorkers === undefined ? {} : { olderWorkers }) });
+    expect(drain(2)).toBe("web-r1-1: drained in 30000 ms (2 still open at the drain timeout)");
+    expect(drain(0, 1)).toBe("web-r1-1: drained in 30000 ms (a worker from before a reload still serving at the drain timeout)");
+    expect(drain(1, 2)).toBe("web-r1-1: drained in 30000 ms (1 still open, 2 workers from before a reload still serving at the drain timeout)");
   });
 });

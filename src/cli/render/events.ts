@@ -20,6 +20,12 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
+/** What a drain that timed out left: requests on the door's worker, workers from before a reload. */
+function drainLeft(outstanding: number, olderWorkers: number): string {
+  const parts = [...(outstanding > 0 || olderWorkers === 0 ? [`${outstanding} still open`] : []), ...(olderWorkers > 0 ? [`${olderWorkers === 1 ? "a worker" : `${olderWorkers} workers`} from before a reload still serving`] : [])];
+  return parts.join(", ");
+}
+
 export function describeEvent(event: RerollEvent): string | undefined {
   switch (event.type) {
     case "build-queued":
@@ -80,7 +86,7 @@ export function describeEvent(event: RerollEvent): string | undefined {
     case "proxy-route":
       return `${event.name}: routed${event.probes > 0 ? ` (health path answered after ${event.probes} probe${event.probes === 1 ? "" : "s"}, ${event.ms} ms)` : ""}`;
     case "proxy-drain":
-      return `${event.name}: drained in ${event.ms} ms${event.drained ? "" : ` (${event.outstanding} still open at the drain timeout)`}`;
+      return `${event.name}: drained in ${event.ms} ms${event.drained ? "" : ` (${drainLeft(event.outstanding, event.olderWorkers ?? 0)} at the drain timeout)`}`;
     case "proxy-removed":
       return `${event.name}: removed (${event.cause})`;
     case "proxy-hold":
