@@ -321,6 +321,7 @@ export async function createDockerEngine(connection: DockerConnection): Promise<
           createdMs: c.Created * 1000,
           health: /\((healthy|unhealthy)\)/.exec(c.Status ?? "")?.[1] ?? (/\(health: starting\)/.test(c.Status ?? "") ? "starting" : undefined),
           published: (c.Ports ?? []).filter((p) => p.PublicPort !== undefined).map((p) => ({ hostIp: p.IP ?? "", hostPort: p.PublicPort })),
+          addresses: Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([network, n]) => (n.IPAddress ? [[network, n.IPAddress]] : []))),
         }),
       );
     },

@@ -34,6 +34,8 @@ export interface ContainerSummary {
   readonly health?: string | undefined;
   /** published ports (host side), when any */
   readonly published?: readonly { readonly hostIp: string; readonly hostPort: number }[];
+  /** its IPv4 address on each network it is on now, by network name */
+  readonly addresses?: Readonly<Record<string, string>>;
 }
 
 /** One JSON object of the Engine's build stream, as the daemon sent it. */

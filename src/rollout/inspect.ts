@@ -103,6 +103,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     const doors = all.filter((c) => c.labels[LABEL_PROXY_FOR] === service.name);
     const closed = doors.filter((c) => c.state !== "running");
     const unpublished = service.ports.length > 0 && ready > 0 && (doors.length === 0 || closed.length > 0);
+    const moved = movedReplicas(containers, proxies.filter((p) => p.service === service.name), networkName(spec.project));
     let rollout: string;
     if (replicas.length === 0) rollout = service.deploy.replicas === 0 && current !== undefined ? "converged" : "not deployed";
     else if (lockHolder !== undefined) rollout = "rollout in progress";
@@ -112,6 +113,7 @@ export async function status(spec: Spec, engine: Engine, names?: readonly string
     else if (unpublished && closed.some((c) => c.state === "restarting")) rollout = "degraded: its door keeps exiting and Docker restarts it (docker logs says why); reroll up or reroll proxy up recreates it";
     else if (unpublished && closed.length > 0) rollout = `degraded: its door ${closed.map((c) => `${c.names[0] ?? c.id} is ${c.state}`).join(", ")}, so that port is closed; reroll up or reroll proxy up starts it`;
     else if (unpublished) rollout = "degraded: no door publishes its ports (reroll proxy down, or it was removed); reroll up or reroll proxy up starts one";
+    else if (moved.length > 0) rollout = `degraded: ${moved.join(", ")} came back at another address after a restart, and its door still routes the old one; reroll proxy up routes ${moved.length === 1 ? "it" : "them"} again`;
     else if (down.length > 0) rollout = `degraded: ${down.map((r) => `${r.name} ${r.state}`).join(", ")}; reroll up replaces ${down.length === 1 ? "it" : "them"}`;
     else if (ready !== service.deploy.replicas) rollout = `degraded: ${ready} of ${service.deploy.replicas} replicas ready`;
     else rollout = "converged";
@@ -263,4 +265,19 @@ export async function down(
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * Replicas a door routes at an address they no longer have: Docker gives a replica it
+ * restarts (its restart policy, a daemon restart) whatever address is free then, and HAProxy
+ * 2.6 cannot follow a server added at run time by name. Its checks take the old address out.
+ */
+export function movedReplicas(replicas: readonly ContainerSummary[], doors: readonly ProxyStatus[], network: string): string[] {
+  const moved = new Set<string>();
+  for (const target of doors.flatMap((d) => d.targets)) {
+    const replica = replicas.find((c) => c.state === "running" && target.id !== "" && c.id.startsWith(target.id));
+    const address = replica?.addresses?.[network];
+    if (replica !== undefined && address !== undefined && address !== target.host) moved.add(replica.names[0] ?? replica.id);
+  }
+  return [...moved];
 }

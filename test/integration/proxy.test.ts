@@ -712,6 +712,28 @@ describe("reroll-proxy (real daemon, real traffic on 127.0.0.1)", () => {
     await eventually(async () => (await targetsAnswering(port, 10)).has(sick), "the healed replica to be routed again", 10_000);
   });
 
+  it("a replica that comes back at another address is named by status, and proxy up routes it again", async () => {
+    const p = await project("moved");
+    const port = await freePort();
+    await p.write({ version: "v1", port, replicas: 1 });
+    expect((await p.reroll(["up"])).code).toBe(0);
+    const network = docker.getNetwork(`${p.project}_default`);
+    const [replica] = await docker.listContainers({ filters: JSON.stringify({ label: [`dev.reroll.project=${p.project}`, "dev.reroll.slot"] }) });
+    // Docker gives a replica it restarts whatever address is free then: here another container
+    // takes the replica's address while the replica is off the network
+    await network.disconnect({ Container: replica!.Id });
+    const squatter = await docker.createContainer({ Image: "reroll-local/busybox:latest", Cmd: ["sleep", "600"], Labels: { "dev.reroll.project": p.project }, HostConfig: { NetworkMode: `${p.project}_default` } });
+    await squatter.start();
+    await network.connect({ Container: replica!.Id });
+    // the door's checks take the old address (now the squatter's) out: no replica is left
+    await eventually(async () => (await get(port)).status === 503, "the door to take the old address out", 10_000);
+    const status = JSON.parse((await p.reroll(["status", "--output", "json"])).stdout) as { services: { rollout: string }[] };
+    expect(status.services[0]!.rollout).toBe(`degraded: ${replica!.Names[0]!.slice(1)} came back at another address after a restart, and its door still routes the old one; reroll proxy up routes it again`);
+    expect((await p.reroll(["proxy", "up"])).code).toBe(0);
+    expect((await get(port)).body.trim()).toBe("v1");
+    expect((JSON.parse((await p.reroll(["status", "--output", "json"])).stdout) as { services: { rollout: string }[] }).services[0]!.rollout).toBe("converged");
+  });
+
   it.each([["docker kill", "kill"], ["SIGKILL of its process", "sigkill"]] as const)("the door killed in the middle of a rollout (%s) is back and the rollout completes: every replica on the new revision", async (_how, how) => {
     const p = await project(`door-${how}`);
     const port = await freePort();

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
 import type { Spec } from "../../src/core/spec/types.js";
 import type { ContainerSummary, Engine } from "../../src/engine/port.js";
-import { status } from "../../src/rollout/inspect.js";
+import { movedReplicas, status } from "../../src/rollout/inspect.js";
 
 /** What `status` says of a service, from the containers a daemon lists. */
 const PROJECT = "shop";
@@ -106,5 +106,15 @@ describe("status", () => {
     expect(live.lock).toMatch(new RegExp(`^reroll up \\(pid ${process.pid} on `));
     expect(live.staleLock).toBeUndefined();
     expect(live.rollout).toBe("rollout in progress");
+  });
+});
+
+describe("a replica its door routes at an old address", () => {
+  it("is named when Docker restarted it at another address, and not when it is where the door routes it", () => {
+    const running = (id: string, address: string): ContainerSummary => ({ id, names: [`shop-web-r1-${id.slice(-1)}`], imageId: "sha256:web", state: "running", labels: {}, addresses: { shop_default: address } });
+    const door = (targets: { id: string; host: string }[]) => ({ service: "web", name: "shop-web-proxy-8080", running: true, state: "running", image: "haproxy:lts", published: [], targets: targets.map((t) => ({ ...t, state: "ready" as const, outstanding: 0 })) });
+    const replicas = [running("aaaaaaaaaaaa0001", "172.18.0.3"), running("bbbbbbbbbbbb0002", "172.18.0.9")];
+    expect(movedReplicas(replicas, [door([{ id: "aaaaaaaaaaaa", host: "172.18.0.3" }, { id: "bbbbbbbbbbbb", host: "172.18.0.4" }])], "shop_default")).toEqual(["shop-web-r1-2"]);
+    expect(movedReplicas(replicas, [door([{ id: "aaaaaaaaaaaa", host: "172.18.0.3" }, { id: "bbbbbbbbbbbb", host: "172.18.0.9" }])], "shop_default")).toEqual([]);
   });
 });
