@@ -52,7 +52,11 @@ const ID_CHARS = 12;
 const DRAIN_POLL_MS = 100;
 /** how long a lost session is tried again: a door's restart takes about a second */
 const REOPEN_MS = 60_000;
-const MAINTENANCE = 0x01 | 0x02 | 0x04 | 0x20;
+/** put in maintenance by reroll (a server being removed, or one HAProxy cannot remove at run time) */
+const FORCED_MAINTENANCE = 0x01;
+const MAINTENANCE = 0x02 | 0x04;
+/** no address: Docker's DNS does not know the replica now (stopped, or restarting) */
+const NO_ADDRESS = 0x20;
 const DRAINING = 0x08 | 0x10;
 
 /** The HAProxy server name of a replica: its container name (for people) and short id (its identity). */
@@ -72,6 +76,7 @@ function idOfServer(name: string): string {
 
 /** What a server is doing, from HAProxy's own state: admin bits first, then weight, then health. */
 function targetState(s: ServerState): TargetStatus {
+  if ((s.admin & NO_ADDRESS) !== 0) return "down";
   if ((s.admin & (DRAINING | MAINTENANCE)) !== 0) return "draining";
   if (s.weight === 0) return "probing";
   return s.operational === 2 ? "ready" : "down";
@@ -81,7 +86,8 @@ function targetState(s: ServerState): TargetStatus {
 export async function readTargets(run: (command: string) => Promise<string>): Promise<TargetReport[]> {
   const [states, stats] = await Promise.all([run(`show servers state ${BACKEND}`), run("show stat -1 4 -1")]);
   const byName = new Map(parseServerStats(stats, BACKEND).map((s) => [s.name, s]));
-  return parseServersState(states).map((s) => {
+  // a server reroll took out stays listed while HAProxy cannot remove it: it serves nothing
+  return parseServersState(states).filter((s) => (s.admin & FORCED_MAINTENANCE) === 0).map((s) => {
     const stat = byName.get(s.name);
     return { id: idOfServer(s.name), name: replicaOfServer(s.name), host: s.address, state: targetState(s), outstanding: (stat?.sessions ?? 0) + (stat?.queued ?? 0) };
   });
@@ -99,13 +105,15 @@ export async function readHold(run: (command: string) => Promise<string>): Promi
 }
 
 interface Known {
-  readonly host: string;
+  host: string;
   state: "routed" | "probing" | "draining";
 }
 
 export class Door {
   readonly #servers = new Map<string, Known>();
   readonly #probes = new Map<string, AbortController>();
+  /** servers taken out that HAProxy could not remove at run time: in maintenance until a reload */
+  readonly #retired = new Set<string>();
   /** workers from before a reload that one drain already waited for until its timeout */
   readonly #waitedOut = new Set<string>();
   #session: RuntimeSession;
@@ -154,6 +162,10 @@ export class Door {
   async #learn(): Promise<void> {
     this.#servers.clear();
     for (const s of parseServersState(await this.#session.command(`show servers state ${BACKEND}`))) {
+      if ((s.admin & FORCED_MAINTENANCE) !== 0) {
+        this.#retired.add(s.name);
+        continue;
+      }
       const state = targetState(s);
       this.#servers.set(s.name, { host: s.address, state: state === "ready" || state === "down" ? "routed" : state });
     }
@@ -202,7 +214,9 @@ export class Door {
 
   async #writeConfig(): Promise<void> {
     const servers: DoorServer[] = [];
-    for (const [name, s] of this.#servers) if (s.state !== "draining") servers.push({ name, host: s.host, state: s.state });
+    // by the replica's short id, which Docker's DNS resolves: a restarted door follows a
+    // replica that came back at another address
+    for (const [name, s] of this.#servers) if (s.state !== "draining") servers.push({ name, host: /^[0-9a-f]{12}$/.test(idOfServer(name)) ? idOfServer(name) : s.host, state: s.state });
     await Door.writeFiles(this.engine, this.container, [{ name: CONFIG_FILE, text: renderDoorConfig(this.#settings, servers) }]);
   }
 
@@ -228,13 +242,29 @@ export class Door {
     const abort = new AbortController();
     return this.#serial(async () => {
       const known = this.#servers.get(name);
-      if (known !== undefined && known.state === "routed" && known.host === target.host) return;
+      const server = `${BACKEND}/${name}`;
+      if (known !== undefined && known.state === "routed") {
+        // routed at another address (Docker restarted it): moved in place, as the file's
+        // servers cannot be removed at run time
+        if (known.host !== target.host) {
+          // up at once, as a replica added unprobed is: its checks at the old address had failed
+          await this.#run(`set server ${server} addr ${target.host}; set server ${server} health up`);
+          known.host = target.host;
+        }
+        return;
+      }
       if (known !== undefined) await this.#delete(name);
       const weight = probe ? 0 : ROUTED_WEIGHT;
       this.#servers.set(name, { host: target.host, state: probe ? "probing" : "routed" });
       await this.#writeConfig();
-      // added in maintenance, then checked; a probed one takes no request (weight 0) until a check passed
-      await this.#run([`add server ${BACKEND}/${name} ${serverArguments(this.#settings, target.host, weight)}`, `enable health ${BACKEND}/${name}`, `enable server ${BACKEND}/${name}`].join("; "));
+      if (this.#retired.delete(name)) {
+        // taken out earlier and kept (HAProxy 2.6 cannot remove it), now wanted again (a
+        // rollback brings its replica back): put back in place
+        await this.#run([`set server ${server} addr ${target.host}`, `set weight ${server} ${weight}`, `set server ${server} state ready`].join("; "));
+      } else {
+        // added in maintenance, then checked; a probed one takes no request (weight 0) until a check passed
+        await this.#run([`add server ${server} ${serverArguments(this.#settings, target.host, weight)}`, `enable health ${server}`, `enable server ${server}`].join("; "));
+      }
       if (probe) this.#probes.set(name, abort);
     }).then(async () => {
       if (!probe || !this.#probes.has(name)) return { probes: 0, ms: Date.now() - started };
@@ -334,8 +364,24 @@ export class Door {
     for (let i = 0; i < 20; i++) {
       const answer = await this.#run(`del server ${BACKEND}/${name}`).catch((error: Error) => error.message);
       if (/deleted|no such server/i.test(answer)) return;
+      // one from the file (resolved by name) stays, in maintenance, until `settle` reloads
+      if (/cannot be removed at runtime/i.test(answer)) {
+        this.#retired.add(name);
+        return;
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  /**
+   * Reloads the door when servers HAProxy could not remove at run time are left in
+   * maintenance (2.6 cannot remove a server that resolves its name): the new worker has
+   * only the file's servers. Called once a command's changes are done.
+   */
+  async settle(): Promise<void> {
+    if (this.#retired.size === 0) return;
+    await this.reconfigure(this.#settings);
+    this.#retired.clear();
   }
 
   /** Routes to exactly these replicas (routed at once): the others are removed. */

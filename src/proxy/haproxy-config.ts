@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isIP } from "node:net";
 
 /**
  * The HAProxy configuration of one door (one published port of one service): pure text from
@@ -29,6 +30,13 @@ export const ROUTED_WEIGHT = 100;
 export const ROUTED_CHECK_INTERVAL_MS = 1_000;
 export const ROUTED_CHECK_FALL = 2;
 
+/**
+ * Docker's own DNS server, in every container on a user-defined network: it answers a
+ * container's short id with its address now, which changes when Docker restarts it.
+ */
+export const DOCKER_DNS = "127.0.0.11:53";
+export const RESOLVERS = "docker";
+
 export const VERIFY_HEADER = "x-reroll-verify";
 export const TARGET_HEADER = "x-reroll-target";
 
@@ -56,6 +64,7 @@ export interface DoorSettings {
 /** routed: takes requests · probing: checked, weight 0 until its first 2xx · (draining servers are never written) */
 export interface DoorServer {
   readonly name: string;
+  /** an address, or a name Docker's DNS resolves (the replica's short id), which the door follows */
   readonly host: string;
   readonly state: "routed" | "probing";
 }
@@ -87,10 +96,16 @@ end)
 
 const ms = (value: number): string => `${Math.max(1, Math.round(value))}ms`;
 
-/** The arguments of a server, the same in the file and in the runtime API's `add server`. */
+/**
+ * The arguments of a server, the same in the file and in the runtime API's `add server`. A
+ * host that is a name (the file's servers) is resolved at start and every second after by
+ * Docker's DNS, so a replica Docker restarts at another address is followed; HAProxy 2.6
+ * takes no `resolvers` on a server added at run time, which is added by address.
+ */
 export function serverArguments(settings: DoorSettings, host: string, weight: number): string {
   return [
     `${host}:${settings.targetPort}`,
+    ...(isIP(host) === 0 ? [`resolvers ${RESOLVERS}`, "init-addr libc,none", "resolve-prefer ipv4"] : []),
     "check",
     `inter ${ms(ROUTED_CHECK_INTERVAL_MS)}`,
     `downinter ${ms(settings.probeIntervalMs)}`,
@@ -168,6 +183,17 @@ export function renderDoorConfig(settings: DoorSettings, servers: readonly DoorS
     ...(http ? [`  lua-load ${CONFIG_DIR}/${HOLD_SCRIPT_FILE}`, `  # hold script ${createHash("sha256").update(HOLD_SCRIPT).digest("hex").slice(0, 12)}`] : []),
     // a worker left by a reload finishes its connections (a WebSocket included) for this long at most
     `  hard-stop-after ${ms(Math.max(30_000, settings.drainTimeoutMs + 10_000))}`,
+    "",
+    `resolvers ${RESOLVERS}`,
+    `  nameserver docker ${DOCKER_DNS}`,
+    // asked every second; a name Docker no longer knows (a replica stopped) leaves its server
+    // without an address, out of rotation, until it is known again
+    "  timeout resolve 1s",
+    "  timeout retry 1s",
+    "  resolve_retries 2",
+    "  hold valid 1s",
+    "  hold nx 1s",
+    "  hold obsolete 1s",
     "",
     "defaults",
     `  mode ${settings.mode}`,

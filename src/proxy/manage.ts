@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isIP } from "node:net";
 import { RerollError, isRerollError } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import { LABEL_PROJECT, LABEL_PROXY_FOR, LABEL_SERVICE } from "../core/labels.js";
@@ -101,9 +102,10 @@ export function needsReload(current: string, settings: DoorSettings): boolean {
   return staticPart(current) !== staticPart(renderDoorConfig(settings, [])) || current.split("\n").filter(isServer).some((l) => !serverLineIsCurrent(l, settings));
 }
 
+/** A server line as this reroll writes it: the replica by its short id, which the door resolves, with these settings. */
 function serverLineIsCurrent(line: string, settings: DoorSettings): boolean {
   const parts = /^ {2}server (\S+) (\S+):\d+ .* weight (\d+)( |$)/.exec(line);
-  return parts !== null && line === `  server ${parts[1]} ${serverArguments(settings, parts[2]!, Number(parts[3]))}`;
+  return parts !== null && isIP(parts[2]!) === 0 && line === `  server ${parts[1]} ${serverArguments(settings, parts[2]!, Number(parts[3]))}`;
 }
 
 /** The doors of a service as Docker lists them. */
@@ -277,6 +279,11 @@ export class ServiceDoors {
   async allowVerify(token: string): Promise<() => Promise<void>> {
     const removals = await Promise.all(this.doors.map((d) => d.allowVerify(token)));
     return async () => void (await Promise.all(removals.map((r) => r())));
+  }
+
+  /** Reloads the doors that kept servers they could not remove at run time. */
+  async settle(): Promise<void> {
+    await Promise.all(this.doors.map((d) => d.settle()));
   }
 
   close(): void {

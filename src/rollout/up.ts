@@ -484,7 +484,11 @@ async function rollTargets(
     // one fails: they are stopped before the lock goes, as they would have been
     await Promise.all(done.map((d) => d.result.settled()));
     await stopVerifying().catch(() => undefined);
-    for (const p of proxies.values()) p.control.close();
+    for (const [service, p] of proxies) {
+      // servers taken out that HAProxy kept in maintenance go with a seamless reload
+      await p.control.settle().catch((error: unknown) => emit({ type: "warning", service, message: `could not reload ${p.name} to drop the replicas it took out: ${error instanceof Error ? error.message : String(error)}` }));
+      p.control.close();
+    }
     if (heldLock === undefined) await lock.release();
   }
 }

@@ -35,9 +35,10 @@ function haproxyAccepts(config: string): string {
 }
 
 describe("the door's configuration", () => {
-  it("is valid to HAProxy, in HTTP and TCP mode, with servers routed and probing", () => {
+  it("is valid to HAProxy, in HTTP and TCP mode, with servers routed and probing, by address and by a name Docker's DNS resolves", () => {
     const servers = [
       { name: "shop-web-r1-1.0123456789ab", host: "172.18.0.2", state: "routed" as const },
+      { name: "shop-web-r1-3.0123456789cd", host: "0123456789cd", state: "routed" as const },
       { name: "shop-web-r2-1.ba9876543210", host: "172.18.0.3", state: "probing" as const },
     ];
     expect(haproxyAccepts(renderDoorConfig(settings, servers))).toMatch(/valid/);
@@ -47,8 +48,8 @@ describe("the door's configuration", () => {
 
   it("needs a reload when its settings changed or a server line was written by an older reroll, not when only the servers differ", () => {
     const servers = [
-      { name: "shop-web-r1-1.0123456789ab", host: "172.18.0.2", state: "routed" as const },
-      { name: "shop-web-r1-2.ba9876543210", host: "172.18.0.3", state: "probing" as const },
+      { name: "shop-web-r1-1.0123456789ab", host: "0123456789ab", state: "routed" as const },
+      { name: "shop-web-r1-2.ba9876543210", host: "ba9876543210", state: "probing" as const },
     ];
     // read back from the door, the file has no final newline
     const written = renderDoorConfig(settings, servers).trimEnd();
@@ -57,6 +58,8 @@ describe("the door's configuration", () => {
     expect(needsReload(written, { ...settings, trustedProxies: ["10.0.0.0/8"] })).toBe(true);
     // an older reroll's servers keep no idle connection: a reload makes them anew from the file
     expect(needsReload(written.replaceAll(" pool-max-conn -1 pool-purge-delay 5s", ""), settings)).toBe(true);
+    // servers by address, as an older reroll wrote them: a restarted door would not follow a replica Docker restarted elsewhere
+    expect(needsReload(renderDoorConfig(settings, [{ name: "shop-web-r1-1.0123456789ab", host: "172.18.0.2", state: "routed" }]).trimEnd(), settings)).toBe(true);
   });
 
   it("is valid to HAProxy with TLS (a real certificate) and as a plain port's redirect to HTTPS", () => {

@@ -89,7 +89,15 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
     }
     await engine.ensureNetwork(networkName(spec.project), { [LABEL_PROJECT]: spec.project });
     // each door is made to route to exactly the replicas that serve now
-    for (const service of chosen) if (proxied(service)) (await ensureServiceProxy(engine, spec, service, emit)).control.close();
+    for (const service of chosen) {
+      if (!proxied(service)) continue;
+      const doors = (await ensureServiceProxy(engine, spec, service, emit)).control;
+      try {
+        await doors.settle();
+      } finally {
+        doors.close();
+      }
+    }
     for (const name of new Set((await listProxies(engine, spec.project)).map((p) => p.service))) {
       const service = spec.services.find((s) => s.name === name);
       if (!named(name)) continue;
