@@ -300,6 +300,22 @@ function labelContext(imageId: string, labels: Readonly<Record<string, string>>)
  * sharing a daemon agree); an image reroll already knows keeps its revision. Old revisions
  * beyond `x-reroll.history` are removed unless a container uses them.
  */
+/**
+ * The daemon refuses to start a build it cannot read (HTTP 400): a Dockerfile it cannot
+ * parse (`FROMM`, a `COPY` without arguments, an empty file), a target it does not have.
+ * That is the input's fault and nothing was built: an input error naming the file and the
+ * daemon's words (its line number among them), not a failure of reroll's.
+ */
+function refusedBuild(service: string, dockerfile: string, error: unknown): RerollError | undefined {
+  if ((error as { statusCode?: number } | undefined)?.statusCode !== 400) return undefined;
+  const said = String((error as Error).message).replace(/^\(HTTP code 400\)\s*/, "");
+  return new RerollError("E_DOCKERFILE_INVALID", `${service}'s Dockerfile ${dockerfile} cannot be built: ${said}.`, {
+    kind: "input",
+    cause: error,
+    hint: "Fix what the daemon names in that Dockerfile; nothing was built.",
+  });
+}
+
 export async function build(spec: Spec, engine: Engine, options: BuildOptions = {}): Promise<BuildResult> {
   const services = selectServices(spec, options.services);
   const emit: EventSink = options.onEvent ?? (() => undefined);
@@ -353,7 +369,7 @@ export async function build(spec: Spec, engine: Engine, options: BuildOptions = 
         ),
         new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1_000).unref()),
       ]);
-      throw contextFailure instanceof RerollError ? contextFailure : error;
+      throw contextFailure instanceof RerollError ? contextFailure : (refusedBuild(service.name, b.dockerfile, error) ?? error);
     }
     await context.done;
     emit({ type: "build-context-sent", service: service.name, files: context.stats.files, bytes: context.stats.bytes });

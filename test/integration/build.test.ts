@@ -151,6 +151,21 @@ describe("reroll build against the real daemon", async () => {
     expect(tagged).toEqual([]);
   });
 
+  it.each([
+    ["an unknown instruction", "FROMM reroll-local/busybox:latest\n", /line 1: unknown instruction: FROMM/],
+    ["a COPY without its arguments", `FROM ${BASE}\nCOPY\n`, /line 2: COPY requires at least two arguments/],
+    ["an empty file", "", /cannot be empty/],
+  ])("a Dockerfile the daemon cannot parse (%s) is an input error naming the file and the line: exit 2, nothing built", async (_what, dockerfile, said) => {
+    const { dir, project } = await newProject("unparsable", { "compose.yaml": "services:\n  app:\n    build: .\n", Dockerfile: dockerfile });
+    const run = await runReroll(["build", "-p", project, "--output", "plain"], { cwd: dir });
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain(`app's Dockerfile ${join(dir, "Dockerfile")} cannot be built`);
+    expect(run.stderr).toMatch(said);
+    expect(run.stderr).toContain("[E_DOCKERFILE_INVALID]");
+    expect(run.stderr).not.toMatch(/bug in reroll/);
+    expect(await docker.listImages({ filters: JSON.stringify({ label: [`dev.reroll.project=${project}`] }) })).toEqual([]);
+  });
+
   it("a base image that cannot be pulled: exit 1 with a hint about the registry, and about --pull when it asked", async () => {
     // a registry on a closed loopback port: the daemon's pull is refused at once, and goes nowhere else
     const registry = `127.0.0.1:${await freePort()}`;
