@@ -219,7 +219,11 @@ export function createProgram(handlers: CommandHandlers, io: CliIo, onResult: (c
 
   const timeoutOf = (command: Command): number | undefined => {
     const raw = command.optsWithGlobals<{ timeout?: string }>().timeout;
-    return raw === undefined ? undefined : duration("--timeout")(raw);
+    if (raw === undefined) return undefined;
+    const ms = duration("--timeout")(raw);
+    // nothing can be ready in no time: a rollout given 0 would only fail
+    if (ms <= 0) throw usage(`--timeout must be longer than 0, got "${raw}".`, "Give the time a replica may take to be ready, for example --timeout 2m, or leave it out to use each healthcheck's own.");
+    return ms;
   };
 
   program

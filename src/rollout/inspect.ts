@@ -217,7 +217,7 @@ export async function history(spec: Spec, engine: Engine, service: string): Prom
  * `spec` only names the project.
  */
 export async function down(
-  spec: Pick<Spec, "project">,
+  spec: Pick<Spec, "project"> & Partial<Pick<Spec, "services" | "file">>,
   engine: Engine,
   options: { services?: readonly string[]; volumes?: boolean; now?: () => number; lockWaitMs?: number; signal?: AbortSignal; onEvent?: EventSink } = {},
 ): Promise<{ removed: string[] }> {
@@ -227,6 +227,7 @@ export async function down(
       hint: `Run reroll down --volumes for the whole project, or reroll down ${(options.services ?? []).join(" ")} to keep the volumes.`,
     });
   }
+  await refuseUnknownServices(spec, engine, options.services ?? []);
   const lock = await acquireProjectLock(engine, spec.project, "reroll down", {
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.lockWaitMs === undefined ? {} : { waitMs: options.lockWaitMs }),
@@ -280,4 +281,21 @@ export function movedReplicas(replicas: readonly ContainerSummary[], doors: read
     if (replica !== undefined && address !== undefined && address !== target.host) moved.add(replica.names[0] ?? replica.id);
   }
   return [...moved];
+}
+
+/**
+ * A service `down` is named that neither the Compose file has nor any container of the
+ * project runs (a replica or a door; a service the file no longer has may still run): a typo,
+ * refused before anything is touched, rather than "nothing to remove".
+ */
+async function refuseUnknownServices(spec: Pick<Spec, "project"> & Partial<Pick<Spec, "services" | "file">>, engine: Engine, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  const inFile = new Set((spec.services ?? []).map((s) => s.name));
+  const running = new Set((await engine.listContainers([`${LABEL_PROJECT}=${spec.project}`])).flatMap((c) => [c.labels[LABEL_SERVICE], c.labels[LABEL_PROXY_FOR]].filter((s): s is string => s !== undefined)));
+  const unknown = names.filter((n) => !inFile.has(n) && !running.has(n));
+  if (unknown.length === 0) return;
+  const known = [...new Set([...inFile, ...running])].sort();
+  throw new RerollError("E_SERVICE_UNKNOWN", `No such service in project ${spec.project}: ${unknown.join(", ")}.`, {
+    hint: known.length === 0 ? `Project ${spec.project} has no service${spec.file === undefined ? " running" : ` in ${spec.file} and none running`}: check -p and the directory.` : `Its services: ${known.join(", ")}.`,
+  });
 }

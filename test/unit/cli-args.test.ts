@@ -43,6 +43,8 @@ describe("reroll bump: argv → options", () => {
     [["bump", "x", "--output", "yaml"], /yaml/],
     [["bump", "a", "b"], /too many arguments/i],
     [["frobnicate"], /unknown command/i],
+    [["up", "--timeout", "0"], /--timeout must be longer than 0, got "0"/],
+    [["rollback", "--timeout", "0s"], /--timeout must be longer than 0, got "0s"/],
   ])("%j is a usage error (exit 2)", async (argv, message) => {
     const run = await bumpOptions(argv);
     expect(run.code).toBe(2);

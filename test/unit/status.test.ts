@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
 import type { Spec } from "../../src/core/spec/types.js";
 import type { ContainerSummary, Engine } from "../../src/engine/port.js";
-import { movedReplicas, status } from "../../src/rollout/inspect.js";
+import { down, movedReplicas, status } from "../../src/rollout/inspect.js";
 
 /** What `status` says of a service, from the containers a daemon lists. */
 const PROJECT = "shop";
@@ -116,5 +116,24 @@ describe("a replica its door routes at an old address", () => {
     const replicas = [running("aaaaaaaaaaaa0001", "172.18.0.3"), running("bbbbbbbbbbbb0002", "172.18.0.9")];
     expect(movedReplicas(replicas, [door([{ id: "aaaaaaaaaaaa", host: "172.18.0.3" }, { id: "bbbbbbbbbbbb", host: "172.18.0.4" }])], "shop_default")).toEqual(["shop-web-r1-2"]);
     expect(movedReplicas(replicas, [door([{ id: "aaaaaaaaaaaa", host: "172.18.0.3" }, { id: "bbbbbbbbbbbb", host: "172.18.0.9" }])], "shop_default")).toEqual([]);
+  });
+});
+
+describe("down of a service nobody has", () => {
+  it("is refused before anything is touched, naming the project's services; an orphan still running can be named", async () => {
+    const orphan = { ...replica(1, 1), id: "old", names: ["shop-api-r1-1"], labels: { ...replica(1, 1).labels, "dev.reroll.service": "api" } };
+    const touched: string[] = [];
+    const engine = {
+      listContainers: async () => [replica(2, 1), orphan],
+      createContainer: async () => {
+        touched.push("create");
+        throw new Error("not expected");
+      },
+    } as unknown as Engine;
+    await expect(down({ ...spec, file: "/p/compose.yaml" }, engine, { services: ["wbe"] })).rejects.toMatchObject({ code: "E_SERVICE_UNKNOWN", kind: "input", message: "No such service in project shop: wbe.", hint: "Its services: api, web." });
+    expect(touched).toEqual([]);
+    // api is not in the file, but its replica runs: down takes the lock to remove it
+    await expect(down({ ...spec, file: "/p/compose.yaml" }, engine, { services: ["api"] })).rejects.toThrow("not expected");
+    expect(touched).toEqual(["create"]);
   });
 });

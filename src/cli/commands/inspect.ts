@@ -107,7 +107,7 @@ export async function runDown(options: DownCommandOptions, io: CliIo): Promise<v
  * elsewhere, when the project has to come down. A Compose file that is there is still read
  * (its `name:` may be the project's) and must be valid.
  */
-async function downSpec(options: DownCommandOptions, io: CliIo): Promise<Pick<Spec, "project">> {
+async function downSpec(options: DownCommandOptions, io: CliIo): Promise<Pick<Spec, "project"> & Partial<Pick<Spec, "services" | "file">>> {
   try {
     return await specFor(options.global, io);
   } catch (error) {
