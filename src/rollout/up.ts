@@ -754,8 +754,11 @@ export async function up(spec: Spec, engine: Engine, options: UpOptions = {}): P
     if (bumped.length > 0 && isRerollError(error)) {
       const files = [...new Set(bumped.map((b) => b.path))];
       const what = files.every((f) => f !== spec.file) ? "The Dockerfile edit was" : `The --bump edit of ${files.join(", ")} was`;
-      throw new RerollError(error.code, `${error.message} ${what} reverted.`, {
-        kind: error.kind,
+      // a build that failed because the image --bump names is nowhere (not on the daemon, not
+      // pullable) failed on the input: nothing was built and the edit is undone
+      const missing = error.code === "E_BUILD_FAILED" && (await engine.inspectImage(options.bump!).catch(() => undefined)) === undefined;
+      throw new RerollError(missing ? "E_IMAGE_NOT_FOUND" : error.code, `${missing ? `${options.bump} is not on the Docker daemon and could not be pulled. ` : ""}${error.message} ${what} reverted.`, {
+        kind: missing ? "input" : error.kind,
         problems: error.problems,
         ...(error.hint === undefined ? {} : { hint: error.hint }),
         cause: error.cause,

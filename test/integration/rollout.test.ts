@@ -757,7 +757,7 @@ describe("reroll up / rollback", async () => {
     expect((await runningOn(f)).revisions).toEqual([2]);
   });
 
-  it("--bump with a failing build leaves the Dockerfile byte-identical and the containers as they were", async () => {
+  it("--bump to an image that is nowhere is an input error (exit 2) that leaves the Dockerfile byte-identical and the containers as they were", async () => {
     const f = await fixture("bump", { replicas: 1 });
     await f.setVersion("v1");
     const dockerfile = join(f.dir, "web", "Dockerfile");
@@ -765,8 +765,8 @@ describe("reroll up / rollback", async () => {
     expect((await f.reroll(["up"])).code).toBe(0);
     const before = await readFile(dockerfile);
     const run = await f.reroll(["up", "--bump", "reroll-local/busybox:0.0-does-not-exist", "--output", "plain"]);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/reverted/);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toMatch(/reroll-local\/busybox:0\.0-does-not-exist is not on the Docker daemon and could not be pulled\. .* The Dockerfile edit was reverted\. \[E_IMAGE_NOT_FOUND\]/);
     expect((await readFile(dockerfile)).equals(before)).toBe(true);
     expect((await runningOn(f)).revisions).toEqual([1]);
   });
