@@ -3,7 +3,7 @@ import type { EventSink } from "../../core/events.js";
 import type { ServiceSpec, Spec } from "../../core/spec/types.js";
 import type { Engine } from "../../engine/port.js";
 import { LABEL_PROJECT } from "../../core/labels.js";
-import { ensureServiceProxy, listProxies, proxied, proxyStatuses, removeServiceProxy, type ProxyStatus } from "../../proxy/manage.js";
+import { ensureServiceProxy, listProxies, proxied, proxyStatuses, removeServiceProxy, type ProxyStatus, type ServiceDoors } from "../../proxy/manage.js";
 import { networkName } from "../../rollout/container-spec.js";
 import { acquireProjectLock } from "../../rollout/lock.js";
 import { selectServices } from "../../rollout/up.js";
@@ -27,6 +27,21 @@ function statusLines(mode: OutputMode, proxies: readonly ProxyStatus[]): string[
   return lines;
 }
 
+/**
+ * Makes a service's doors route to exactly the replicas that serve now, settles them (a
+ * reload drops servers HAProxy kept in maintenance; before `then`, since a reload empties
+ * the runtime hold map), runs `then` on them, and closes their control sessions.
+ */
+async function withDoors(engine: Engine, spec: Spec, service: ServiceSpec, emit: EventSink, then: (doors: ServiceDoors) => Promise<unknown> = async () => undefined): Promise<void> {
+  const doors = (await ensureServiceProxy(engine, spec, service, emit)).control;
+  try {
+    await doors.settle();
+    await then(doors);
+  } finally {
+    doors.close();
+  }
+}
+
 /** the default bound of `reroll proxy pause` */
 const DEFAULT_PAUSE_MS = 30_000;
 
@@ -41,13 +56,7 @@ async function holdDoors(engine: Engine, spec: Spec, chosen: readonly ServiceSpe
   }
   const holdMs = options.holdMs ?? DEFAULT_PAUSE_MS;
   for (const service of services) {
-    const doors = (await ensureServiceProxy(engine, spec, service, emit)).control;
-    try {
-      if (options.action === "pause") await doors.hold(holdMs);
-      else await doors.release();
-    } finally {
-      doors.close();
-    }
+    await withDoors(engine, spec, service, emit, (doors) => (options.action === "pause" ? doors.hold(holdMs) : doors.release()));
     emit(options.action === "pause" ? { type: "proxy-hold", service: service.name, ms: holdMs, why: "reroll proxy pause; reroll proxy resume lets them go" } : { type: "proxy-hold", service: service.name, why: "reroll proxy resume" });
   }
 }
@@ -89,15 +98,7 @@ export async function runProxyCommand(options: ProxyCommandOptions, io: CliIo): 
     }
     await engine.ensureNetwork(networkName(spec.project), { [LABEL_PROJECT]: spec.project });
     // each door is made to route to exactly the replicas that serve now
-    for (const service of chosen) {
-      if (!proxied(service)) continue;
-      const doors = (await ensureServiceProxy(engine, spec, service, emit)).control;
-      try {
-        await doors.settle();
-      } finally {
-        doors.close();
-      }
-    }
+    for (const service of chosen) if (proxied(service)) await withDoors(engine, spec, service, emit);
     for (const name of new Set((await listProxies(engine, spec.project)).map((p) => p.service))) {
       const service = spec.services.find((s) => s.name === name);
       if (!named(name)) continue;
